@@ -1,0 +1,3 @@
+from layers_tui.cli import main
+
+raise SystemExit(main())
