@@ -23,8 +23,13 @@ from .state import (
     World,
 )
 
-PLATFORM_NAMES = {"tiktok": "TikTok", "instagram": "Instagram", "meta_ads": "Meta Ads",
-                  "tiktok_ads": "TikTok Ads", "apple_ads": "Apple Search Ads"}
+PLATFORM_NAMES = {
+    "tiktok": "TikTok",
+    "instagram": "Instagram",
+    "meta_ads": "Meta Ads",
+    "tiktok_ads": "TikTok Ads",
+    "apple_ads": "Apple Search Ads",
+}
 FAILURE_CHOICES = ("missing_code", "exchange_failed", "persistence_error", "platform_mismatch")
 
 PAGE = """<!doctype html>
@@ -53,12 +58,21 @@ def routes() -> list[Route]:
         Route("/sandbox/clock", control(get_clock), methods=["GET"]),
         Route("/sandbox/clock/advance", control(advance_clock), methods=["POST"]),
         Route("/sandbox/allowlist", control(set_allowlist), methods=["POST"]),
-        Route("/sandbox/social-accounts/{account_id}/expire-token", control(expire_token),
-              methods=["POST"]),
-        Route("/sandbox/ad-accounts/{account_id}/token-status", control(set_token_status),
-              methods=["POST"]),
-        Route("/sandbox/projects/{project_id}/social-accounts", control(add_social_account),
-              methods=["POST"]),
+        Route(
+            "/sandbox/social-accounts/{account_id}/expire-token",
+            control(expire_token),
+            methods=["POST"],
+        ),
+        Route(
+            "/sandbox/ad-accounts/{account_id}/token-status",
+            control(set_token_status),
+            methods=["POST"],
+        ),
+        Route(
+            "/sandbox/projects/{project_id}/social-accounts",
+            control(add_social_account),
+            methods=["POST"],
+        ),
     ]
 
 
@@ -71,20 +85,25 @@ async def consent_page(request: Request) -> Response:
     state = request.path_params["state"]
     view = world.consent_view(state)
     if view is None:
-        return _page("Unknown link", "<h1>This link is not valid</h1>"
-                     "<p>Ask for a new connection link.</p>", status=404)
+        return _page(
+            "Unknown link",
+            "<h1>This link is not valid</h1><p>Ask for a new connection link.</p>",
+            status=404,
+        )
     platform = PLATFORM_NAMES.get(view["platform"], view["platform"])
     action = "Reconnect" if view["kind"] == "reauth" else "Connect"
     subject = f"@{view['handle']}" if view.get("handle") else f"your {platform} account"
     if view["status"] != "pending":
-        body = (f"<h1>{html.escape(action)} {html.escape(platform)}</h1><p>This link has "
-                f"already been used or has expired ({html.escape(view['status'])}).</p>")
+        body = (
+            f"<h1>{html.escape(action)} {html.escape(platform)}</h1><p>This link has "
+            f"already been used or has expired ({html.escape(view['status'])}).</p>"
+        )
         return _page("Link finished", body)
     options = "".join(f'<option value="{code}">{code}</option>' for code in FAILURE_CHOICES)
     body = f"""<h1>{html.escape(action)} {html.escape(platform)}</h1>
-<p><b>{html.escape(view['project_name'])}</b> asks to manage {html.escape(subject)}
+<p><b>{html.escape(view["project_name"])}</b> asks to manage {html.escape(subject)}
 (publishing and metrics).</p>
-<p class="note">Link expires at {html.escape(view['expires_at'])}.</p>
+<p class="note">Link expires at {html.escape(view["expires_at"])}.</p>
 <form method="post">
 <button class="approve" name="decision" value="approve">Approve</button>
 <button name="decision" value="deny">Deny</button>
@@ -124,8 +143,11 @@ async def return_page(request: Request) -> Response:
     error = request.query_params.get("layers_oauth_error")
     if error:
         message = OAUTH_ERROR_MESSAGES.get(error, "The connection did not complete.")
-        return _page("Not connected", f"<h1>Not connected</h1><p>{html.escape(message)}</p>"
-                     f"<p class='note'>Code: {html.escape(error)}</p>")
+        return _page(
+            "Not connected",
+            f"<h1>Not connected</h1><p>{html.escape(message)}</p>"
+            f"<p class='note'>Code: {html.escape(error)}</p>",
+        )
     return _page("Connected", "<h1>All set</h1><p>You can close this tab.</p>")
 
 
@@ -156,24 +178,35 @@ async def set_faults(request: Request, key: ApiKey) -> dict:
     """Partial update; `killSwitch` may be null, "key", "organization" or "global"."""
     faults = request.app.state.sandbox.faults
     body = await read_json_object(request)
-    numeric = {"latencyMs": "latency_ms", "rateLimitBurst": "rate_limit_burst",
-               "retryAfter": "retry_after", "failNext": "fail_next", "failStatus": "fail_status",
-               "malformedNext": "malformed_next", "htmlNext": "html_next"}
+    numeric = {
+        "latencyMs": "latency_ms",
+        "rateLimitBurst": "rate_limit_burst",
+        "retryAfter": "retry_after",
+        "failNext": "fail_next",
+        "failStatus": "fail_status",
+        "malformedNext": "malformed_next",
+        "htmlNext": "html_next",
+    }
     for name, value in body.items():
         if name in numeric:
             if not isinstance(value, int) or value < 0:
-                raise validation(f"{name} must be a non-negative integer.",
-                                 [{"path": name, "message": "invalid"}])
+                raise validation(
+                    f"{name} must be a non-negative integer.",
+                    [{"path": name, "message": "invalid"}],
+                )
             setattr(faults, numeric[name], value)
         elif name == "errorRate":
             if not isinstance(value, int | float) or not 0 <= value <= 1:
-                raise validation("errorRate must be between 0 and 1.",
-                                 [{"path": name, "message": "invalid"}])
+                raise validation(
+                    "errorRate must be between 0 and 1.", [{"path": name, "message": "invalid"}]
+                )
             faults.error_rate = float(value)
         elif name == "killSwitch":
             if value is not None and value not in KILL_SCOPES:
-                raise validation("killSwitch must be null, key, organization or global.",
-                                 [{"path": name, "message": "invalid"}])
+                raise validation(
+                    "killSwitch must be null, key, organization or global.",
+                    [{"path": name, "message": "invalid"}],
+                )
             key.killed = value == "key"
             faults.kill_switch = value if value in ("organization", "global") else None
         else:
@@ -189,8 +222,9 @@ async def advance_clock(request: Request, key: ApiKey) -> dict:
     body = await read_json_object(request)
     seconds = body.get("seconds")
     if not isinstance(seconds, int | float) or seconds < 0:
-        raise validation("seconds must be a non-negative number.",
-                         [{"path": "seconds", "message": "invalid"}])
+        raise validation(
+            "seconds must be a non-negative number.", [{"path": "seconds", "message": "invalid"}]
+        )
     return {"now": iso(request.app.state.sandbox.world.clock.advance(seconds))}
 
 
@@ -198,8 +232,9 @@ async def set_allowlist(request: Request, key: ApiKey) -> dict:
     body = await read_json_object(request)
     hosts = body.get("hosts")
     if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
-        raise validation("hosts must be a list of host names.",
-                         [{"path": "hosts", "message": "invalid"}])
+        raise validation(
+            "hosts must be a list of host names.", [{"path": "hosts", "message": "invalid"}]
+        )
     key.allowed_hosts = {h.lower() for h in hosts}
     return {"hosts": sorted(key.allowed_hosts)}
 
@@ -214,8 +249,9 @@ async def set_token_status(request: Request, key: ApiKey) -> dict:
     body = await read_json_object(request)
     status = body.get("tokenStatus")
     if not isinstance(status, str) or not status:
-        raise validation("tokenStatus is required.", [{"path": "tokenStatus",
-                                                       "message": "required"}])
+        raise validation(
+            "tokenStatus is required.", [{"path": "tokenStatus", "message": "required"}]
+        )
     return world.set_ad_token_status(key.org_id, request.path_params["account_id"], status)
 
 
@@ -229,14 +265,25 @@ async def add_social_account(request: Request, key: ApiKey) -> dict:
     status = body.get("status", "connected")
     handle = body.get("handle")
     # Any status string is accepted on purpose: clients must cope with values they don't know.
-    if platform not in SOCIAL_PLATFORMS or not isinstance(status, str) or not status \
-            or not isinstance(handle, str):
-        raise validation("platform (tiktok|instagram), status and handle are required.",
-                         [{"path": "handle", "message": "required"}])
+    if (
+        platform not in SOCIAL_PLATFORMS
+        or not isinstance(status, str)
+        or not status
+        or not isinstance(handle, str)
+    ):
+        raise validation(
+            "platform (tiktok|instagram), status and handle are required.",
+            [{"path": "handle", "message": "required"}],
+        )
     hours = body.get("tokenExpiresInHours", 24 * 30)
     expires = world.clock.now() + timedelta(hours=hours) if hours is not None else None
-    return world.add_social_account(project_id, platform, handle, status,
-                                    leased=bool(body.get("leased", False)),
-                                    token_expires_at=expires,
-                                    queued_posts=int(body.get("queuedPosts", 0)),
-                                    display_name=body.get("displayName"))
+    return world.add_social_account(
+        project_id,
+        platform,
+        handle,
+        status,
+        leased=bool(body.get("leased", False)),
+        token_expires_at=expires,
+        queued_posts=int(body.get("queuedPosts", 0)),
+        display_name=body.get("displayName"),
+    )

@@ -43,11 +43,17 @@ class Faults:
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     def public(self) -> dict[str, Any]:
-        return {"latencyMs": self.latency_ms, "rateLimitBurst": self.rate_limit_burst,
-                "retryAfter": self.retry_after, "failNext": self.fail_next,
-                "failStatus": self.fail_status, "errorRate": self.error_rate,
-                "malformedNext": self.malformed_next, "htmlNext": self.html_next,
-                "killSwitch": self.kill_switch}
+        return {
+            "latencyMs": self.latency_ms,
+            "rateLimitBurst": self.rate_limit_burst,
+            "retryAfter": self.retry_after,
+            "failNext": self.fail_next,
+            "failStatus": self.fail_status,
+            "errorRate": self.error_rate,
+            "malformedNext": self.malformed_next,
+            "htmlNext": self.html_next,
+            "killSwitch": self.kill_switch,
+        }
 
 
 class RateLimiter:
@@ -83,8 +89,9 @@ def envelope(world: World, error: SandboxError, request_id: str) -> JSONResponse
     body: dict[str, Any] = {"code": error.code, "message": error.message, "requestId": request_id}
     if error.details is not None:
         body["details"] = error.details
-    return JSONResponse({"error": body}, status_code=error.status,
-                        headers={"X-Request-Id": request_id})
+    return JSONResponse(
+        {"error": body}, status_code=error.status, headers={"X-Request-Id": request_id}
+    )
 
 
 def validation(message: str, issues: list[dict[str, str]], status: int = 422) -> SandboxError:
@@ -111,39 +118,53 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(raw or b"")
     except (ValueError, UnicodeDecodeError):
-        raise validation("Request body is not valid JSON.",
-                         [{"path": "", "message": "invalid JSON"}], status=400) from None
+        raise validation(
+            "Request body is not valid JSON.", [{"path": "", "message": "invalid JSON"}], status=400
+        ) from None
     if not isinstance(body, dict):
-        raise validation("Request body must be a JSON object.",
-                         [{"path": "", "message": "expected an object"}])
+        raise validation(
+            "Request body must be a JSON object.", [{"path": "", "message": "expected an object"}]
+        )
     return body
 
 
 def reject_unknown_fields(body: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise validation("Unknown field(s) in request body.",
-                         [{"path": name, "message": "unknown field"} for name in unknown])
+        raise validation(
+            "Unknown field(s) in request body.",
+            [{"path": name, "message": "unknown field"} for name in unknown],
+        )
 
 
 def check_return_url(key: ApiKey, value: Any, field_name: str = "returnUrl") -> str:
     """Absolute URL; https, or http only for localhost; host on the key's allowlist."""
     if not isinstance(value, str) or not value:
-        raise validation(f"{field_name} is required.", [{"path": field_name,
-                                                         "message": "required"}])
+        raise validation(
+            f"{field_name} is required.", [{"path": field_name, "message": "required"}]
+        )
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise validation(f"{field_name} must be an absolute URL.",
-                         [{"path": field_name, "message": "not an absolute http(s) URL"}])
+        raise validation(
+            f"{field_name} must be an absolute URL.",
+            [{"path": field_name, "message": "not an absolute http(s) URL"}],
+        )
     host = parts.hostname.lower()
     details = {"returnUrl": value, "host": host}
     if parts.scheme == "http" and host != "localhost":
-        raise SandboxError(403, "RETURN_URL_NOT_ALLOWED",
-                           "Return URLs must use https (http is allowed only for localhost).",
-                           details)
+        raise SandboxError(
+            403,
+            "RETURN_URL_NOT_ALLOWED",
+            "Return URLs must use https (http is allowed only for localhost).",
+            details,
+        )
     if host not in {allowed.lower() for allowed in key.allowed_hosts}:
-        raise SandboxError(403, "RETURN_URL_NOT_ALLOWED",
-                           f"Host {host} is not on this API key's return URL allowlist.", details)
+        raise SandboxError(
+            403,
+            "RETURN_URL_NOT_ALLOWED",
+            f"Host {host} is not on this API key's return URL allowlist.",
+            details,
+        )
     return value
 
 
@@ -156,16 +177,20 @@ def parse_limit(request: Request, default: int, maximum: int) -> int:
     except ValueError:
         limit = 0
     if not 1 <= limit <= maximum:
-        raise validation(f"limit must be an integer from 1 to {maximum}.",
-                         [{"path": "limit", "message": f"must be 1..{maximum}"}])
+        raise validation(
+            f"limit must be an integer from 1 to {maximum}.",
+            [{"path": "limit", "message": f"must be 1..{maximum}"}],
+        )
     return limit
 
 
 def parse_enum(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
     value = request.query_params.get(name)
     if value is not None and value not in allowed:
-        raise validation(f"{name} must be one of {', '.join(allowed)}.",
-                         [{"path": name, "message": "unsupported value"}])
+        raise validation(
+            f"{name} must be one of {', '.join(allowed)}.",
+            [{"path": name, "message": "unsupported value"}],
+        )
     return value
 
 
@@ -174,8 +199,9 @@ def parse_bool(request: Request, name: str) -> bool | None:
     if value is None:
         return None
     if value not in ("true", "false"):
-        raise validation(f"{name} must be true or false.", [{"path": name,
-                                                              "message": "not a boolean"}])
+        raise validation(
+            f"{name} must be true or false.", [{"path": name, "message": "not a boolean"}]
+        )
     return value == "true"
 
 
@@ -215,21 +241,28 @@ def endpoint(scope: str | None) -> Callable[[Handler], Callable[[Request], Await
                 key = authenticate(request, world, sandbox.accept_x_api_key)
                 kill_scope = "key" if key.killed else faults.kill_switch
                 if kill_scope:
-                    raise SandboxError(503, "KILL_SWITCH",
-                                       f"API access is disabled ({kill_scope} kill switch).",
-                                       {"scope": kill_scope})
+                    raise SandboxError(
+                        503,
+                        "KILL_SWITCH",
+                        f"API access is disabled ({kill_scope} kill switch).",
+                        {"scope": kill_scope},
+                    )
                 injected = _injected_fault(faults, request_id, headers)
                 if injected is not None:
                     return injected
                 if not key.has_scope(scope):
-                    raise SandboxError(403, "FORBIDDEN_SCOPE",
-                                       f"This API key lacks the {scope} scope.",
-                                       {"requiredScope": scope})
+                    raise SandboxError(
+                        403,
+                        "FORBIDDEN_SCOPE",
+                        f"This API key lacks the {scope} scope.",
+                        {"requiredScope": scope},
+                    )
                 allowed, limit_headers = sandbox.limiter.take(key, bucket)
                 headers.update(limit_headers)
                 if not allowed:
-                    raise SandboxError(429, "RATE_LIMITED",
-                                       f"Rate limit exceeded for the {bucket} bucket.")
+                    raise SandboxError(
+                        429, "RATE_LIMITED", f"Rate limit exceeded for the {bucket} bucket."
+                    )
                 response = await handler(request, key)
             except SandboxError as error:
                 response = envelope(world, error, request_id)
@@ -255,12 +288,17 @@ def _injected_fault(faults: Faults, request_id: str, headers: dict[str, str]) ->
         raise _server_error(500)
     if faults.malformed_next > 0:
         faults.malformed_next -= 1
-        return Response('{"items": [', status_code=200, media_type="application/json",
-                        headers=dict(headers))
+        return Response(
+            '{"items": [', status_code=200, media_type="application/json", headers=dict(headers)
+        )
     if faults.html_next > 0:
         faults.html_next -= 1
-        return Response("<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=502,
-                        media_type="text/html", headers=dict(headers))
+        return Response(
+            "<html><body><h1>502 Bad Gateway</h1></body></html>",
+            status_code=502,
+            media_type="text/html",
+            headers=dict(headers),
+        )
     return None
 
 

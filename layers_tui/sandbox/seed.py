@@ -57,22 +57,41 @@ def seed_demo(world: World, org_id: str) -> None:
     project_ids = []
     for offset, (name, timezone, external) in enumerate(DEMO_PROJECTS):
         created = now - timedelta(days=500 - offset * 30)
-        project = world.create_project(org_id, name, timezone, customer_external_id=external,
-                                       owner_email=f"ops+{external}@example.com",
-                                       created_at=created)
+        project = world.create_project(
+            org_id,
+            name,
+            timezone,
+            customer_external_id=external,
+            owner_email=f"ops+{external}@example.com",
+            created_at=created,
+        )
         project_ids.append(project["id"])
     for index, platform, handle, status, leased, days_ago, expires_h, queued in DEMO_SOCIAL:
         expires = None if expires_h is None else now + timedelta(hours=expires_h)
-        world.add_social_account(project_ids[index], platform, handle, status, leased=leased,
-                                 connected_at=now - timedelta(days=days_ago),
-                                 token_expires_at=expires, queued_posts=queued)
+        world.add_social_account(
+            project_ids[index],
+            platform,
+            handle,
+            status,
+            leased=leased,
+            connected_at=now - timedelta(days=days_ago),
+            token_expires_at=expires,
+            queued_posts=queued,
+        )
     for offset, (index, platform, name, token_status, currency) in enumerate(DEMO_ADS):
-        world.add_ad_account(project_ids[index], platform, name, token_status, currency=currency,
-                             connected_at=now - timedelta(days=100 + offset))
+        world.add_ad_account(
+            project_ids[index],
+            platform,
+            name,
+            token_status,
+            currency=currency,
+            connected_at=now - timedelta(days=100 + offset),
+        )
 
 
-def seed_generated(world: World, org_id: str, projects: int, accounts_per_project: int,
-                   seed: int) -> None:
+def seed_generated(
+    world: World, org_id: str, projects: int, accounts_per_project: int, seed: int
+) -> None:
     """A large organisation for benchmarks: `projects` x `accounts_per_project` social accounts
     plus one ad account per project, all derived from `seed`."""
     rng = random.Random(seed)
@@ -80,18 +99,30 @@ def seed_generated(world: World, org_id: str, projects: int, accounts_per_projec
     statuses = ["connected"] * 7 + ["reauth_required", "disconnected"]
     for number in range(projects):
         project = world.create_project(
-            org_id, f"Customer {number + 1:04d}", "UTC",
+            org_id,
+            f"Customer {number + 1:04d}",
+            "UTC",
             customer_external_id=f"cus_{number + 1:05d}",
-            created_at=now - timedelta(days=projects - number))
+            created_at=now - timedelta(days=projects - number),
+        )
         for account in range(accounts_per_project):
             platform = SOCIAL_PLATFORMS[account % 2]
             status = rng.choice(statuses)
             leased = status == "connected" and rng.random() < 0.1
             expires = now + timedelta(hours=rng.randint(-48, 24 * 60))
             world.add_social_account(
-                project["id"], platform, f"customer{number + 1}_{platform}_{account + 1}",
-                status, leased=leased, connected_at=now - timedelta(days=rng.randint(1, 400)),
+                project["id"],
+                platform,
+                f"customer{number + 1}_{platform}_{account + 1}",
+                status,
+                leased=leased,
+                connected_at=now - timedelta(days=rng.randint(1, 400)),
                 token_expires_at=None if status == "disconnected" else expires,
-                queued_posts=rng.randint(0, 10))
-        world.add_ad_account(project["id"], AD_PLATFORMS[number % 3],
-                             f"Customer {number + 1:04d} ads", rng.choice(TOKEN_STATUSES))
+                queued_posts=rng.randint(0, 10),
+            )
+        world.add_ad_account(
+            project["id"],
+            AD_PLATFORMS[number % 3],
+            f"Customer {number + 1:04d} ads",
+            rng.choice(TOKEN_STATUSES),
+        )

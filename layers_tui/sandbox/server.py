@@ -14,13 +14,13 @@ class SandboxServer:
 
     def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        )
         self._server = uvicorn.Server(config)
         # The embedding process (the TUI, pytest) owns signals, not this thread.
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._thread = threading.Thread(target=self._server.run, name="layers-sandbox",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name="layers-sandbox", daemon=True)
         self.host = host
 
     def start(self, timeout: float = 10.0) -> SandboxServer:

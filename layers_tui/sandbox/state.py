@@ -134,8 +134,8 @@ class World:
         self._db.row_factory = sqlite3.Row
         self._db.executescript(SCHEMA)
         # Seeded randomness makes tokens reproducible for snapshots; otherwise unguessable.
-        self._rng: random.Random = random.Random(rng_seed) if rng_seed is not None else (
-            random.SystemRandom()
+        self._rng: random.Random = (
+            random.Random(rng_seed) if rng_seed is not None else (random.SystemRandom())
         )
         self.keys: dict[str, ApiKey] = {}
 
@@ -157,8 +157,15 @@ class World:
         env, key_id = parsed
         org_id = options.pop("org_id", None) or self.meta("org_id") or f"org_{self._uuid()}"
         self.set_meta("org_id", org_id)
-        key = ApiKey(secret=secret, key_id=key_id, env=env, org_id=org_id, org_name=org_name,
-                     api_key_id=f"key_{self._uuid()}", **options)
+        key = ApiKey(
+            secret=secret,
+            key_id=key_id,
+            env=env,
+            org_id=org_id,
+            org_name=org_name,
+            api_key_id=f"key_{self._uuid()}",
+            **options,
+        )
         self.keys[secret] = key
         return key
 
@@ -170,18 +177,36 @@ class World:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
     # -- projects ------------------------------------------------------------------------------
-    def create_project(self, org_id: str, name: str, timezone: str,
-                       customer_external_id: str | None = None, primary_language: str = "en",
-                       owner_email: str | None = None, status: str = "active",
-                       created_at: datetime | None = None) -> dict:
+    def create_project(
+        self,
+        org_id: str,
+        name: str,
+        timezone: str,
+        customer_external_id: str | None = None,
+        primary_language: str = "en",
+        owner_email: str | None = None,
+        status: str = "active",
+        created_at: datetime | None = None,
+    ) -> dict:
         with self._lock:
             now = iso(created_at or self.clock.now())
             seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM projects").fetchone()[0]
             project_id = f"prj_{self._uuid()}"
             self._db.execute(
                 "INSERT INTO projects VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (project_id, org_id, seq, name, status, customer_external_id, timezone,
-                 primary_language, owner_email, now, now),
+                (
+                    project_id,
+                    org_id,
+                    seq,
+                    name,
+                    status,
+                    customer_external_id,
+                    timezone,
+                    primary_language,
+                    owner_email,
+                    now,
+                    now,
+                ),
             )
             return self.get_project(org_id, project_id)
 
@@ -191,9 +216,12 @@ class World:
         try:
             uuid.UUID(candidate)
         except ValueError:
-            raise SandboxError(400, "VALIDATION", "Malformed project id.",
-                               {"issues": [{"path": "projectId", "message": "not a project id"}]},
-                               ) from None
+            raise SandboxError(
+                400,
+                "VALIDATION",
+                "Malformed project id.",
+                {"issues": [{"path": "projectId", "message": "not a project id"}]},
+            ) from None
         return f"prj_{candidate.lower()}"
 
     def get_project(self, org_id: str, project_id: str) -> dict:
@@ -204,8 +232,9 @@ class World:
             raise not_found("Project")
         return _project_json(row)
 
-    def list_projects(self, org_id: str, status: str | None, search: str | None,
-                      customer_external_id: str | None) -> list[dict]:
+    def list_projects(
+        self, org_id: str, status: str | None, search: str | None, customer_external_id: str | None
+    ) -> list[dict]:
         sql = "SELECT * FROM projects WHERE org_id = ?"
         params: list[Any] = [org_id]
         if status:
@@ -221,25 +250,46 @@ class World:
         return [_project_json(row) for row in self._db.execute(sql, params)]
 
     # -- social accounts ---------------------------------------------------------------------------
-    def add_social_account(self, project_id: str, platform: str, handle: str, status: str,
-                           leased: bool = False, connected_at: datetime | None = None,
-                           token_expires_at: datetime | None = None, queued_posts: int = 0,
-                           display_name: str | None = None) -> dict:
+    def add_social_account(
+        self,
+        project_id: str,
+        platform: str,
+        handle: str,
+        status: str,
+        leased: bool = False,
+        connected_at: datetime | None = None,
+        token_expires_at: datetime | None = None,
+        queued_posts: int = 0,
+        display_name: str | None = None,
+    ) -> dict:
         with self._lock:
             account_id = f"sa_{self._uuid()}"
             connected = connected_at or self.clock.now()
             expires = None if leased else token_expires_at
             self._db.execute(
                 "INSERT INTO social_accounts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (account_id, project_id, platform, handle, display_name or handle,
-                 f"https://cdn.sandbox.layers.invalid/avatars/{account_id}.png", status,
-                 int(leased), iso(connected), iso(expires), None, None, queued_posts),
+                (
+                    account_id,
+                    project_id,
+                    platform,
+                    handle,
+                    display_name or handle,
+                    f"https://cdn.sandbox.layers.invalid/avatars/{account_id}.png",
+                    status,
+                    int(leased),
+                    iso(connected),
+                    iso(expires),
+                    None,
+                    None,
+                    queued_posts,
+                ),
             )
             if status == "disconnected":
                 self._db.execute(
                     "UPDATE social_accounts SET disconnected_reason = 'revoked_by_partner', "
-                    "disconnected_at = ? WHERE id = ?", (iso(connected + timedelta(days=1)),
-                                                          account_id))
+                    "disconnected_at = ? WHERE id = ?",
+                    (iso(connected + timedelta(days=1)), account_id),
+                )
             return self.social_account(account_id)
 
     def social_account(self, account_id: str) -> dict:
@@ -256,13 +306,16 @@ class World:
     def social_account_in_org(self, org_id: str, account_id: str) -> sqlite3.Row:
         row = self._db.execute(
             "SELECT s.* FROM social_accounts s JOIN projects p ON p.id = s.project_id "
-            "WHERE s.id = ? AND p.org_id = ?", (account_id, org_id)).fetchone()
+            "WHERE s.id = ? AND p.org_id = ?",
+            (account_id, org_id),
+        ).fetchone()
         if row is None:
             raise not_found("Social account")
         return row
 
-    def list_social_accounts(self, project_id: str, platform: str | None, status: str | None,
-                             leased: bool | None) -> list[dict]:
+    def list_social_accounts(
+        self, project_id: str, platform: str | None, status: str | None, leased: bool | None
+    ) -> list[dict]:
         self._expire_tokens()
         sql = "SELECT * FROM social_accounts WHERE project_id = ?"
         params: list[Any] = [project_id]
@@ -282,7 +335,9 @@ class World:
         """Tokens past `tokenExpiresAt` need reauth, as on the real service."""
         self._db.execute(
             "UPDATE social_accounts SET status = 'reauth_required' WHERE status = 'connected' "
-            "AND token_expires_at IS NOT NULL AND token_expires_at <= ?", (iso(self.clock.now()),))
+            "AND token_expires_at IS NOT NULL AND token_expires_at <= ?",
+            (iso(self.clock.now()),),
+        )
 
     def expire_token(self, org_id: str, account_id: str) -> dict:
         row = self.social_account_in_org(org_id, account_id)
@@ -290,7 +345,9 @@ class World:
             raise SandboxError(409, "CONFLICT", "Only OAuth-connected accounts can be expired.")
         self._db.execute(
             "UPDATE social_accounts SET status = 'reauth_required', token_expires_at = ? "
-            "WHERE id = ?", (iso(self.clock.now()), account_id))
+            "WHERE id = ?",
+            (iso(self.clock.now()), account_id),
+        )
         return self.social_account(account_id)
 
     def revoke(self, org_id: str, account_id: str) -> dict:
@@ -299,20 +356,29 @@ class World:
             if row["status"] == "disconnected":
                 raise not_found("Social account")
             if row["leased"]:
-                raise SandboxError(409, "CONFLICT",
-                                   "Leased accounts are released with DELETE "
-                                   "/v1/leased-accounts/:id, not revoked.")
+                raise SandboxError(
+                    409,
+                    "CONFLICT",
+                    "Leased accounts are released with DELETE "
+                    "/v1/leased-accounts/:id, not revoked.",
+                )
             now = iso(self.clock.now())
             canceled = row["queued_posts"]
             self._db.execute("BEGIN")
             self._db.execute(
                 "UPDATE social_accounts SET status = 'disconnected', token_expires_at = NULL, "
                 "disconnected_reason = 'revoked_by_partner', disconnected_at = ?, "
-                "queued_posts = 0 WHERE id = ?", (now, account_id))
+                "queued_posts = 0 WHERE id = ?",
+                (now, account_id),
+            )
             self._db.execute("COMMIT")
-            return {"socialAccountId": account_id, "status": "disconnected",
-                    "disconnectedReason": "revoked_by_partner",
-                    "canceledScheduledPosts": canceled, "disconnectedAt": now}
+            return {
+                "socialAccountId": account_id,
+                "status": "disconnected",
+                "disconnectedReason": "revoked_by_partner",
+                "canceledScheduledPosts": canceled,
+                "disconnectedAt": now,
+            }
 
     def health(self, org_id: str, account_id: str) -> dict:
         row = self.social_account_in_org(org_id, account_id)
@@ -320,13 +386,19 @@ class World:
             raise not_found("Social account")
         digest = int(uuid.UUID(account_id[3:]).int % 10_000)
         score = digest % 101
-        tiers = [(10, "shadowbanned"), (25, "new"), (45, "cold"), (65, "warming_up"),
-                 (85, "warm"), (101, "hot")]
+        tiers = [
+            (10, "shadowbanned"),
+            (25, "new"),
+            (45, "cold"),
+            (65, "warming_up"),
+            (85, "warm"),
+            (101, "hot"),
+        ]
         tier = next(name for limit, name in tiers if score < limit)
         now = self.clock.now()
         computed = now.replace(minute=0 if now.minute < 30 else 30, second=0, microsecond=0)
         advice = {
-            "shadowbanned": "Reach has collapsed; pause posting for 48 hours, then post original content.",
+            "shadowbanned": "Reach has collapsed; pause for 48 hours, then post original content.",
             "new": "Post at least once a day for two weeks to establish a baseline.",
             "cold": "Engagement is low; try shorter hooks in the first two seconds.",
             "warming_up": "Engagement is rising; keep the current cadence.",
@@ -334,19 +406,35 @@ class World:
             "hot": "Top-tier engagement; this account can carry launches.",
         }
         return {
-            "socialAccountId": account_id, "score": score, "tier": tier,
+            "socialAccountId": account_id,
+            "score": score,
+            "tier": tier,
             "isShadowbanned": tier == "shadowbanned",
-            "shadowbanSeverity": "high" if score < 5 else ("low" if tier == "shadowbanned" else None),
+            "shadowbanSeverity": "high"
+            if score < 5
+            else ("low" if tier == "shadowbanned" else None),
             "recommendation": advice[tier],
-            "engagement": {"views": digest * 37, "comments": digest // 9, "saves": digest // 13,
-                           "shares": digest // 17, "postsLast30Days": digest % 31},
+            "engagement": {
+                "views": digest * 37,
+                "comments": digest // 9,
+                "saves": digest // 13,
+                "shares": digest // 17,
+                "postsLast30Days": digest % 31,
+            },
             "computedAt": iso(computed),
         }
 
     # -- ad accounts ----------------------------------------------------------------------------
-    def add_ad_account(self, project_id: str, platform: str, name: str, token_status: str,
-                       currency: str = "USD", timezone: str = "UTC",
-                       connected_at: datetime | None = None) -> dict:
+    def add_ad_account(
+        self,
+        project_id: str,
+        platform: str,
+        name: str,
+        token_status: str,
+        currency: str = "USD",
+        timezone: str = "UTC",
+        connected_at: datetime | None = None,
+    ) -> dict:
         with self._lock:
             now = connected_at or self.clock.now()
             external = {
@@ -357,8 +445,19 @@ class World:
             account_id = self._token("")
             self._db.execute(
                 "INSERT INTO ad_accounts VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (account_id, project_id, platform, external, name, currency, timezone,
-                 token_status, iso(now) if token_status == "valid" else None, iso(now)))
+                (
+                    account_id,
+                    project_id,
+                    platform,
+                    external,
+                    name,
+                    currency,
+                    timezone,
+                    token_status,
+                    iso(now) if token_status == "valid" else None,
+                    iso(now),
+                ),
+            )
             return self.ad_account(account_id)
 
     def ad_account(self, account_id: str) -> dict:
@@ -381,25 +480,49 @@ class World:
     def set_ad_token_status(self, org_id: str, account_id: str, token_status: str) -> dict:
         row = self._db.execute(
             "SELECT a.id FROM ad_accounts a JOIN projects p ON p.id = a.project_id "
-            "WHERE a.id = ? AND p.org_id = ?", (account_id, org_id)).fetchone()
+            "WHERE a.id = ? AND p.org_id = ?",
+            (account_id, org_id),
+        ).fetchone()
         if row is None:
             raise not_found("Ad account")
-        self._db.execute("UPDATE ad_accounts SET token_status = ? WHERE id = ?",
-                         (token_status, account_id))
+        self._db.execute(
+            "UPDATE ad_accounts SET token_status = ? WHERE id = ?", (token_status, account_id)
+        )
         return self.ad_account(account_id)
 
     # -- OAuth states -----------------------------------------------------------------------------
-    def mint_state(self, key: ApiKey, kind: str, project_id: str, platform: str,
-                   return_url: str, social_account_id: str | None = None,
-                   partner_state: str | None = None) -> dict:
+    def mint_state(
+        self,
+        key: ApiKey,
+        kind: str,
+        project_id: str,
+        platform: str,
+        return_url: str,
+        social_account_id: str | None = None,
+        partner_state: str | None = None,
+    ) -> dict:
         with self._lock:
             now = self.clock.now()
             state = self._token("st_")
             expires = now + STATE_TTL
             self._db.execute(
                 "INSERT INTO oauth_states VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (state, key.key_id, kind, project_id, platform, social_account_id, return_url,
-                 partner_state, "pending", None, iso(now), iso(expires), None))
+                (
+                    state,
+                    key.key_id,
+                    kind,
+                    project_id,
+                    platform,
+                    social_account_id,
+                    return_url,
+                    partner_state,
+                    "pending",
+                    None,
+                    iso(now),
+                    iso(expires),
+                    None,
+                ),
+            )
             return {"state": state, "expiresAt": iso(expires)}
 
     def _state_row(self, state: str) -> sqlite3.Row | None:
@@ -412,9 +535,12 @@ class World:
         if row["status"] == "pending" and now >= expires:
             self._db.execute(
                 "UPDATE oauth_states SET status = 'failed', error_code = 'state_expired' "
-                "WHERE state = ? AND status = 'pending'", (state,))
+                "WHERE state = ? AND status = 'pending'",
+                (state,),
+            )
             return self._db.execute(
-                "SELECT * FROM oauth_states WHERE state = ?", (state,)).fetchone()
+                "SELECT * FROM oauth_states WHERE state = ?", (state,)
+            ).fetchone()
         if now >= expires + STATE_RETENTION:
             return None
         return row
@@ -428,13 +554,20 @@ class World:
                 return {"state": state, "status": "pending", "expiresAt": row["expires_at"]}
             if row["status"] == "failed":
                 code = row["error_code"]
-                return {"state": state, "status": "failed",
-                        "error": {"code": code, "message": OAUTH_ERROR_MESSAGES.get(code, code)}}
+                return {
+                    "state": state,
+                    "status": "failed",
+                    "error": {"code": code, "message": OAUTH_ERROR_MESSAGES.get(code, code)},
+                }
             account = self.social_account(row["social_account_id"])
-            return {"state": state, "status": "completed",
-                    "socialAccountId": account["socialAccountId"],
-                    "platform": account["platform"], "handle": account["handle"],
-                    "connectedAt": row["completed_at"]}
+            return {
+                "state": state,
+                "status": "completed",
+                "socialAccountId": account["socialAccountId"],
+                "platform": account["platform"],
+                "handle": account["handle"],
+                "connectedAt": row["completed_at"],
+            }
 
     def consent_view(self, state: str) -> dict | None:
         """What the consent page shows; None for an unknown token."""
@@ -442,8 +575,9 @@ class World:
             row = self._state_row(state)
             if row is None:
                 return None
-            project = self._db.execute("SELECT name FROM projects WHERE id = ?",
-                                       (row["project_id"],)).fetchone()
+            project = self._db.execute(
+                "SELECT name FROM projects WHERE id = ?", (row["project_id"],)
+            ).fetchone()
             view = dict(row)
             view["project_name"] = project["name"] if project else row["project_id"]
             if row["social_account_id"]:
@@ -451,7 +585,9 @@ class World:
                 view["handle"] = account["handle"] if account else None
             return view
 
-    def decide(self, state: str, decision: str, failure_code: str | None = None) -> tuple[str, str | None]:
+    def decide(
+        self, state: str, decision: str, failure_code: str | None = None
+    ) -> tuple[str, str | None]:
         """Apply the account owner's decision. Returns (return_url, layers_oauth_error or None)."""
         with self._lock:
             row = self._state_row(state)
@@ -459,18 +595,22 @@ class World:
                 raise not_found("OAuth state")
             if row["status"] != "pending":
                 # The first visit after expiry learns why; any later replay is terminal.
-                first_expiry_visit = (row["error_code"] == "state_expired"
-                                      and not self._was_reported(state))
+                first_expiry_visit = row[
+                    "error_code"
+                ] == "state_expired" and not self._was_reported(state)
                 code = "state_expired" if first_expiry_visit else "state_terminal"
                 self._mark_reported(state)
                 return row["return_url"], code
             if decision != "approve":
-                code = "platform_denied" if decision == "deny" else (failure_code or "exchange_failed")
+                code = (
+                    "platform_denied" if decision == "deny" else (failure_code or "exchange_failed")
+                )
                 if code not in OAUTH_ERROR_MESSAGES or code in ("state_terminal", "state_expired"):
                     code = "exchange_failed"
                 self._db.execute(
                     "UPDATE oauth_states SET status = 'failed', error_code = ? WHERE state = ?",
-                    (code, state))
+                    (code, state),
+                )
                 self._mark_reported(state)
                 return row["return_url"], code
             self._complete(row)
@@ -494,33 +634,60 @@ class World:
                 account_id = f"sa_{self._uuid()}"
                 self._db.execute(
                     "INSERT INTO social_accounts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (account_id, row["project_id"], platform, handle, handle,
-                     f"https://cdn.sandbox.layers.invalid/avatars/{account_id}.png", "connected",
-                     0, iso(now), iso(now + TOKEN_LIFETIME[platform]), None, None, 0))
+                    (
+                        account_id,
+                        row["project_id"],
+                        platform,
+                        handle,
+                        handle,
+                        f"https://cdn.sandbox.layers.invalid/avatars/{account_id}.png",
+                        "connected",
+                        0,
+                        iso(now),
+                        iso(now + TOKEN_LIFETIME[platform]),
+                        None,
+                        None,
+                        0,
+                    ),
+                )
             elif row["kind"] == "reauth":
                 account_id = row["social_account_id"]
                 self._db.execute(
                     "UPDATE social_accounts SET status = 'connected', token_expires_at = ? "
-                    "WHERE id = ?", (iso(now + TOKEN_LIFETIME[platform]), account_id))
+                    "WHERE id = ?",
+                    (iso(now + TOKEN_LIFETIME[platform]), account_id),
+                )
             else:
                 account_id = None
                 existing = self._db.execute(
                     "SELECT id FROM ad_accounts WHERE project_id = ? AND platform = ? "
                     "AND token_status != 'valid' ORDER BY connected_at LIMIT 1",
-                    (row["project_id"], platform)).fetchone()
+                    (row["project_id"], platform),
+                ).fetchone()
                 if existing:
                     self._db.execute(
                         "UPDATE ad_accounts SET token_status = 'valid', "
-                        "token_last_validated_at = ? WHERE id = ?", (iso(now), existing["id"]))
+                        "token_last_validated_at = ? WHERE id = ?",
+                        (iso(now), existing["id"]),
+                    )
                 else:
                     count = self._db.execute("SELECT COUNT(*) FROM ad_accounts").fetchone()[0]
-                    names = {"meta_ads": "Meta Ads", "tiktok_ads": "TikTok Ads",
-                             "apple_ads": "Apple Search Ads"}
-                    self.add_ad_account(row["project_id"], platform,
-                                        f"{names.get(platform, platform)} #{count + 1}", "valid")
+                    names = {
+                        "meta_ads": "Meta Ads",
+                        "tiktok_ads": "TikTok Ads",
+                        "apple_ads": "Apple Search Ads",
+                    }
+                    self.add_ad_account(
+                        row["project_id"],
+                        platform,
+                        f"{names.get(platform, platform)} #{count + 1}",
+                        "valid",
+                    )
             self._db.execute(
                 "UPDATE oauth_states SET status = 'completed', social_account_id = ?, "
-                "completed_at = ? WHERE state = ?", (account_id, iso(now), row["state"]))
+                "completed_at = ? WHERE state = ?",
+                (account_id, iso(now), row["state"]),
+            )
             self._db.execute("COMMIT")
         except Exception:
             self._db.execute("ROLLBACK")
@@ -532,14 +699,24 @@ class World:
         self._db.execute("DELETE FROM idempotency WHERE created_at < ?", (cutoff,))
         return self._db.execute(
             "SELECT * FROM idempotency WHERE key_id = ? AND endpoint = ? AND idem_key = ?",
-            (key_id, endpoint, idem_key)).fetchone()
+            (key_id, endpoint, idem_key),
+        ).fetchone()
 
-    def idempotent_store(self, key_id: str, endpoint: str, idem_key: str, body_hash: str,
-                         status: int, body: dict) -> None:
+    def idempotent_store(
+        self, key_id: str, endpoint: str, idem_key: str, body_hash: str, status: int, body: dict
+    ) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO idempotency VALUES (?,?,?,?,?,?,?)",
-            (key_id, endpoint, idem_key, body_hash, status, json.dumps(body),
-             iso(self.clock.now())))
+            (
+                key_id,
+                endpoint,
+                idem_key,
+                body_hash,
+                status,
+                json.dumps(body),
+                iso(self.clock.now()),
+            ),
+        )
 
     def lock(self) -> threading.RLock:
         return self._lock
@@ -549,18 +726,32 @@ class World:
 
 
 def _project_json(row: sqlite3.Row) -> dict:
-    return {"id": row["id"], "organizationId": row["org_id"], "name": row["name"],
-            "status": row["status"], "customerExternalId": row["customer_external_id"],
-            "timezone": row["timezone"], "primaryLanguage": row["primary_language"],
-            "ownerEmail": row["owner_email"], "createdAt": row["created_at"],
-            "updatedAt": row["updated_at"]}
+    return {
+        "id": row["id"],
+        "organizationId": row["org_id"],
+        "name": row["name"],
+        "status": row["status"],
+        "customerExternalId": row["customer_external_id"],
+        "timezone": row["timezone"],
+        "primaryLanguage": row["primary_language"],
+        "ownerEmail": row["owner_email"],
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
+    }
 
 
 def _social_json(row: sqlite3.Row) -> dict:
-    body = {"socialAccountId": row["id"], "platform": row["platform"], "handle": row["handle"],
-            "displayName": row["display_name"], "avatarUrl": row["avatar_url"],
-            "status": row["status"], "leased": bool(row["leased"]),
-            "connectedAt": row["connected_at"], "tokenExpiresAt": row["token_expires_at"]}
+    body = {
+        "socialAccountId": row["id"],
+        "platform": row["platform"],
+        "handle": row["handle"],
+        "displayName": row["display_name"],
+        "avatarUrl": row["avatar_url"],
+        "status": row["status"],
+        "leased": bool(row["leased"]),
+        "connectedAt": row["connected_at"],
+        "tokenExpiresAt": row["token_expires_at"],
+    }
     if row["status"] == "disconnected":
         body["disconnectedReason"] = row["disconnected_reason"]
         body["disconnectedAt"] = row["disconnected_at"]
@@ -568,9 +759,15 @@ def _social_json(row: sqlite3.Row) -> dict:
 
 
 def _ad_json(row: sqlite3.Row) -> dict:
-    return {"adAccountId": row["id"], "platform": row["platform"],
-            "externalId": row["external_id"], "name": row["name"], "currency": row["currency"],
-            "timezone": row["timezone"], "credentialMode": "byo",
-            "tokenStatus": row["token_status"],
-            "tokenLastValidatedAt": row["token_last_validated_at"],
-            "connectedAt": row["connected_at"]}
+    return {
+        "adAccountId": row["id"],
+        "platform": row["platform"],
+        "externalId": row["external_id"],
+        "name": row["name"],
+        "currency": row["currency"],
+        "timezone": row["timezone"],
+        "credentialMode": "byo",
+        "tokenStatus": row["token_status"],
+        "tokenLastValidatedAt": row["token_last_validated_at"],
+        "connectedAt": row["connected_at"],
+    }

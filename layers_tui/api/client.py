@@ -1,0 +1,454 @@
+"""LayersClient: one httpx.AsyncClient, one method per Partner API endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from layers_tui import __version__
+from layers_tui.clock import Clock, SystemClock
+from layers_tui.models import (
+    AdAccount,
+    ApiModel,
+    AuthorizeLink,
+    ContentHealth,
+    OAuthStatus,
+    Page,
+    Project,
+    RevokeResult,
+    SocialAccount,
+    WhoAmI,
+    parse_items,
+)
+
+from .errors import (
+    ApiConnectionError,
+    ApiError,
+    ApiTimeoutError,
+    InvalidResponseError,
+    OutcomeUnknownError,
+)
+from .paging import collect_pages, follow_pages
+from .retry import USER_ACTION_BACKOFF, Backoff, is_retryable_status, parse_retry_after, retry_wait
+
+log = logging.getLogger("layers_tui.api")
+DEFAULT_BASE_URL = "https://api.layers.com"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=15.0, pool=5.0)
+_KEY_SHAPE = re.compile(r"^lp_(live|test)_([A-Za-z0-9]+)_.+$")
+
+
+def mask_key(key: str | SecretStr | None) -> str:
+    """`lp_live_<keyid>_…`: the log-safe part of a key, never the secret."""
+    raw = key.get_secret_value() if isinstance(key, SecretStr) else key
+    if not raw:
+        return "(none)"
+    match = _KEY_SHAPE.match(raw)
+    if match is None:
+        return "(set; not in lp_<env>_<keyid>_<secret> form)"
+    return f"lp_{match.group(1)}_{match.group(2)}_…"
+
+
+def key_env(key: str | SecretStr | None) -> str | None:
+    """`live` or `test` from the key prefix (used only for the badge), else None."""
+    raw = key.get_secret_value() if isinstance(key, SecretStr) else key
+    match = _KEY_SHAPE.match(raw or "")
+    return match.group(1) if match else None
+
+
+class _BearerAuth(httpx.Auth):
+    def __init__(self, key: SecretStr) -> None:
+        self._key = key
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+        request.headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(****)"
+
+
+@dataclass(frozen=True)
+class RateLimitInfo:
+    """The bucket state the server last reported (headers on every response)."""
+
+    bucket: str
+    limit: int | None
+    remaining: int | None
+    reset_seconds: float | None
+    seen_at: float
+
+
+RequestObserver = Callable[[str, str, int | None], None]
+
+
+class LayersClient:
+    """Typed access to the Partner API with retries, deadlines and masked secrets.
+
+    Create it inside the running event loop and close it with `aclose()` (or `async with`).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | SecretStr,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        timeout: httpx.Timeout | None = None,
+        deadline: float = 30.0,
+        max_retries: int = 2,
+        backoff: Backoff = USER_ACTION_BACKOFF,
+        jitter: Callable[[float, float], float] = random.uniform,
+        observer: RequestObserver | None = None,
+    ) -> None:
+        self.api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock or SystemClock()
+        self.deadline = deadline
+        self.max_retries = max(0, max_retries)
+        self.backoff = backoff
+        self._jitter = jitter
+        self._observer = observer
+        self.rate_limits: dict[str, RateLimitInfo] = {}
+        self.last_request_id: str | None = None
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=timeout or DEFAULT_TIMEOUT,
+            auth=_BearerAuth(self.api_key),
+            follow_redirects=False,
+            headers={"User-Agent": f"layers-tui/{__version__}", "Accept": "application/json"},
+        )
+
+    def __repr__(self) -> str:
+        return f"LayersClient(base_url={self.base_url!r}, key={mask_key(self.api_key)!r})"
+
+    async def __aenter__(self) -> LayersClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- transport ---------------------------------------------------------------------------
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        max_retries: int | None = None,
+    ) -> Any:
+        """Send one logical request (with retries) and return its decoded JSON body."""
+        retries = self.max_retries if max_retries is None else max(0, max_retries)
+        replay_safe = method in ("GET", "HEAD") or idempotency_key is not None
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._send_once(method, path, params, body, headers)
+            except ApiError as error:
+                landed = isinstance(error, OutcomeUnknownError)
+                if (
+                    attempt > retries
+                    or (landed and not replay_safe)
+                    or isinstance(error, ApiTimeoutError)
+                    and not replay_safe
+                ):
+                    raise
+                await self._wait(attempt, None, path, error.code)
+                continue
+            if 200 <= response.status_code < 300:
+                return self._decode(response)
+            error = self._error_from(response)
+            # A 429 was never executed, so even an un-keyed write may be sent again.
+            may_repeat = replay_safe or response.status_code == 429
+            if (
+                attempt > retries
+                or not may_repeat
+                or not is_retryable_status(response.status_code, error.code)
+            ):
+                raise error
+            wait = retry_wait(
+                error.retry_after, self.backoff.delay(attempt, self._jitter), self.backoff.cap
+            )
+            if wait is None:
+                raise error
+            await self._wait(attempt, wait, path, error.code)
+
+    async def _wait(self, attempt: int, wait: float | None, path: str, reason: str) -> None:
+        delay = wait if wait is not None else self.backoff.delay(attempt, self._jitter)
+        log.info("retry %d for %s after %s in %.2fs", attempt, path, reason, delay)
+        await self.clock.sleep(delay)
+
+    async def _send_once(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        body: dict[str, Any] | None,
+        headers: dict[str, str],
+    ) -> httpx.Response:
+        try:
+            async with asyncio.timeout(self.deadline):
+                response = await self._http.request(
+                    method, path, params=params, json=body, headers=headers
+                )
+                await response.aread()
+        except TimeoutError:
+            raise ApiTimeoutError(
+                None,
+                "TIMEOUT",
+                f"No complete answer within {self.deadline:g}s from {self._host()}.",
+            ) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            self._observe(method, path, None)
+            raise ApiConnectionError(
+                None,
+                "CONNECTION_FAILED",
+                f"Cannot reach {self._host()}: check the base URL and your network.",
+            ) from None
+        except httpx.TimeoutException:
+            self._observe(method, path, None)
+            raise ApiTimeoutError(
+                None, "TIMEOUT", f"{self._host()} stopped answering (timed out)."
+            ) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            self._observe(method, path, None)
+            raise OutcomeUnknownError(
+                None,
+                "CONNECTION_DROPPED",
+                f"The connection to {self._host()} broke before "
+                "the answer arrived; refresh to see whether the change happened.",
+            ) from None
+        except httpx.HTTPError as error:
+            self._observe(method, path, None)
+            raise ApiConnectionError(
+                None,
+                "CONNECTION_FAILED",
+                f"Request to {self._host()} failed ({type(error).__name__}).",
+            ) from None
+        self._observe(method, path, response.status_code)
+        self.last_request_id = response.headers.get("x-request-id")
+        self._record_rate_limit(response)
+        log.debug("%s %s -> %s [%s]", method, path, response.status_code, self.last_request_id)
+        return response
+
+    def _observe(self, method: str, path: str, status: int | None) -> None:
+        if self._observer is not None:
+            self._observer(method, path, status)
+
+    def _host(self) -> str:
+        return httpx.URL(self.base_url).host or self.base_url
+
+    def _record_rate_limit(self, response: httpx.Response) -> None:
+        bucket = response.headers.get("x-ratelimit-endpoint-class")
+        if not bucket:
+            return
+        self.rate_limits[bucket] = RateLimitInfo(
+            bucket=bucket,
+            limit=_int(response.headers.get("x-ratelimit-limit")),
+            remaining=_int(response.headers.get("x-ratelimit-remaining")),
+            reset_seconds=parse_retry_after(response.headers.get("x-ratelimit-reset")),
+            seen_at=self.clock.monotonic(),
+        )
+
+    def _decode(self, response: httpx.Response) -> Any:
+        try:
+            return json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidResponseError(
+                response.status_code,
+                "INVALID_RESPONSE",
+                "The server sent a response that is not valid JSON.",
+                response.headers.get("x-request-id"),
+            ) from None
+
+    def _error_from(self, response: httpx.Response) -> ApiError:
+        request_id = response.headers.get("x-request-id")
+        retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock.now())
+        try:
+            payload = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            payload = None
+        envelope = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(envelope, dict) and isinstance(envelope.get("code"), str):
+            message = envelope.get("message")
+            details = envelope.get("details")
+            return ApiError(
+                response.status_code,
+                envelope["code"],
+                message if isinstance(message, str) else "",
+                envelope.get("requestId")
+                if isinstance(envelope.get("requestId"), str)
+                else request_id,
+                details if isinstance(details, dict) else None,
+                retry_after,
+            )
+        snippet = response.text[:120].strip().replace("\n", " ") if response.content else ""
+        code = {429: "RATE_LIMITED", 502: "BAD_GATEWAY", 503: "UNAVAILABLE"}.get(
+            response.status_code, "HTTP_ERROR"
+        )
+        message = f"HTTP {response.status_code} without an error envelope"
+        if snippet:
+            message += f": {snippet}"
+        return InvalidResponseError(
+            response.status_code, code, message, request_id, None, retry_after
+        )
+
+    def _model(self, model: type[Any], data: Any) -> Any:
+        try:
+            return model.model_validate(data)
+        except ValidationError:
+            raise InvalidResponseError(
+                200,
+                "INVALID_RESPONSE",
+                f"The server's {model.__name__} did not match the contract.",
+                self.last_request_id,
+            ) from None
+
+    def _page(self, model: type[ApiModel], data: Any) -> Page[Any]:
+        if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+            raise InvalidResponseError(
+                200, "INVALID_RESPONSE", "Expected a list of items.", self.last_request_id
+            )
+        items, invalid = parse_items(model, data["items"])
+        cursor = data.get("nextCursor")
+        return Page[Any](
+            items=items,
+            next_cursor=cursor if isinstance(cursor, str) and cursor else None,
+            invalid=invalid,
+        )
+
+    # -- endpoints ---------------------------------------------------------------------------
+    async def whoami(self) -> WhoAmI:
+        return self._model(WhoAmI, await self.request("GET", "/v1/whoami"))
+
+    async def list_projects(
+        self, cursor: str | None = None, limit: int = 200, search: str | None = None
+    ) -> Page[Project]:
+        params = _drop_none({"cursor": cursor, "limit": limit, "search": search})
+        return self._page(Project, await self.request("GET", "/v1/projects", params=params))
+
+    async def iter_projects(self, limit: int = 200) -> AsyncIterator[Page[Project]]:
+        async for page in follow_pages(lambda cursor: self.list_projects(cursor, limit)):
+            yield page
+
+    async def get_project(self, project_id: str) -> Project:
+        return self._model(Project, await self.request("GET", f"/v1/projects/{project_id}"))
+
+    async def create_project(
+        self,
+        name: str,
+        timezone: str,
+        *,
+        customer_external_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Project:
+        body = _drop_none(
+            {"name": name, "timezone": timezone, "customerExternalId": customer_external_id}
+        )
+        data = await self.request(
+            "POST", "/v1/projects", body=body, idempotency_key=idempotency_key or str(uuid.uuid4())
+        )
+        return self._model(Project, data)
+
+    async def list_social_accounts(
+        self,
+        project_id: str,
+        cursor: str | None = None,
+        limit: int = 200,
+        status: str | None = None,
+        platform: str | None = None,
+    ) -> Page[SocialAccount]:
+        params = _drop_none(
+            {"cursor": cursor, "limit": limit, "status": status, "platform": platform}
+        )
+        data = await self.request(
+            "GET", f"/v1/projects/{project_id}/social-accounts", params=params
+        )
+        return self._page(SocialAccount, data)
+
+    async def all_social_accounts(self, project_id: str) -> Page[SocialAccount]:
+        """Every page merged into one (items and invalid rows)."""
+        return await collect_pages(lambda c: self.list_social_accounts(project_id, c))
+
+    async def social_oauth_url(
+        self, project_id: str, platform: str, return_url: str
+    ) -> AuthorizeLink:
+        data = await self.request(
+            "POST",
+            f"/v1/projects/{project_id}/social/oauth-url",
+            body={"platform": platform, "returnUrl": return_url},
+        )
+        return self._model(AuthorizeLink, data)
+
+    async def social_reauth_url(
+        self, project_id: str, social_account_id: str, return_url: str
+    ) -> AuthorizeLink:
+        data = await self.request(
+            "POST",
+            f"/v1/projects/{project_id}/social/reauth-url",
+            body={"socialAccountId": social_account_id, "returnUrl": return_url},
+        )
+        return self._model(AuthorizeLink, data)
+
+    async def oauth_status(self, state: str, *, max_retries: int | None = None) -> OAuthStatus:
+        data = await self.request(
+            "GET", f"/v1/social/oauth-status/{state}", max_retries=max_retries
+        )
+        return self._model(OAuthStatus, data)
+
+    async def social_health(self, social_account_id: str) -> ContentHealth:
+        data = await self.request("GET", f"/v1/social-accounts/{social_account_id}/health")
+        return self._model(ContentHealth, data)
+
+    async def revoke_social_account(self, social_account_id: str) -> RevokeResult:
+        data = await self.request("DELETE", f"/v1/social-accounts/{social_account_id}")
+        return self._model(RevokeResult, data)
+
+    async def list_ad_accounts(
+        self, project_id: str, platforms: list[str] | None = None
+    ) -> Page[AdAccount]:
+        params = {"platforms": ",".join(platforms)} if platforms else None
+        data = await self.request(
+            "GET", f"/v1/projects/{project_id}/ads/ad-accounts", params=params
+        )
+        return self._page(AdAccount, data)
+
+    async def ads_oauth_url(
+        self, project_id: str, platform: str, return_url: str, partner_state: str | None = None
+    ) -> AuthorizeLink:
+        body = _drop_none({"platform": platform, "returnUrl": return_url, "state": partner_state})
+        data = await self.request(
+            "POST", f"/v1/projects/{project_id}/ads/ad-accounts/oauth-url", body=body
+        )
+        if isinstance(data, dict) and "url" in data:
+            data = {**data, "authorizeUrl": data["url"]}
+        return self._model(AuthorizeLink, data)
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,402 @@
+"""Command line: the dashboard (default), --demo, sandbox, connect, reauth, check, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from layers_tui import __version__, paths
+from layers_tui.config import ConfigError, LoadedSettings, Settings, load_settings
+
+PLATFORMS = ("tiktok", "instagram", "meta_ads", "tiktok_ads", "apple_ads")
+QR_NEEDED = (77, 41)  # a 365-character authorize URL at ECC L plus the flow screen's text
+
+
+def _common() -> argparse.ArgumentParser:
+    # SUPPRESS keeps a subcommand's unset option from overwriting the same global option.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="config file (default: %(default)s)".replace(
+            "%(default)s", str(paths.default_config_file())
+        ),
+    )
+    common.add_argument(
+        "--profile",
+        default=argparse.SUPPRESS,
+        help="use [profiles.NAME] from the config file (env LAYERS_PROFILE)",
+    )
+    common.add_argument(
+        "--demo",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="run against an embedded sandbox with demo data; needs no key",
+    )
+    common.add_argument(
+        "--base-url", default=argparse.SUPPRESS, help="API base URL (env LAYERS_BASE_URL)"
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="layers-tui",
+        parents=[common],
+        description="Terminal dashboard for the Layers Partner API: every project's social "
+        "and ad accounts, live; connect and reconnect with a QR code.",
+        epilog="Without a command the dashboard opens. The API key comes from LAYERS_API_KEY "
+        "or api_key in the config file; it is never printed.",
+    )
+    parser.add_argument("--version", action="version", version=f"layers-tui {__version__}")
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        default=None,
+        help="disable every action that changes anything",
+    )
+    parser.add_argument(
+        "--refresh",
+        type=float,
+        metavar="SECONDS",
+        default=None,
+        help="background refresh interval (default 60, minimum 5)",
+    )
+    parser.add_argument("--theme", default=None, help="Textual theme, e.g. textual-light")
+    parser.add_argument(
+        "--filter", default="", help="start with this filter, e.g. 'status:reauth platform:tiktok'"
+    )
+    parser.add_argument("--problems", action="store_true", help="start in problems-only view")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        parents=[common],
+        help="run the local Partner API emulator on loopback",
+        description="Serve the sandbox emulator of the Partner API.",
+    )
+    sandbox.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    sandbox.add_argument("--port", type=int, default=8787, help="port (default 8787; 0 = any)")
+    sandbox.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="accept this key (repeatable); default: a new demo lp_test_ key",
+    )
+    sandbox.add_argument(
+        "--allow-return-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="return URL host allowed for every key (default localhost)",
+    )
+    sandbox.add_argument(
+        "--db",
+        default=":memory:",
+        metavar="PATH",
+        help="SQLite file to keep data across restarts (default in memory)",
+    )
+    sandbox.add_argument("--seed", type=int, default=0, help="seed for the demo data")
+    sandbox.add_argument("--empty", action="store_true", help="start with no projects")
+    sandbox.add_argument(
+        "--projects",
+        type=int,
+        default=None,
+        metavar="N",
+        help="generate N projects instead of the curated demo data",
+    )
+    sandbox.add_argument("--accounts-per-project", type=int, default=20, metavar="M")
+    sandbox.add_argument("--latency-ms", type=int, default=0, help="added latency per request")
+    sandbox.add_argument(
+        "--tier",
+        choices=("standard", "pilot", "partner"),
+        default="partner",
+        help="rate-limit tier of the keys (default partner)",
+    )
+
+    connect = commands.add_parser(
+        "connect",
+        parents=[common],
+        help="open the app on a connect flow",
+        description="Mint a connect link and follow it to the end.",
+    )
+    connect.add_argument("project_id", metavar="PROJECT_ID")
+    connect.add_argument(
+        "platform", choices=PLATFORMS, metavar="PLATFORM", help=", ".join(PLATFORMS)
+    )
+    reauth = commands.add_parser(
+        "reauth",
+        parents=[common],
+        help="open the app on a reconnect flow",
+        description="Mint a reconnect link for a social account.",
+    )
+    reauth.add_argument("social_account_id", metavar="SOCIAL_ACCOUNT_ID")
+
+    check = commands.add_parser(
+        "check",
+        parents=[common],
+        help="health check for scripts and monitoring",
+        description="Check every account once. Exit 0 OK, 1 WARNING, 2 CRITICAL (also when "
+        "the API is unreachable or the key is rejected), 3 UNKNOWN (bad flags or "
+        "config).",
+    )
+    check.add_argument("--json", action="store_true", help="JSON output (schemaVersion 1)")
+    check.add_argument("--project", help="only this project (id or part of the name)")
+    check.add_argument("--platform", choices=PLATFORMS)
+    check.add_argument("--kind", choices=("social", "ad"))
+    check.add_argument(
+        "--warn-within",
+        default=None,
+        metavar="DURATION",
+        help="token expiry that warns (default from config: 7d)",
+    )
+    check.add_argument(
+        "--crit-within",
+        default=None,
+        metavar="DURATION",
+        help="token expiry that is critical (default 24h)",
+    )
+
+    commands.add_parser(
+        "doctor",
+        parents=[common],
+        help="show config, paths, key (masked) and what the flows can use",
+        description="Explain the setup and check the key with whoami.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command
+    try:
+        if command == "sandbox":
+            return run_sandbox(args)
+        with _environment(args) as loaded:
+            if command == "check":
+                return run_check_command(args, loaded)
+            if command == "doctor":
+                return run_doctor(loaded)
+            return run_dashboard(args, loaded)
+    except ConfigError as error:
+        print(f"layers-tui: config error: {error}", file=sys.stderr)
+        return 3 if command == "check" else 2
+    except KeyboardInterrupt:
+        return 130
+
+
+class _environment:
+    """Load settings; with --demo, start the embedded sandbox first and point at it."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.server: Any = None
+
+    def __enter__(self) -> LoadedSettings:
+        args = self.args
+        flags: dict[str, Any] = {
+            "profile": getattr(args, "profile", None),
+            "base_url": getattr(args, "base_url", None),
+            "read_only": getattr(args, "read_only", None),
+            "refresh_interval": getattr(args, "refresh", None),
+            "theme": getattr(args, "theme", None),
+        }
+        if getattr(args, "demo", False):
+            from layers_tui.sandbox import create_app
+            from layers_tui.sandbox.server import SandboxServer
+
+            self.server = SandboxServer(create_app()).start()
+            port = self.server.port
+            flags.update(
+                api_key=self.server.app.state.sandbox.demo_key,
+                base_url=self.server.base_url,
+                demo=True,
+                return_url=f"http://localhost:{port}/sandbox/return",
+                ads_redirect_url=f"http://localhost:{port}/sandbox/return",
+            )
+            # The demo never reads the user's config or environment: nothing to configure.
+            return load_settings(flags, {}, None, None)
+        return load_settings(
+            flags, os.environ, getattr(args, "config", None), paths.default_config_file()
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+def _require_key(settings: Settings) -> None:
+    if settings.api_key is None:
+        raise ConfigError(
+            "no API key: set LAYERS_API_KEY, or api_key in "
+            f"{paths.default_config_file()} (chmod 600), or try `layers-tui --demo`",
+            key="api_key",
+        )
+
+
+def run_sandbox(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from layers_tui.sandbox import create_app
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: binding {args.host}: the sandbox is reachable from other machines",
+            file=sys.stderr,
+        )
+    try:
+        app = create_app(
+            api_keys=args.api_key or None,
+            allowed_hosts=args.allow_return_host or None,
+            tier=args.tier,
+            seed=None if args.empty else args.seed,
+            projects=args.projects,
+            accounts_per_project=args.accounts_per_project,
+            db_path=args.db,
+            latency_ms=args.latency_ms,
+        )
+    except ValueError as error:
+        print(f"layers-tui sandbox: {error}", file=sys.stderr)
+        return 2
+    sandbox = app.state.sandbox
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"Layers sandbox on http://{host}:{args.port}", flush=True)
+    if sandbox.demo_key:
+        print(f"Demo API key: {sandbox.demo_key}", flush=True)
+        print(
+            f"Try: LAYERS_BASE_URL=http://{host}:{args.port} LAYERS_API_KEY=<key> "
+            f"LAYERS_RETURN_URL=http://localhost:{args.port}/sandbox/return layers-tui",
+            flush=True,
+        )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def run_check_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    from layers_tui.api import LayersClient
+    from layers_tui.check import CheckScope, parse_duration, run_check
+    from layers_tui.clock import SystemClock
+    from layers_tui.domain.status import Thresholds
+
+    settings = loaded.settings
+    try:
+        _require_key(settings)
+        warn = (
+            parse_duration(args.warn_within)
+            if args.warn_within
+            else settings.expiry_warn_days * 86_400
+        )
+        crit = (
+            parse_duration(args.crit_within)
+            if args.crit_within
+            else settings.expiry_crit_hours * 3600
+        )
+    except ValueError as error:
+        print(f"layers-tui check: {error}", file=sys.stderr)
+        return 3
+    clock = SystemClock()
+
+    async def go() -> tuple[int, str]:
+        assert settings.api_key is not None
+        async with LayersClient(settings.base_url, settings.api_key, clock=clock) as client:
+            return await run_check(
+                client,
+                clock.now,
+                Thresholds(warn, crit),
+                CheckScope(args.project, args.platform, args.kind),
+                args.json,
+                settings.concurrency,
+            )
+
+    code, output = asyncio.run(go())
+    print(output)
+    return code
+
+
+def run_doctor(loaded: LoadedSettings) -> int:
+    from layers_tui.api import LayersClient, format_error, key_env, mask_key
+    from layers_tui.probes import browser_probe, clipboard_probe, qr_fit_probe
+
+    settings = loaded.settings
+    size = shutil.get_terminal_size((0, 0))
+    print(f"layers-tui {__version__}")
+    print(
+        f"config file:  {loaded.config_file or '(none) default ' + str(paths.default_config_file())}"
+    )
+    print(f"state dir:    {paths.state_dir()}")
+    print(f"log dir:      {paths.log_dir()}")
+    print(f"profile:      {settings.profile or '(none)'}")
+    env = key_env(settings.api_key)
+    print(
+        f"api key:      {mask_key(settings.api_key)}"
+        + (f" ({env.upper()} key)" if env else "")
+        + (f"  [from {loaded.sources['api_key']}]" if "api_key" in loaded.sources else "")
+    )
+    for name in (
+        "base_url",
+        "return_url",
+        "ads_redirect_url",
+        "refresh_interval",
+        "read_only",
+        "theme",
+    ):
+        value = getattr(settings, name)
+        print(f"{name + ':':<18}{value}  [{loaded.sources.get(name, 'default')}]")
+    checks = [
+        ("browser", browser_probe()),
+        ("clipboard", clipboard_probe()),
+        ("qr code", qr_fit_probe(size.columns, size.lines, QR_NEEDED)),
+    ]
+    for label, probe in checks:
+        print(f"{label + ':':<14}{'ok' if probe.ok else 'no'} - {probe.detail}")
+    if settings.return_url is None:
+        print("return url:   not set - connect flows will ask for LAYERS_RETURN_URL")
+    if settings.api_key is None:
+        print("whoami:       skipped - no API key")
+        return 1
+
+    async def whoami() -> str:
+        assert settings.api_key is not None
+        async with LayersClient(settings.base_url, settings.api_key) as client:
+            me = await client.whoami()
+            return (
+                f"ok - {me.organization_name} ({me.organization_id}), tier "
+                f"{me.rate_limit_tier}, scopes {', '.join(me.scopes) or '(unscoped)'}"
+            )
+
+    try:
+        print(f"whoami:       {asyncio.run(whoami())}")
+    except Exception as error:  # report any failure as one line, never a traceback
+        from layers_tui.api import ApiError
+
+        text = format_error(error) if isinstance(error, ApiError) else type(error).__name__
+        print(f"whoami:       failed - {text}")
+        return 1
+    return 0
+
+
+def run_dashboard(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    settings = loaded.settings
+    _require_key(settings)
+    from layers_tui.ui.app import launch
+
+    initial: dict[str, Any] = {
+        "filter": getattr(args, "filter", ""),
+        "problems": getattr(args, "problems", False),
+    }
+    if args.command == "connect":
+        initial["connect"] = (args.project_id, args.platform)
+    elif args.command == "reauth":
+        initial["reauth"] = args.social_account_id
+    return launch(settings, initial)

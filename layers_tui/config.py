@@ -1,0 +1,293 @@
+"""Settings: flags > environment (LAYERS_*) > TOML file (profile, then top level) > defaults.
+
+The loader merges plain dicts layer by layer and validates once into a frozen `Settings`.
+Every problem becomes a `ConfigError` naming the file, line and key; never a traceback and
+never the value of the API key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+DEFAULT_BASE_URL = "https://api.layers.com"
+ENV_VARS = {
+    "api_key": "LAYERS_API_KEY",
+    "base_url": "LAYERS_BASE_URL",
+    "return_url": "LAYERS_RETURN_URL",
+    "ads_redirect_url": "LAYERS_ADS_REDIRECT_URL",
+    "refresh_interval": "LAYERS_REFRESH_INTERVAL",
+    "read_only": "LAYERS_READ_ONLY",
+    "theme": "LAYERS_THEME",
+}
+PROFILE_KEYS = {
+    "api_key",
+    "base_url",
+    "return_url",
+    "ads_redirect_url",
+    "read_only",
+    "refresh_interval",
+    "expiry_warn_days",
+    "theme",
+}
+TOP_LEVEL_KEYS = PROFILE_KEYS | {"default_profile", "expiry_crit_hours", "concurrency", "profiles"}
+
+
+class ConfigError(Exception):
+    """A configuration problem, told in one line: file:line: key: what is wrong."""
+
+    def __init__(
+        self,
+        message: str,
+        file: Path | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.key = key
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = str(self.file)
+            if self.line is not None:
+                where += f":{self.line}"
+            where += ": "
+        key = f"{self.key}: " if self.key else ""
+        return f"{where}{key}{self.message}"
+
+
+class Settings(BaseModel):
+    """Everything the app needs to start, validated once. The key is a SecretStr."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    api_key: SecretStr | None = None
+    base_url: str = DEFAULT_BASE_URL
+    return_url: str | None = None
+    ads_redirect_url: str | None = None
+    profile: str | None = None
+    refresh_interval: float = Field(default=60.0, ge=5.0, le=86_400.0)
+    expiry_warn_days: float = Field(default=7.0, gt=0, le=365)
+    expiry_crit_hours: float = Field(default=24.0, gt=0, le=24 * 365)
+    read_only: bool = False
+    theme: str = "textual-dark"
+    concurrency: int = Field(default=8, ge=1, le=64)
+    demo: bool = False
+
+    @field_validator("base_url", "return_url", "ads_redirect_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/") if value.count("/") == 2 else value
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    """Settings plus where they came from (for `doctor` and `config show`)."""
+
+    settings: Settings
+    config_file: Path | None
+    sources: dict[str, str]
+
+
+def load_settings(
+    flags: Mapping[str, Any],
+    env: Mapping[str, str],
+    config_path: Path | None,
+    default_path: Path | None,
+) -> LoadedSettings:
+    """Merge the layers and validate. `config_path` is an explicit --config (must exist);
+    `default_path=None` reads no file at all (the demo)."""
+    path = config_path or (Path(env["LAYERS_CONFIG"]) if env.get("LAYERS_CONFIG") else None)
+    explicit = path is not None
+    path = path or default_path
+    file_values: dict[str, Any] = {}
+    text = ""
+    used_file: Path | None = None
+    profile_name = flags.get("profile")
+    if path is None:
+        pass
+    elif path.exists():
+        text = _read(path)
+        document = _parse_toml(path, text)
+        _check_keys(path, text, document)
+        profile_name = (
+            flags.get("profile") or env.get("LAYERS_PROFILE") or document.get("default_profile")
+        )
+        file_values = _flatten(path, text, document, profile_name)
+        if "api_key" in file_values:
+            _check_private(path)
+        used_file = path
+    elif explicit:
+        raise ConfigError("config file not found", path)
+    else:
+        profile_name = flags.get("profile") or env.get("LAYERS_PROFILE")
+        if profile_name:
+            raise ConfigError(
+                f"profile {profile_name!r} requested but there is no config file (create {path})"
+            )
+
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, value in file_values.items():
+        merged[name] = value
+        sources[name] = f"file {path}"
+    for name, variable in ENV_VARS.items():
+        if env.get(variable):
+            merged[name] = env[variable]
+            sources[name] = f"env {variable}"
+    for name, value in flags.items():
+        if value is not None and name != "profile":
+            merged[name] = value
+            sources[name] = "flag"
+    if profile_name:
+        merged["profile"] = profile_name
+        sources["profile"] = (
+            "flag/env" if flags.get("profile") or env.get("LAYERS_PROFILE") else f"file {path}"
+        )
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(settings)"
+        origin = sources.get(key, "")
+        if origin.startswith("file"):
+            raise ConfigError(
+                _explain(first),
+                path,
+                _line_of(text, key, profile_name),
+                _dotted(key, profile_name, text),
+            ) from None
+        where = origin.replace("env ", "environment variable ") if origin else "settings"
+        raise ConfigError(f"{_explain(first)} (from {where})", key=key) from None
+    return LoadedSettings(settings, used_file, sources)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", path) from None
+    except OSError as error:
+        raise ConfigError(f"cannot read ({error.strerror})", path) from None
+
+
+def _parse_toml(path: Path, text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        # Python 3.11 keeps line/column only in the message text.
+        message = str(error)
+        match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        line = int(match.group(1)) if match else None
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+        column = f", column {match.group(2)}" if match else ""
+        raise ConfigError(f"invalid TOML{column}: {reason}", path, line) from None
+
+
+def _check_keys(path: Path, text: str, document: dict[str, Any]) -> None:
+    for key in document:
+        if key not in TOP_LEVEL_KEYS:
+            raise ConfigError(
+                f"unknown setting (known: {', '.join(sorted(TOP_LEVEL_KEYS))})",
+                path,
+                _line_of(text, key, None),
+                key,
+            )
+    profiles = document.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(
+            "must be a table of [profiles.NAME] sections",
+            path,
+            _line_of(text, "profiles", None),
+            "profiles",
+        )
+    for name, table in profiles.items():
+        if not isinstance(table, dict):
+            raise ConfigError("must be a table", path, None, f"profiles.{name}")
+        for key in table:
+            if key not in PROFILE_KEYS:
+                raise ConfigError(
+                    f"unknown profile setting (known: {', '.join(sorted(PROFILE_KEYS))})",
+                    path,
+                    _line_of(text, key, name),
+                    f"profiles.{name}.{key}",
+                )
+
+
+def _flatten(
+    path: Path, text: str, document: dict[str, Any], profile_name: str | None
+) -> dict[str, Any]:
+    values = {k: v for k, v in document.items() if k not in ("profiles", "default_profile")}
+    if profile_name:
+        profiles = document.get("profiles", {})
+        if profile_name not in profiles:
+            known = ", ".join(sorted(profiles)) or "none defined"
+            raise ConfigError(
+                f"profile {profile_name!r} not found (profiles: {known})",
+                path,
+                _line_of(text, "default_profile", None)
+                if document.get("default_profile") == profile_name
+                else None,
+            )
+        values.update(profiles[profile_name])
+    return values
+
+
+def _check_private(path: Path) -> None:
+    """A file holding the key must not be readable by group or others (like ssh keys)."""
+    if os.name != "posix":
+        return
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"holds api_key but is readable by others (mode "
+            f"{stat.S_IMODE(mode):o}); run: chmod 600 {path}",
+            path,
+        )
+
+
+def _explain(error: Mapping[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")
+
+
+def _dotted(key: str, profile: str | None, text: str) -> str:
+    if profile and _line_of(text, key, profile, exact_table=True) is not None:
+        return f"profiles.{profile}.{key}"
+    return key
+
+
+def _line_of(text: str, key: str, profile: str | None, exact_table: bool = False) -> int | None:
+    """Find the line that sets `key`: in [profiles.<profile>] first, then at the top level."""
+    table: str | None = None
+    top_level_line = None
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = re.match(r"^\s*\[([^\]]+)\]", line)
+        if header:
+            table = header.group(1).strip()
+            continue
+        if pattern.match(line):
+            if profile and table == f"profiles.{profile}":
+                return number
+            if table is None and top_level_line is None:
+                top_level_line = number
+        if key == "profiles" and header is None and line.strip().startswith("[profiles"):
+            return number
+    return None if exact_table else top_level_line

@@ -1,0 +1,1 @@
+"""Pure functions deciding what the dashboard shows: no I/O, no Textual."""

@@ -1,0 +1,213 @@
+"""Status, severity and expiry wording for accounts: plain functions, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+
+from layers_tui.models import AdAccount, Project, SocialAccount
+
+SOCIAL_STATUSES = ("connected", "reauth_required", "disconnected")
+TOKEN_STATUSES = ("valid", "expired", "revoked", "invalid")
+PLATFORM_LABELS = {
+    "tiktok": "TikTok",
+    "instagram": "Instagram",
+    "meta_ads": "Meta Ads",
+    "tiktok_ads": "TikTok Ads",
+    "apple_ads": "Apple Ads",
+}
+SOCIAL_PLATFORMS = ("tiktok", "instagram")
+AD_PLATFORMS = ("meta_ads", "tiktok_ads", "apple_ads")
+
+
+class Severity(IntEnum):
+    """Higher is worse; the default sort puts the worst first."""
+
+    OFF = 0  # disconnected: nothing to fix, kept for the record
+    OK = 1
+    WARNING = 2
+    CRITICAL = 3
+
+
+SEVERITY_GLYPH = {
+    Severity.CRITICAL: "✖",
+    Severity.WARNING: "▲",
+    Severity.OK: "●",
+    Severity.OFF: "○",
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    warn_seconds: float = 7 * 86_400
+    crit_seconds: float = 86_400
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """One line of the accounts table, social or ad, with everything already decided."""
+
+    key: str
+    kind: str  # "social" | "ad"
+    project_id: str
+    project_name: str
+    platform: str
+    name: str
+    status: str  # raw value from the API
+    status_label: str
+    severity: Severity
+    leased: bool
+    connected_at: datetime | None
+    token_expires_at: datetime | None
+    problem: str  # one sentence: what is wrong and what to do ("" when fine)
+
+    @property
+    def platform_label(self) -> str:
+        return PLATFORM_LABELS.get(self.platform, self.platform)
+
+    @property
+    def can_reauth(self) -> bool:
+        """Social: reauth keeps the id (not for leased or disconnected). Ad: the ads
+        oauth-url reconnects the row in place."""
+        if self.kind == "ad":
+            return True
+        return not self.leased and self.status != "disconnected"
+
+    @property
+    def can_revoke(self) -> bool:
+        return self.kind == "social" and not self.leased and self.status != "disconnected"
+
+
+def relative_time(moment: datetime | None, now: datetime) -> str:
+    """ "in 3 days", "expired 2 h ago"-style wording for a token expiry."""
+    if moment is None:
+        return "—"
+    seconds = (moment - now).total_seconds()
+    span = _span(abs(seconds))
+    if seconds >= 0:
+        return f"in {span}"
+    return f"expired {span} ago"
+
+
+def age(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "—"
+    seconds = (now - moment).total_seconds()
+    return "just now" if seconds < 60 else f"{_span(seconds)} ago"
+
+
+def _span(seconds: float) -> str:
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 2 * 86_400:
+        return f"{int(seconds // 3600)} h"
+    if seconds < 60 * 86_400:
+        return f"{int(seconds // 86_400)} days"
+    return f"{int(seconds // (30 * 86_400))} months"
+
+
+def social_row(
+    account: SocialAccount, project: Project, now: datetime, thresholds: Thresholds = Thresholds()
+) -> AccountRow:
+    status = account.status
+    expires = account.token_expires_at
+    remaining = None if expires is None else (expires - now).total_seconds()
+    if status == "reauth_required":
+        severity, label = Severity.CRITICAL, "reauth required"
+        problem = "Token no longer valid: press r to send a reconnect link (keeps the same id)."
+    elif status == "disconnected":
+        severity, label = Severity.OFF, "disconnected"
+        problem = "Disconnected for good; press c to connect the account again (new id)."
+    elif status == "connected":
+        label = "leased" if account.leased else "connected"
+        if remaining is not None and remaining <= 0:
+            severity = Severity.CRITICAL
+            problem = "Token expired; the API will flag it for reauth. Press r to reconnect."
+        elif remaining is not None and remaining <= thresholds.crit_seconds:
+            severity = Severity.CRITICAL
+            problem = "Token expires within a day: reconnect now (r) to avoid failed posts."
+        elif remaining is not None and remaining <= thresholds.warn_seconds:
+            severity = Severity.WARNING
+            problem = "Token expires soon: schedule a reconnect (r)."
+        else:
+            severity, problem = Severity.OK, ""
+    else:
+        severity, label = Severity.WARNING, f"unknown ({status})"
+        problem = f"Status {status!r} is unknown to this version of layers-tui."
+    return AccountRow(
+        key=account.social_account_id,
+        kind="social",
+        project_id=project.id,
+        project_name=project.name,
+        platform=account.platform,
+        name=account.handle,
+        status=status,
+        status_label=label,
+        severity=severity,
+        leased=account.leased,
+        connected_at=account.connected_at,
+        token_expires_at=expires,
+        problem=problem,
+    )
+
+
+def ad_row(account: AdAccount, project: Project) -> AccountRow:
+    token = account.token_status
+    if token == "valid":
+        severity, label, problem = Severity.OK, "token valid", ""
+    elif token in ("expired", "revoked", "invalid"):
+        severity, label = Severity.CRITICAL, f"token {token}"
+        problem = "Ad token unusable: press r to reconnect (updates this row in place)."
+    else:
+        severity, label = Severity.WARNING, f"unknown ({token})"
+        problem = f"tokenStatus {token!r} is unknown to this version of layers-tui."
+    return AccountRow(
+        key=account.ad_account_id,
+        kind="ad",
+        project_id=project.id,
+        project_name=project.name,
+        platform=account.platform,
+        name=account.name,
+        status=token,
+        status_label=label,
+        severity=severity,
+        leased=False,
+        connected_at=account.connected_at,
+        token_expires_at=None,
+        problem=problem,
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    critical: int = 0
+    warning: int = 0
+    ok: int = 0
+    off: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.critical + self.warning + self.ok + self.off
+
+    @property
+    def worst(self) -> Severity:
+        if self.critical:
+            return Severity.CRITICAL
+        if self.warning:
+            return Severity.WARNING
+        return Severity.OK if self.ok else Severity.OFF
+
+
+def summarize(rows: list[AccountRow]) -> Summary:
+    counts = {severity: 0 for severity in Severity}
+    for row in rows:
+        counts[row.severity] += 1
+    return Summary(
+        critical=counts[Severity.CRITICAL],
+        warning=counts[Severity.WARNING],
+        ok=counts[Severity.OK],
+        off=counts[Severity.OFF],
+    )

@@ -1,0 +1,51 @@
+"""Safe display of untrusted strings: control characters become visible stand-ins.
+
+Rich and Textual drop only a few control characters; ESC and the 8-bit C1 codes would reach
+the terminal. Every string from the API passes through `safe` before it is shown.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Bidi overrides/isolates reorder what is displayed ("Trojan Source"); zero-widths hide text.
+_INVISIBLE = (
+    {0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF}
+    | set(range(0x202A, 0x202F))
+    | set(range(0x2066, 0x206A))
+)
+
+
+def _stand_in(char: str) -> str:
+    code = ord(char)
+    if code < 0x20:
+        return chr(0x2400 + code)  # ␀..␟ control pictures: ␛ for ESC
+    if code == 0x7F:
+        return "\u2421"  # ␡
+    return f"\\u{code:04x}"
+
+
+def safe(value: object, limit: int | None = 200, multiline: bool = False) -> str:
+    """Return `value` as text with every control character replaced by a visible stand-in,
+    and cut to `limit` characters with an ellipsis."""
+    text = "" if value is None else str(value)
+    out: list[str] = []
+    for char in text:
+        code = ord(char)
+        if char == "\n" and multiline:
+            out.append(char)
+        elif code < 0x20 or code == 0x7F or 0x80 <= code <= 0x9F or code in _INVISIBLE:
+            out.append(_stand_in(char))
+        elif unicodedata.category(char) == "Cs":
+            out.append("\ufffd")
+        else:
+            out.append(char)
+    cleaned = "".join(out)
+    if limit is not None and len(cleaned) > limit:
+        cleaned = cleaned[: max(0, limit - 1)] + "…"
+    return cleaned
+
+
+def is_clean(text: str) -> bool:
+    """True when `text` carries no character `safe` would replace."""
+    return safe(text, limit=None, multiline=True) == text
