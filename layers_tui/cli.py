@@ -331,12 +331,11 @@ def run_doctor(loaded: LoadedSettings) -> int:
     settings = loaded.settings
     size = shutil.get_terminal_size((0, 0))
     print(f"layers-tui {__version__}")
-    print(
-        f"config file:  {loaded.config_file or '(none) default ' + str(paths.default_config_file())}"
-    )
-    print(f"state dir:    {paths.state_dir()}")
-    print(f"log dir:      {paths.log_dir()}")
-    print(f"profile:      {settings.profile or '(none)'}")
+    config_file = loaded.config_file or f"(none; would read {paths.default_config_file()})"
+    print(f"{'config file:':<18}{config_file}")
+    print(f"{'state dir:':<18}{paths.state_dir()}")
+    print(f"{'log dir:':<18}{paths.log_dir()}")
+    print(f"{'profile:':<18}{settings.profile or '(none)'}")
     env = key_env(settings.api_key)
     print(
         f"api key:      {mask_key(settings.api_key)}"
@@ -359,11 +358,11 @@ def run_doctor(loaded: LoadedSettings) -> int:
         ("qr code", qr_fit_probe(size.columns, size.lines, QR_NEEDED)),
     ]
     for label, probe in checks:
-        print(f"{label + ':':<14}{'ok' if probe.ok else 'no'} - {probe.detail}")
+        print(f"{label + ':':<18}{'ok' if probe.ok else 'no'} - {probe.detail}")
     if settings.return_url is None:
-        print("return url:   not set - connect flows will ask for LAYERS_RETURN_URL")
+        print(f"{'return url:':<18}not set - connect flows will ask for LAYERS_RETURN_URL")
     if settings.api_key is None:
-        print("whoami:       skipped - no API key")
+        print(f"{'whoami:':<18}skipped - no API key")
         return 1
 
     async def whoami() -> str:
@@ -376,12 +375,12 @@ def run_doctor(loaded: LoadedSettings) -> int:
             )
 
     try:
-        print(f"whoami:       {asyncio.run(whoami())}")
+        print(f"{'whoami:':<18}{asyncio.run(whoami())}")
     except Exception as error:  # report any failure as one line, never a traceback
         from layers_tui.api import ApiError
 
         text = format_error(error) if isinstance(error, ApiError) else type(error).__name__
-        print(f"whoami:       failed - {text}")
+        print(f"{'whoami:':<18}failed - {text}")
         return 1
     return 0
 
