@@ -338,7 +338,7 @@ def run_doctor(loaded: LoadedSettings) -> int:
     print(f"{'profile:':<18}{settings.profile or '(none)'}")
     env = key_env(settings.api_key)
     print(
-        f"api key:      {mask_key(settings.api_key)}"
+        f"{'api key:':<18}{mask_key(settings.api_key)}"
         + (f" ({env.upper()} key)" if env else "")
         + (f"  [from {loaded.sources['api_key']}]" if "api_key" in loaded.sources else "")
     )

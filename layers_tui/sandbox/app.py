@@ -92,6 +92,7 @@ def create_app(
     rng_seed: int | None = None,
     accept_x_api_key: bool = True,
     org_name: str = "Demo Agency",
+    scopes: list[str] | None = None,
 ) -> Starlette:
     """Build the emulator. With no `api_keys` a demo `lp_test_` key is created (`demo_key`).
 
@@ -110,7 +111,13 @@ def create_app(
         keys = [demo_key]
     hosts = set(allowed_hosts or ["localhost"])
     for secret in keys:
-        world.add_key(secret, org_name=org_name, tier=tier, allowed_hosts=set(hosts))
+        world.add_key(
+            secret,
+            org_name=org_name,
+            tier=tier,
+            allowed_hosts=set(hosts),
+            scopes=list(scopes or ["*"]),
+        )
     org_id = next(iter(world.keys.values())).org_id
     if world.project_count() == 0:
         if projects is not None:

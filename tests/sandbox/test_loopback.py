@@ -1,0 +1,55 @@
+"""A subset of the contract over a real uvicorn socket, as `--demo` and users run it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from layers_tui.api import LayersClient
+from layers_tui.api.errors import ApiTimeoutError
+from layers_tui.clock import FakeClock
+
+
+async def test_connect_walk_over_real_http(live_server):
+    key = live_server.app.state.sandbox.demo_key
+    return_url = f"http://localhost:{live_server.port}/sandbox/return"
+    async with LayersClient(live_server.base_url, key) as client:
+        me = await client.whoami()
+        assert me.organization_name == "Demo Agency"
+        projects = [p async for page in client.iter_projects() for p in page.items]
+        link = await client.social_oauth_url(projects[0].id, "tiktok", return_url)
+        async with httpx.AsyncClient() as browser:
+            page = await browser.get(link.authorize_url)
+            assert page.status_code == 200 and "Approve" in page.text
+            done = await browser.post(
+                link.authorize_url.split("?")[0],
+                data={"decision": "approve"},
+                follow_redirects=True,
+            )
+            assert done.status_code == 200 and "All set" in done.text
+        assert (await client.oauth_status(link.state)).status == "completed"
+
+
+async def test_latency_fault_times_out_over_a_real_socket(live_server):
+    key = live_server.app.state.sandbox.demo_key
+    async with httpx.AsyncClient(
+        base_url=live_server.base_url, headers={"Authorization": f"Bearer {key}"}
+    ) as http:
+        await http.post("/sandbox/faults", json={"latencyMs": 800})
+    timeout = httpx.Timeout(connect=1.0, read=0.2, write=1.0, pool=1.0)
+    async with LayersClient(
+        live_server.base_url, key, timeout=timeout, max_retries=0, clock=FakeClock()
+    ) as client:
+        with pytest.raises(ApiTimeoutError):
+            await client.whoami()
+
+
+async def test_rate_limit_headers_over_a_real_socket(live_server):
+    key = live_server.app.state.sandbox.demo_key
+    async with httpx.AsyncClient(base_url=live_server.base_url, headers={"X-Api-Key": key}) as http:
+        await http.post("/sandbox/faults", json={"rateLimitBurst": 1, "retryAfter": 4})
+        limited = await http.get("/v1/whoami")
+        assert limited.status_code == 429 and limited.headers["retry-after"] == "4"
+        assert limited.json()["error"]["code"] == "RATE_LIMITED"
+        ok = await http.get("/v1/whoami")
+        assert ok.headers["x-ratelimit-endpoint-class"] == "read-light"

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from layers_tui.cli import main
+from layers_tui.config import ConfigError, load_settings
+
+KEY = "lp_live_01HX9Y6K7EJ4T2AB_SuperSecretValue0123456789abcdefghijklmn"
+
+
+def write(path: Path, text: str, mode: int = 0o600) -> Path:
+    path.write_text(text)
+    os.chmod(path, mode)
+    return path
+
+
+def test_precedence_flags_env_file_defaults(tmp_path):
+    config = write(
+        tmp_path / "c.toml",
+        f'api_key = "{KEY}"\nbase_url = "https://file.example"\n'
+        'return_url = "https://file.example/cb"\nrefresh_interval = 30\n',
+    )
+    env = {"LAYERS_BASE_URL": "https://env.example", "LAYERS_RETURN_URL": "https://env.example/r"}
+    loaded = load_settings({"base_url": "https://flag.example"}, env, config, tmp_path / "x")
+    s = loaded.settings
+    assert s.base_url == "https://flag.example"
+    assert s.return_url == "https://env.example/r"
+    assert s.refresh_interval == 30
+    assert s.api_key.get_secret_value() == KEY
+    assert s.theme == "textual-dark"
+    assert loaded.sources["base_url"] == "flag"
+    assert loaded.sources["return_url"] == "env LAYERS_RETURN_URL"
+    assert loaded.sources["refresh_interval"].startswith("file ")
+
+
+def test_profiles(tmp_path):
+    config = write(
+        tmp_path / "c.toml",
+        'default_profile = "acme"\nrefresh_interval = 90\n'
+        f'[profiles.acme]\napi_key = "{KEY}"\nbase_url = "https://acme.example"\n'
+        '[profiles.test]\nbase_url = "https://test.example"\n',
+    )
+    assert load_settings({}, {}, config, None).settings.base_url == "https://acme.example"
+    chosen = load_settings({"profile": "test"}, {}, config, None).settings
+    assert chosen.base_url == "https://test.example" and chosen.refresh_interval == 90
+    env_chosen = load_settings({}, {"LAYERS_PROFILE": "test"}, config, None).settings
+    assert env_chosen.profile == "test"
+    with pytest.raises(ConfigError, match="profile 'nope' not found .profiles: acme, test."):
+        load_settings({"profile": "nope"}, {}, config, None)
+
+
+def test_toml_syntax_error_names_file_line_and_column(tmp_path):
+    config = write(tmp_path / "c.toml", 'theme = "x"\nrefresh_interval = = 3\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, {}, config, None)
+    text = str(caught.value)
+    assert text.startswith(f"{config}:2: invalid TOML, column")
+
+
+def test_bad_value_names_line_and_key_but_not_the_secret(tmp_path):
+    config = write(
+        tmp_path / "c.toml", f'api_key = "{KEY}"\n\n[profiles.acme]\nrefresh_interval = 1\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"profile": "acme"}, {}, config, None)
+    text = str(caught.value)
+    assert text == (
+        f"{config}:4: profiles.acme.refresh_interval: Input should be greater than or equal to 5"
+    )
+    assert "SuperSecret" not in text
+
+
+def test_bad_url_and_unknown_key(tmp_path):
+    config = write(tmp_path / "c.toml", 'base_url = "api.layers.com"\n')
+    with pytest.raises(ConfigError, match=r":1: base_url: must be an absolute http\(s\) URL"):
+        load_settings({}, {}, config, None)
+    config = write(tmp_path / "d.toml", 'theme = "x"\nrefesh = 3\n')
+    with pytest.raises(ConfigError, match=r"d.toml:2: refesh: unknown setting"):
+        load_settings({}, {}, config, None)
+
+
+def test_bad_env_value_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match="environment variable LAYERS_REFRESH_INTERVAL"):
+        load_settings({}, {"LAYERS_REFRESH_INTERVAL": "soon"}, None, tmp_path / "none.toml")
+
+
+def test_key_file_readable_by_others_is_refused(tmp_path):
+    config = write(tmp_path / "c.toml", f'api_key = "{KEY}"\n', mode=0o644)
+    with pytest.raises(ConfigError, match=r"readable by others .mode 644.; run: chmod 600"):
+        load_settings({}, {}, config, None)
+    write(config, 'theme = "textual-light"\n', mode=0o644)  # no key: fine
+    assert load_settings({}, {}, config, None).settings.theme == "textual-light"
+
+
+def test_missing_explicit_config(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings({}, {}, tmp_path / "missing.toml", None)
+
+
+def test_cli_config_error_is_one_line_exit_2(tmp_path, capsys):
+    config = write(tmp_path / "c.toml", "refresh_interval = [\n")
+    assert main(["--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and str(config) in err
+
+
+def test_cli_missing_key_explains_how_to_set_it(capsys):
+    assert main([]) == 2
+    assert "LAYERS_API_KEY" in capsys.readouterr().err
+
+
+def test_check_bad_config_is_unknown(tmp_path, capsys):
+    config = write(tmp_path / "c.toml", "x = 1\n")
+    assert main(["check", "--config", str(config)]) == 3
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.startswith("layers-tui ")
