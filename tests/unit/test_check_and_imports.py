@@ -18,8 +18,9 @@ async def run(app, key, clock, scope=None, as_json=False, thresholds=None):
     async with LayersClient(
         BASE, key, transport=httpx.ASGITransport(app=app), clock=clock
     ) as client:
-        return await run_check(client, clock.now, thresholds or Thresholds(),
-                               scope or CheckScope(), as_json, 4)
+        return await run_check(
+            client, clock.now, thresholds or Thresholds(), scope or CheckScope(), as_json, 4
+        )
 
 
 async def test_check_text_report(sandbox_app, api_key, fake_clock):
