@@ -7,6 +7,7 @@ LayersClient in the app, fakes in tests). Every change is reported through `on_c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections.abc import Callable, Iterable
@@ -181,10 +182,8 @@ class FlowEngine:
             wait = await self.tick()
             self._wake.clear()
             timeout = 3600.0 if wait is None else max(wait, 0.05)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
 
     # -- polling ------------------------------------------------------------------------------
     async def _poll(self, flow: PendingFlow) -> None:

@@ -90,16 +90,17 @@ async def test_first_poll_soon_then_every_5s_with_bounded_jitter():
 
 
 async def test_completion_stops_polling_and_reports_the_account():
-    script = lambda n, s: (
-        OAuthStatus(
-            status="completed",
-            state=s,
-            social_account_id="sa_1",  # noqa: E731
-            handle="new_one",
+    def script(n, s):
+        return (
+            OAuthStatus(
+                status="completed",
+                state=s,
+                social_account_id="sa_1",
+                handle="new_one",
+            )
+            if n == 3
+            else OAuthStatus(status="pending")
         )
-        if n == 3
-        else OAuthStatus(status="pending")
-    )
     clock, poller, engine, changes = setup(FakePoller(script))
     flow = engine.add(flow_for(clock))
     await run_for(clock, engine, 120)
