@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from layers_tui.api import ApiError, LayersClient, format_error
+from layers_tui.domain.export import row_record
 from layers_tui.domain.status import AccountRow, Severity, Thresholds, relative_time, summarize
 from layers_tui.inventory import Inventory, load_inventory
 from layers_tui.text import safe
@@ -162,7 +163,7 @@ def _json_report(
             "failedProjects": len(inventory.failed),
             "minExpiryHours": _min_expiry_hours(rows, now),
         },
-        "accounts": [row_json(row) for row in rows],
+        "accounts": [row_record(row) for row in rows],
         "failedProjects": [
             {
                 "projectId": snap.project.id,
@@ -176,22 +177,4 @@ def _json_report(
             for snap in inventory.failed
             if snap.error is not None
         ],
-    }
-
-
-def row_json(row: AccountRow) -> dict:
-    """The JSON form of a row, shared by `check --json` and the dashboard's export."""
-    return {
-        "id": row.key,
-        "kind": row.kind,
-        "projectId": row.project_id,
-        "project": row.project_name,
-        "platform": row.platform,
-        "name": row.name,
-        "status": row.status,
-        "severity": row.severity.name.lower(),
-        "leased": row.leased,
-        "connectedAt": row.connected_at.isoformat() if row.connected_at else None,
-        "tokenExpiresAt": row.token_expires_at.isoformat() if row.token_expires_at else None,
-        "problem": row.problem,
     }

@@ -28,7 +28,10 @@ class ProjectSnapshot:
     fetched_at: datetime | None = None
 
     def rows(self, now: datetime, thresholds: Thresholds) -> list[AccountRow]:
-        rows = [social_row(account, self.project, now, thresholds) for account in self.social]
+        rows = [
+            social_row(account, self.project, now, thresholds, self.fetched_at)
+            for account in self.social
+        ]
         rows.extend(ad_row(account, self.project) for account in self.ads)
         return rows
 

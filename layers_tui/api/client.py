@@ -442,6 +442,24 @@ class LayersClient:
             data = {**data, "authorizeUrl": data["url"]}
         return self._model(AuthorizeLink, data)
 
+    async def sandbox_consent(self, authorize_url: str, decision: str) -> str:
+        """Sandbox only: answer the consent page as the account owner would. Returns where
+        the page redirected to (the return URL, with `layers_oauth_error` on failure)."""
+        page = httpx.URL(authorize_url).copy_with(query=None)
+        try:
+            response = await self._http.post(page, data={"decision": decision}, auth=None)
+        except httpx.HTTPError as error:
+            raise ApiConnectionError(
+                None, "CONNECTION_FAILED", f"Consent page unreachable ({type(error).__name__})."
+            ) from None
+        if response.status_code != 303:
+            raise ApiError(
+                response.status_code,
+                "CONSENT_FAILED",
+                f"The consent page answered HTTP {response.status_code}.",
+            )
+        return response.headers.get("location", "")
+
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}

@@ -61,6 +61,7 @@ class AccountRow:
     connected_at: datetime | None
     token_expires_at: datetime | None
     problem: str  # one sentence: what is wrong and what to do ("" when fine)
+    checked_at: datetime | None = None  # when this row's token state was last seen
 
     @property
     def platform_label(self) -> str:
@@ -110,7 +111,11 @@ def _span(seconds: float) -> str:
 
 
 def social_row(
-    account: SocialAccount, project: Project, now: datetime, thresholds: Thresholds = Thresholds()
+    account: SocialAccount,
+    project: Project,
+    now: datetime,
+    thresholds: Thresholds = Thresholds(),
+    checked_at: datetime | None = None,
 ) -> AccountRow:
     status = account.status
     expires = account.token_expires_at
@@ -151,6 +156,7 @@ def social_row(
         connected_at=account.connected_at,
         token_expires_at=expires,
         problem=problem,
+        checked_at=checked_at,
     )
 
 
@@ -178,6 +184,7 @@ def ad_row(account: AdAccount, project: Project) -> AccountRow:
         connected_at=account.connected_at,
         token_expires_at=None,
         problem=problem,
+        checked_at=account.token_last_validated_at,
     )
 
 

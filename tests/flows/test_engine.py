@@ -101,6 +101,7 @@ async def test_completion_stops_polling_and_reports_the_account():
             if n == 3
             else OAuthStatus(status="pending")
         )
+
     clock, poller, engine, changes = setup(FakePoller(script))
     flow = engine.add(flow_for(clock))
     await run_for(clock, engine, 120)

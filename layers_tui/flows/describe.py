@@ -1,0 +1,118 @@
+"""Words for a pending flow: status, countdown, the hand-off message, link safety."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from layers_tui.domain.status import PLATFORM_LABELS
+from layers_tui.flows.model import PendingFlow
+from layers_tui.text import is_clean
+
+# Hosts a real authorize URL may point at (the platforms' consent pages).
+PLATFORM_HOSTS = (
+    "tiktok.com",
+    "instagram.com",
+    "facebook.com",
+    "apple.com",
+    "business-api.tiktok.com",
+    "layers.com",
+)
+
+
+def flow_status(flow: PendingFlow, now: datetime) -> tuple[str, str, str]:
+    """(glyph, headline, detail) for the flow's current state."""
+    if flow.status == "completed":
+        who = flow.result_label or flow.account_label or ""
+        return (
+            "✔",
+            f"Connected{(' ' + who) if who else ''}",
+            (
+                "The dashboard row updates by itself."
+                if flow.kind != "reauth"
+                else "Same account id as before; queued posts resume."
+            ),
+        )
+    if flow.status == "expired":
+        return "⌛", "Link expired", ""
+    if flow.status == "cancelled":
+        return "■", "Cancelled", ""
+    if flow.status == "failed":
+        return "✖", f"Failed ({flow.code or 'unknown'})", ""
+    polled = (
+        "not polled yet"
+        if flow.last_polled_at is None
+        else f"polled {_seconds(now, flow.last_polled_at)} ago"
+    )
+    upcoming = ""
+    if flow.next_poll_at is not None:
+        wait = max(0, int((flow.next_poll_at - now).total_seconds()))
+        upcoming = f" · next in {wait} s"
+    return (
+        "⏳",
+        "Waiting for the account owner",
+        (
+            f"{flow.last_result} · {polled}{upcoming} · {flow.attempts} poll"
+            f"{'' if flow.attempts == 1 else 's'}"
+        ),
+    )
+
+
+def _seconds(now: datetime, then: datetime) -> str:
+    return f"{max(0, int((now - then).total_seconds()))} s"
+
+
+def countdown(flow: PendingFlow, now: datetime) -> str:
+    remaining = (flow.expires_at - now).total_seconds()
+    local = _local(flow.expires_at, flow.timezone)
+    if flow.terminal:
+        return f"Link valid until {local}" if remaining > 0 else f"Link expired at {local}"
+    if remaining <= 0:
+        return f"Expired at {local}"
+    minutes, seconds = divmod(int(remaining), 60)
+    return f"Expires in {minutes}:{seconds:02d} (at {local})"
+
+
+def _local(moment: datetime, timezone: str) -> str:
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+        timezone = "UTC"
+    return f"{moment.astimezone(zone):%H:%M} {timezone}"
+
+
+def handoff_message(flow: PendingFlow) -> str:
+    """A ready-to-send message for the account owner, with the expiry in the project's zone."""
+    platform = PLATFORM_LABELS.get(flow.platform, flow.platform)
+    action = "reconnect" if flow.kind == "reauth" else "connect"
+    account = f" ({flow.account_label})" if flow.account_label else ""
+    zone_time = _local(flow.expires_at, flow.timezone)
+    try:
+        day = f"{flow.expires_at.astimezone(ZoneInfo(flow.timezone)):%d %b}"
+    except (ZoneInfoNotFoundError, ValueError):
+        day = f"{flow.expires_at:%d %b}"
+    return (
+        f"Hi! Please {action} your {platform} account{account} for {flow.project_name} "
+        f"using this link:\n{flow.authorize_url}\n\nIt works once and only until "
+        f"{zone_time} on {day}. If it has expired, just ask me for a new one."
+    )
+
+
+def link_warning(url: str, base_url: str) -> str | None:
+    """Why a URL must not be made clickable or opened, or None when it looks right."""
+    if not is_clean(url) or any(c.isspace() for c in url):
+        return "the link contains control or space characters"
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http"):
+        return f"unexpected link scheme {parts.scheme!r}"
+    host = (parts.hostname or "").lower()
+    api_host = (urlsplit(base_url).hostname or "").lower()
+    if host == api_host and host:
+        return None  # the sandbox serves its own consent page
+    if parts.scheme != "https":
+        return "the link is not https"
+    if not any(host == known or host.endswith("." + known) for known in PLATFORM_HOSTS):
+        return f"unexpected host {host}: check it before sending it to anyone"
+    return None

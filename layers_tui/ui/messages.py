@@ -1,0 +1,91 @@
+"""Messages shared across screens. Named for what happened; requests end in `Requested`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from layers_tui.api import ApiError
+from layers_tui.flows.model import PendingFlow
+from layers_tui.inventory import ProjectSnapshot
+from layers_tui.models import ContentHealth, Project, RevokeResult, WhoAmI
+
+
+@dataclass
+class Identified(Message, bubble=False):
+    whoami: WhoAmI
+
+
+@dataclass
+class IdentifyFailed(Message, bubble=False):
+    error: ApiError
+
+
+@dataclass
+class ProjectsListed(Message, bubble=False):
+    projects: list[Project]
+
+
+@dataclass
+class ProjectLoaded(Message, bubble=False):
+    snapshot: ProjectSnapshot
+
+
+@dataclass
+class RefreshFailed(Message, bubble=False):
+    """The project list itself could not be fetched: everything stays, marked stale."""
+
+    error: ApiError
+
+
+@dataclass
+class RefreshFinished(Message, bubble=False):
+    failed_projects: int
+
+
+@dataclass
+class FlowChanged(Message, bubble=False):
+    flow: PendingFlow
+
+
+@dataclass
+class FlowsHalted(Message, bubble=False):
+    error: ApiError
+
+
+@dataclass
+class AccountRevoked(Message, bubble=False):
+    result: RevokeResult
+    label: str
+    project_id: str
+
+
+@dataclass
+class ActionFailed(Message, bubble=False):
+    """A user action (revoke, mint) failed; `what` says which, in words."""
+
+    what: str
+    error: ApiError
+
+
+@dataclass
+class HealthLoaded(Message, bubble=False):
+    health: ContentHealth
+
+
+@dataclass
+class HealthFailed(Message, bubble=False):
+    error: ApiError
+
+
+@dataclass
+class FlowMinted(Message, bubble=False):
+    flow: PendingFlow
+    store_problem: str | None = None
+
+
+@dataclass
+class ConsentSent(Message, bubble=False):
+    decision: str
+    outcome: str

@@ -1,0 +1,149 @@
+"""Everything known about one account: API fields, token health, content health."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from layers_tui.api import ApiError, format_error
+from layers_tui.domain.status import SEVERITY_GLYPH, AccountRow, relative_time
+from layers_tui.inventory import ProjectSnapshot
+from layers_tui.models import ContentHealth
+from layers_tui.text import safe
+
+from ..messages import HealthFailed, HealthLoaded
+from ..widgets.palette import palette_for
+
+
+def _value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if value is None:
+        return "—"
+    return str(value)
+
+
+class DetailScreen(Screen):
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("y", "copy_id", "Copy ID"),
+        Binding("P", "copy_project", "Copy project ID"),
+    ]
+
+    def __init__(self, row: AccountRow, snapshot: ProjectSnapshot | None) -> None:
+        super().__init__()
+        self.row = row
+        self.snapshot = snapshot
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="detail-body"):
+            yield Static(id="detail-head")
+            yield Static(id="detail-fields")
+            yield Static(id="detail-health")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-body").border_title = "Account details (esc back)"
+        self._render_fields()
+        health = self.query_one("#detail-health", Static)
+        if self.row.kind == "social" and self.row.status != "disconnected":
+            health.update(Text("Content health: loading…"))
+            self.load_health()
+        else:
+            health.update(Text("Content health: not available for this account."))
+
+    def _model_fields(self) -> dict:
+        if self.snapshot is None:
+            return {}
+        for account in (*self.snapshot.social, *self.snapshot.ads):
+            key = getattr(account, "social_account_id", None) or getattr(
+                account, "ad_account_id", None
+            )
+            if key == self.row.key:
+                return account.model_dump(by_alias=True)
+        return {}
+
+    def _render_fields(self) -> None:
+        row, palette = self.row, palette_for(self.app)
+        now = self.app.clock.now()
+        head = Text()
+        head.append(
+            f"{SEVERITY_GLYPH[row.severity]} {row.status_label}  ",
+            style=palette.for_severity(row.severity),
+        )
+        head.append(f"{row.platform_label} · {safe(row.name, 60)}", style="bold")
+        head.append(f"\nProject {safe(row.project_name, 60)} ({safe(row.project_id, 60)})")
+        head.append("\nToken health: ", style="bold")
+        if row.kind == "social":
+            expiry = (
+                relative_time(row.token_expires_at, now)
+                if row.token_expires_at
+                else "no expiry reported"
+            )
+            head.append(f"status {safe(row.status, 40)}, token {expiry}")
+        else:
+            head.append(f"tokenStatus {safe(row.status, 40)}")
+        head.append("\nNext step: ", style="bold")
+        head.append(row.problem or "Nothing to do.")
+        self.query_one("#detail-head", Static).update(head)
+        table = Table(
+            box=None, show_header=False, padding=(0, 2), title="API fields", title_justify="left"
+        )
+        table.add_column(style="bold")
+        table.add_column()
+        for name, value in self._model_fields().items():
+            table.add_row(name, Text(safe(_value(value), 300)))
+        self.query_one("#detail-fields", Static).update(table)
+
+    @work(group="detail", exit_on_error=False)
+    async def load_health(self) -> None:
+        try:
+            health = await self.app.client.social_health(self.row.key)
+        except ApiError as error:
+            self.post_message(HealthFailed(error))
+            return
+        self.post_message(HealthLoaded(health))
+
+    def on_health_loaded(self, message: HealthLoaded) -> None:
+        self.query_one("#detail-health", Static).update(health_text(message.health))
+
+    def on_health_failed(self, message: HealthFailed) -> None:
+        self.query_one("#detail-health", Static).update(
+            Text(f"Content health: could not load ({format_error(message.error)})")
+        )
+
+    def action_copy_id(self) -> None:
+        self.app.copy_text(self.row.key, "account id")
+
+    def action_copy_project(self) -> None:
+        self.app.copy_text(self.row.project_id, "project id")
+
+
+def health_text(health: ContentHealth) -> Text:
+    """Content health (post-metrics snapshot, recomputed every 30 min), labelled as such."""
+    text = Text("Content health", style="bold")
+    text.append(" (from post metrics; not token health)\n")
+    text.append(
+        f"score {health.score if health.score is not None else '—'}  ·  tier "
+        f"{safe(health.tier or '—', 30)}"
+    )
+    if health.is_shadowbanned:
+        text.append(
+            f"  ·  SHADOWBANNED ({safe(health.shadowban_severity or '?', 20)})", style="bold"
+        )
+    if health.recommendation:
+        text.append(f"\n{safe(health.recommendation, 300)}")
+    if health.engagement:
+        parts = [f"{safe(k, 30)} {safe(v, 20)}" for k, v in health.engagement.items()]
+        text.append("\n" + " · ".join(parts))
+    if health.computed_at:
+        text.append(f"\ncomputed {health.computed_at:%Y-%m-%d %H:%M} UTC")
+    return text

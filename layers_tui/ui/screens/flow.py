@@ -1,0 +1,453 @@
+"""The connect / reconnect screen: QR code, link, countdown and the poller's view of the state.
+
+With several requests (bulk reauth) it shows one at a time and moves on by itself when the
+poller sees completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from layers_tui.api import ApiError, format_error
+from layers_tui.domain.failures import explain, hint_for
+from layers_tui.domain.status import AD_PLATFORMS, PLATFORM_LABELS, AccountRow
+from layers_tui.flows.describe import countdown, flow_status, handoff_message, link_warning
+from layers_tui.flows.engine import new_flow
+from layers_tui.flows.model import PendingFlow
+from layers_tui.flows.store import StoreError
+from layers_tui.models import Project
+from layers_tui.probes import browser_probe
+from layers_tui.text import safe
+
+from ..messages import ActionFailed, ConsentSent, FlowChanged, FlowMinted, FlowsHalted
+from ..widgets.palette import palette_for
+from ..widgets.qr_panel import QrPanel, qr_size
+
+SIDE_PANEL = 36  # columns the text needs beside the QR code
+
+
+@dataclass(frozen=True)
+class FlowRequest:
+    kind: str  # connect | reauth | ads
+    project_id: str
+    project_name: str
+    platform: str
+    timezone: str = "UTC"
+    account_id: str | None = None
+    account_label: str = ""
+    flow_id: str | None = None  # resume an existing flow instead of minting
+
+    @classmethod
+    def connect(cls, project: Project, platform: str) -> FlowRequest:
+        kind = "ads" if platform in AD_PLATFORMS else "connect"
+        return cls(kind, project.id, project.name, platform, project.timezone)
+
+    @classmethod
+    def reauth(cls, row: AccountRow, timezone: str = "UTC") -> FlowRequest:
+        kind = "ads" if row.kind == "ad" else "reauth"
+        return cls(
+            kind, row.project_id, row.project_name, row.platform, timezone, row.key, row.name
+        )
+
+    @classmethod
+    def resume(cls, flow: PendingFlow) -> FlowRequest:
+        return cls(
+            flow.kind,
+            flow.project_id,
+            flow.project_name,
+            flow.platform,
+            flow.timezone,
+            flow.social_account_id,
+            flow.account_label,
+            flow.id,
+        )
+
+    @property
+    def title(self) -> str:
+        verb = {"connect": "Connect", "reauth": "Reconnect", "ads": "Connect"}[self.kind]
+        if self.kind == "ads" and self.account_id:
+            verb = "Reconnect"
+        what = PLATFORM_LABELS.get(self.platform, self.platform)
+        label = f" · {safe(self.account_label, 40)}" if self.account_label else ""
+        return f"{verb} {what}{label}"
+
+
+@dataclass
+class BulkTally:
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+class FlowScreen(Screen):
+    BINDINGS = [
+        Binding("y", "copy_link", "Copy link"),
+        Binding("m", "copy_message", "Copy message"),
+        Binding("o", "open_link", "Open"),
+        Binding("n", "new_link", "New link"),
+        Binding("s", "skip", "Skip", show=False),
+        Binding("ctrl+x", "cancel_flow", "Cancel"),
+        Binding("a", "approve", "Approve (demo)", show=False),
+        Binding("x", "deny", "Deny (demo)", show=False),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, requests: list[FlowRequest]) -> None:
+        super().__init__()
+        self.requests = requests
+        self.index = 0
+        self.flow: PendingFlow | None = None
+        self.error: ApiError | None = None
+        self.problem: str | None = None
+        self.tally = BulkTally()
+        self._advance_timer = None
+
+    @property
+    def request(self) -> FlowRequest:
+        return self.requests[self.index]
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="flow-body"):
+            yield QrPanel("", id="qr")
+            with VerticalScroll(id="flow-info"):
+                yield Static(id="flow-title")
+                yield Static(id="flow-status")
+                yield Static(id="flow-link")
+                yield Static(id="flow-keys")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self.render_state)
+        self.begin()
+
+    def begin(self) -> None:
+        self.flow, self.error, self.problem = None, None, None
+        request = self.request
+        if request.flow_id and request.flow_id in self.app.engine.flows:
+            self.flow = self.app.engine.flows[request.flow_id]
+        else:
+            self.mint(request)
+        self.render_state()
+
+    # -- minting ------------------------------------------------------------------------------
+    @work(group="mint", exclusive=True, exit_on_error=False)
+    async def mint(self, request: FlowRequest) -> None:
+        app = self.app
+        settings = app.settings
+        return_url = (
+            settings.ads_redirect_url or settings.return_url
+            if request.kind == "ads"
+            else settings.return_url
+        )
+        if not return_url:
+            variable = "LAYERS_ADS_REDIRECT_URL" if request.kind == "ads" else "LAYERS_RETURN_URL"
+            self.problem = (
+                f"No return URL configured. Set {variable} (or return_url in the "
+                "config file) to an https URL whose host is on your API key's "
+                "return URL allowlist, then press n."
+            )
+            self.render_state()
+            return
+        client = app.client
+        try:
+            baseline: list[tuple[str, str]] = []
+            if request.kind == "ads":
+                page = await client.list_ad_accounts(request.project_id, [request.platform])
+                baseline = [(a.ad_account_id, a.token_status) for a in page.items]
+                link = await client.ads_oauth_url(request.project_id, request.platform, return_url)
+            elif request.kind == "reauth":
+                link = await client.social_reauth_url(
+                    request.project_id, request.account_id or "", return_url
+                )
+            else:
+                link = await client.social_oauth_url(
+                    request.project_id, request.platform, return_url
+                )
+        except ApiError as error:
+            self.post_message(ActionFailed("Minting the link", error))
+            return
+        flow = new_flow(
+            request.kind,
+            link,
+            project_id=request.project_id,
+            project_name=request.project_name,
+            platform=request.platform,
+            now=app.clock.now(),
+            social_account_id=request.account_id,
+            account_label=request.account_label,
+            timezone=request.timezone,
+            ad_baseline=baseline,
+        )
+        problem = None
+        try:  # saved before it is shown: a crash from here on loses nothing
+            await asyncio.to_thread(
+                app.store.save, [*app.engine.flows.values(), flow], app.clock.now()
+            )
+        except StoreError as error:
+            problem = str(error)
+        app.engine.add(flow)
+        self.post_message(FlowMinted(flow, problem))
+
+    def on_flow_minted(self, message: FlowMinted) -> None:
+        self.flow = message.flow
+        if message.store_problem:
+            self.app.notify(message.store_problem, severity="warning", markup=False)
+        self.render_state()
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self.error = message.error
+        self.render_state()
+
+    def on_flow_changed(self, message: FlowChanged) -> None:
+        if self.flow is None or message.flow.id != self.flow.id:
+            return
+        self.flow = message.flow
+        self.render_state()
+        if self.flow.terminal and len(self.requests) > 1:
+            label = self.request.account_label or self.request.platform
+            {"completed": self.tally.done}.get(self.flow.status, self.tally.failed).append(label)
+            if self.flow.status == "completed":
+                self._advance_timer = self.set_timer(1.5, self.advance)
+
+    def on_flows_halted(self, message: FlowsHalted) -> None:
+        self.error = message.error
+        self.render_state()
+
+    def on_consent_sent(self, message: ConsentSent) -> None:
+        self.app.notify(
+            f"Sandbox consent: {message.decision} -> {message.outcome}", markup=False, timeout=4
+        )
+
+    def advance(self) -> None:
+        if self.index + 1 < len(self.requests):
+            self.index += 1
+            self.begin()
+        else:
+            self.render_state()
+
+    # -- rendering ------------------------------------------------------------------------------
+    def on_resize(self, event: Resize) -> None:
+        self.render_state()
+
+    def render_state(self) -> None:
+        if not self.is_mounted:
+            return
+        palette = palette_for(self.app)
+        now = self.app.clock.now()
+        request, flow = self.request, self.flow
+        title = Text(request.title, style="bold")
+        title.append(f"\n{safe(request.project_name, 60)}")
+        if len(self.requests) > 1:
+            title.append(
+                f"\nAccount {self.index + 1} of {len(self.requests)}"
+                f" · {len(self.tally.done)} done · {len(self.tally.failed)} failed"
+                f" · {len(self.tally.skipped)} skipped",
+                style=palette.accent,
+            )
+        self.query_one("#flow-title", Static).update(title)
+        status = Text()
+        qr = self.query_one(QrPanel)
+        link_widget = self.query_one("#flow-link", Static)
+        if self.problem:
+            status.append(self.problem, style=palette.warning)
+            qr.display = False
+            link_widget.update("")
+        elif self.error is not None and flow is None:
+            status.append(format_error(self.error), style=palette.critical)
+            extra = self.error.details.get("host") if self.error.details else None
+            hint = hint_for(self.error.code)
+            if extra:
+                status.append(f"\nRejected host: {safe(extra, 80)}")
+            if hint:
+                status.append(f"\n{hint}")
+            status.append("\nPress n to try again.")
+            qr.display = False
+            link_widget.update("")
+        elif flow is None:
+            status.append("Minting a link…", style=palette.muted)
+            qr.display = False
+            link_widget.update("")
+        else:
+            glyph, words, detail = flow_status(flow, now)
+            style = {"completed": palette.ok, "pending": palette.accent}.get(
+                flow.status, palette.critical
+            )
+            status.append(f"{glyph} {words}", style=f"bold {style}")
+            if detail:
+                status.append(f"\n{detail}", style=palette.muted)
+            status.append(f"\n{countdown(flow, now)}")
+            if flow.status in ("failed", "expired", "cancelled"):
+                why = explain(flow.code)
+                status.append(f"\n{why.title}: ", style=f"bold {palette.critical}")
+                status.append(f"{why.cause}\n{why.next_step}")
+                if flow.request_id:
+                    status.append(f"\nrequestId {safe(flow.request_id, 40)}")
+            if self.error is not None:
+                status.append(f"\n{format_error(self.error)}", style=palette.critical)
+            self._show_link(flow)
+        if (
+            len(self.requests) > 1
+            and self.index == len(self.requests) - 1
+            and flow
+            and flow.terminal
+        ):
+            status.append(
+                f"\n\nBulk reauth finished: {len(self.tally.done)} reconnected, "
+                f"{len(self.tally.failed)} failed, {len(self.tally.skipped)} "
+                "skipped. esc returns to the dashboard.",
+                style="bold",
+            )
+        self.query_one("#flow-status", Static).update(status)
+        self.query_one("#flow-keys", Static).update(self._keys_text())
+
+    def _show_link(self, flow: PendingFlow) -> None:
+        qr = self.query_one(QrPanel)
+        url = flow.authorize_url
+        if qr.data != url:
+            qr.set_data(url)
+        link = Text()
+        warning = link_warning(url, self.app.settings.base_url)
+        if flow.status == "pending":
+            needed = qr_size(url)
+            width, height = self.app.size
+            fits = width >= needed.width + SIDE_PANEL and height >= needed.height + 1
+            qr.display = fits
+            if not fits:
+                link.append(
+                    f"The QR code needs a {needed.width + SIDE_PANEL}x"
+                    f"{needed.height + 1} terminal (this one is {width}x{height}): "
+                    "enlarge the window, or use the link below (y copies it).\n\n",
+                    style=palette_for(self.app).warning,
+                )
+            else:
+                link.append(
+                    "Show the QR code to the account owner, or send the link "
+                    "(m copies a ready-to-send message):\n\n"
+                )
+        else:
+            qr.display = False
+        if warning:
+            link.append(f"{warning}\n", style=palette_for(self.app).critical)
+            link.append(safe(url, None))
+        else:
+            link.append(url, style=f"link {url}")
+        self.query_one("#flow-link", Static).update(link)
+
+    def _keys_text(self) -> Text:
+        keys = Text("\n")
+        keys.append("y", style="bold")
+        keys.append(" copy link   ")
+        keys.append("m", style="bold")
+        keys.append(" copy message\n")
+        keys.append("o", style="bold")
+        probe = browser_probe(self.app.env)
+        keys.append(" open in browser" + ("" if probe.ok else " (unavailable here)") + "\n")
+        keys.append("n", style="bold")
+        keys.append(" new link   ")
+        keys.append("ctrl+x", style="bold")
+        keys.append(" cancel\n")
+        if len(self.requests) > 1:
+            keys.append("s", style="bold")
+            keys.append(" skip this account\n")
+        if self.app.settings.demo:
+            keys.append("a", style="bold")
+            keys.append(" approve / ")
+            keys.append("x", style="bold")
+            keys.append(" deny (sandbox consent)\n")
+        keys.append("esc", style="bold")
+        keys.append(" back (polling continues; p lists pending flows)")
+        return keys
+
+    # -- actions -------------------------------------------------------------------------------
+    def action_copy_link(self) -> None:
+        if self.flow is not None:
+            self.app.copy_text(self.flow.authorize_url, "the link")
+
+    def action_copy_message(self) -> None:
+        if self.flow is not None:
+            self.app.copy_text(handoff_message(self.flow), "a message for the account owner")
+
+    def action_open_link(self) -> None:
+        if self.flow is None:
+            return
+        url = self.flow.authorize_url
+        warning = link_warning(url, self.app.settings.base_url)
+        if warning:
+            self.app.notify(f"Not opening: {warning}", severity="warning", markup=False)
+            return
+        probe = browser_probe(self.app.env)
+        if not probe.ok:
+            self.app.notify(f"Not opening a browser: {probe.detail}.", markup=False, timeout=8)
+            return
+        self.open_in_browser(url)
+
+    @work(group="open", exit_on_error=False, thread=False)
+    async def open_in_browser(self, url: str) -> None:
+        opened = await asyncio.to_thread(self.app.opener, url)
+        if not opened:
+            self.app.notify("No browser could be opened; copy the link with y.", markup=False)
+
+    def action_new_link(self) -> None:
+        if self.app.refuse_if_read_only("Minting a link"):
+            return
+        if self.flow is not None and not self.flow.terminal:
+            self.app.engine.cancel(self.flow.id)
+        if self._advance_timer is not None:
+            self._advance_timer.stop()
+        self.flow, self.error, self.problem = None, None, None
+        self.mint(self.request)
+        self.render_state()
+
+    def action_cancel_flow(self) -> None:
+        if self.flow is not None and not self.flow.terminal:
+            self.app.engine.cancel(self.flow.id)
+
+    def action_skip(self) -> None:
+        if len(self.requests) < 2:
+            return
+        if self.flow is not None and not self.flow.terminal:
+            self.app.engine.cancel(self.flow.id)
+        self.tally.skipped.append(self.request.account_label or self.request.platform)
+        if self.index + 1 < len(self.requests):
+            self.index += 1
+            self.begin()
+
+    def action_approve(self) -> None:
+        self._consent("approve")
+
+    def action_deny(self) -> None:
+        self._consent("deny")
+
+    def _consent(self, decision: str) -> None:
+        if not self.app.settings.demo:
+            self.app.notify("a / x answer the consent page only in --demo.", markup=False)
+            return
+        if self.flow is not None and self.flow.status == "pending":
+            self.send_consent(self.flow.authorize_url, decision)
+
+    @work(group="consent", exit_on_error=False)
+    async def send_consent(self, url: str, decision: str) -> None:
+        try:
+            location = await self.app.client.sandbox_consent(url, decision)
+        except ApiError as error:
+            self.post_message(ActionFailed("Sandbox consent", error))
+            return
+        outcome = (
+            location.split("layers_oauth_error=")[-1]
+            if "layers_oauth_error=" in location
+            else "redirected clean (success)"
+        )
+        self.post_message(ConsentSent(decision, outcome))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

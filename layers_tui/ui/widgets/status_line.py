@@ -1,0 +1,99 @@
+"""The header line: who, which key, how fresh, what is wrong. Always visible."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+from layers_tui.api import ApiError, format_error
+from layers_tui.domain.status import Summary
+from layers_tui.text import safe
+
+from .palette import palette_for
+
+
+@dataclass(frozen=True)
+class StatusState:
+    organization: str | None
+    profile: str | None
+    key_env: str | None
+    read_only: bool
+    demo: bool
+    summary: Summary
+    projects: int
+    updated_seconds: float | None
+    refreshing: bool
+    error: ApiError | None
+    pending: int
+    plan_reason: str
+    filter_text: str
+    problems_only: bool
+    sort: str
+    sort_reverse: bool
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 60:
+        return f"{int(seconds)} s ago"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    return f"{int(seconds // 3600)} h ago"
+
+
+class StatusLine(Static):
+    DEFAULT_CSS = """
+    StatusLine { height: 2; padding: 0 1; background: $panel; }
+    """
+
+    def show(self, state: StatusState) -> None:
+        palette = palette_for(self.app)
+        line = Text()
+        badge = {
+            "live": (" LIVE ", "bold white on red"),
+            "test": (" TEST ", "bold black on yellow"),
+        }.get(state.key_env or "")
+        if badge:
+            line.append(*badge)
+            line.append(" ")
+        if state.demo:
+            line.append(" DEMO ", style="bold black on cyan")
+            line.append(" ")
+        line.append(safe(state.organization or "…", 40), style="bold")
+        if state.profile:
+            line.append(f" · profile {safe(state.profile, 20)}")
+        if state.read_only:
+            line.append(" · ")
+            line.append("READ-ONLY", style=f"bold {palette.warning}")
+        line.append(f" · {state.projects} projects · ")
+        summary = state.summary
+        line.append(f"✖ {summary.critical}", style=palette.critical)
+        line.append(" ")
+        line.append(f"▲ {summary.warning}", style=palette.warning)
+        line.append(" ")
+        line.append(f"● {summary.ok}", style=palette.ok)
+        line.append(" ")
+        line.append(f"○ {summary.off}", style=palette.muted)
+        if state.pending:
+            line.append(f" · {state.pending} pending", style=palette.accent)
+        second = Text()
+        if state.error is not None:
+            stale = "stale · " if state.updated_seconds is not None else ""
+            second.append(f"⚠ {stale}{format_error(state.error)}", style=palette.critical)
+        else:
+            if state.refreshing:
+                second.append("refreshing… ", style=palette.muted)
+            if state.updated_seconds is not None:
+                second.append(f"updated {_ago(state.updated_seconds)}", style=palette.muted)
+            if state.plan_reason:
+                second.append(f" · {state.plan_reason}", style=palette.warning)
+        order = "↓" if not state.sort_reverse else "↑"
+        second.append(f"  sort {state.sort}{order}", style=palette.muted)
+        if state.problems_only:
+            second.append("  problems only", style=palette.warning)
+        if state.filter_text:
+            second.append(f"  filter: {safe(state.filter_text, 40)}", style=palette.accent)
+        line.append("\n")
+        line.append_text(second)
+        self.update(line)
