@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import secrets
 import sqlite3
 import threading
 import uuid
@@ -137,6 +136,9 @@ class World:
         self._rng: random.Random = (
             random.Random(rng_seed) if rng_seed is not None else (random.SystemRandom())
         )
+        self._request_rng: random.Random = (
+            random.Random(rng_seed + 1) if rng_seed is not None else random.SystemRandom()
+        )
         self.keys: dict[str, ApiKey] = {}
 
     # -- ids -------------------------------------------------------------------------------
@@ -147,7 +149,7 @@ class World:
         return prefix + "".join(self._rng.choice(CROCKFORD) for _ in range(26))
 
     def request_id(self) -> str:
-        return "req_" + "".join(secrets.choice(CROCKFORD) for _ in range(26))
+        return "req_" + "".join(self._request_rng.choice(CROCKFORD) for _ in range(26))
 
     # -- keys --------------------------------------------------------------------------------
     def add_key(self, secret: str, org_name: str = "Demo Agency", **options: Any) -> ApiKey:

@@ -58,6 +58,7 @@ class LayersApp(App[int]):
         opener: Opener | None = None,
         initial: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
+        autopoll: bool = True,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -66,6 +67,7 @@ class LayersApp(App[int]):
         self.opener: Opener = opener or browser_opener
         self.initial = initial or {}
         self.env = env
+        self.autopoll = autopoll  # tests drive `engine.tick()` on a fake clock instead
         self.store = FlowStore(state_dir or paths.state_dir())
         self.budget = RequestBudget(self.clock, 120)
         self.key_env = key_env(settings.api_key)
@@ -105,7 +107,8 @@ class LayersApp(App[int]):
             DashboardScreen(self.initial.get("filter", ""), bool(self.initial.get("problems")))
         )
         self.identify()
-        self.run_worker(self.engine.run(), group="flows", exit_on_error=False)
+        if self.autopoll:
+            self.run_worker(self.engine.run(), group="flows", exit_on_error=False)
         if "connect" in self.initial:
             self.open_initial_connect(*self.initial["connect"])
         elif "reauth" in self.initial:
@@ -207,10 +210,11 @@ class LayersApp(App[int]):
 
         self.push_screen(FlowScreen([FlowRequest.connect(project, platform)]))
 
-    def start_reauth(self, rows: Iterable[AccountRow], project: Project | None) -> None:
+    def start_reauth(self, rows: Iterable[AccountRow], timezones: dict[str, str]) -> None:
+        """One flow screen for one account, or a queue for a bulk reauth."""
         from .screens.flow import FlowRequest, FlowScreen
 
-        requests = [FlowRequest.reauth(row) for row in rows]
+        requests = [FlowRequest.reauth(row, timezones.get(row.project_id, "UTC")) for row in rows]
         self.push_screen(FlowScreen(requests))
 
     def show_flow(self, flow: PendingFlow) -> None:
@@ -238,7 +242,10 @@ class LayersApp(App[int]):
                     if account.social_account_id == account_id:
                         from layers_tui.domain.status import social_row
 
-                        self.start_reauth([social_row(account, project, self.clock.now())], project)
+                        self.start_reauth(
+                            [social_row(account, project, self.clock.now())],
+                            {project.id: project.timezone},
+                        )
                         return
         except ApiError as error:
             self.notify(f"Cannot reauth: {error}", severity="error", markup=False, timeout=15)

@@ -45,6 +45,7 @@ ROW_RECOMPUTE_SECONDS = 30.0
 
 
 class DashboardScreen(Screen):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
         Binding("exclamation_mark", "problems", "Problems"),
@@ -87,6 +88,7 @@ class DashboardScreen(Screen):
             value=self.filter_text,
             placeholder="filter: text, status:reauth, platform:tiktok, !inverse, /regex/",
             id="filter",
+            select_on_focus=False,
         )
         with Horizontal(id="body"):
             yield ProjectList(id="projects")
@@ -191,7 +193,7 @@ class DashboardScreen(Screen):
             self.last_error = None
         else:
             self.last_error = next(s.error for s in self.snapshots.values() if s.error)
-        self.render_status()
+        self.render_all()
 
     def on_refresh_failed(self, message: RefreshFailed) -> None:
         self.last_error = message.error
@@ -393,6 +395,7 @@ class DashboardScreen(Screen):
         field = self.query_one("#filter", Input)
         field.display = True
         field.focus()
+        field.cursor_position = len(field.value)  # refine the filter, don't replace it
 
     def action_problems(self) -> None:
         self.problems_only = not self.problems_only
@@ -483,7 +486,7 @@ class DashboardScreen(Screen):
             )
             self.app.notify(f"Cannot reconnect {safe(row.name, 40)}: {why}.", markup=False)
             return
-        self.app.start_reauth([row], self._project(row.project_id))
+        self.app.start_reauth([row], self._timezones())
 
     def action_bulk_reauth(self) -> None:
         if self.app.refuse_if_read_only("Bulk reauth"):
@@ -499,7 +502,7 @@ class DashboardScreen(Screen):
         if not queue:
             self.app.notify("No account needs reauth here.", markup=False)
             return
-        self.app.start_reauth(queue, None)
+        self.app.start_reauth(queue, self._timezones())
 
     def action_revoke(self) -> None:
         if self.app.refuse_if_read_only("Revoking an account"):
@@ -529,6 +532,9 @@ class DashboardScreen(Screen):
             self.post_message(ActionFailed(f"Revoke {safe(row.name, 40)}", error))
             return
         self.post_message(AccountRevoked(result, safe(row.name, 40), row.project_id))
+
+    def _timezones(self) -> dict[str, str]:
+        return {project.id: project.timezone for project in self.projects}
 
     def _target_project(self) -> Project | None:
         selected = self.query_one(ProjectList).selected_project

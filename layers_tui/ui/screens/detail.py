@@ -129,7 +129,8 @@ class DetailScreen(Screen):
 
 def health_text(health: ContentHealth) -> Text:
     """Content health (post-metrics snapshot, recomputed every 30 min), labelled as such."""
-    text = Text("Content health", style="bold")
+    text = Text()
+    text.append("Content health", style="bold")
     text.append(" (from post metrics; not token health)\n")
     text.append(
         f"score {health.score if health.score is not None else '—'}  ·  tier "

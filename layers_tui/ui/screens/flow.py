@@ -90,6 +90,7 @@ class BulkTally:
 
 
 class FlowScreen(Screen):
+    ADVANCE_DELAY = 1.5  # seconds to show "connected" before the next account of a bulk run
     BINDINGS = [
         Binding("y", "copy_link", "Copy link"),
         Binding("m", "copy_message", "Copy message"),
@@ -211,13 +212,16 @@ class FlowScreen(Screen):
     def on_flow_changed(self, message: FlowChanged) -> None:
         if self.flow is None or message.flow.id != self.flow.id:
             return
+        was_terminal = self.flow.terminal
         self.flow = message.flow
-        self.render_state()
-        if self.flow.terminal and len(self.requests) > 1:
+        if self.flow.terminal and not was_terminal and len(self.requests) > 1:
             label = self.request.account_label or self.request.platform
-            {"completed": self.tally.done}.get(self.flow.status, self.tally.failed).append(label)
             if self.flow.status == "completed":
-                self._advance_timer = self.set_timer(1.5, self.advance)
+                self.tally.done.append(label)
+                self._advance_timer = self.set_timer(self.ADVANCE_DELAY, self.advance)
+            elif self.flow.status != "cancelled":
+                self.tally.failed.append(label)
+        self.render_state()
 
     def on_flows_halted(self, message: FlowsHalted) -> None:
         self.error = message.error

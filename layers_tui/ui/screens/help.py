@@ -37,9 +37,10 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(key_label(binding.key), binding.description)
         for key, text in EXTRA:
             table.add_row(key, text)
-        with VerticalScroll(id="help-body"):
+        body = VerticalScroll(id="help-body")
+        body.border_title = "Keys (esc to close)"
+        with body:
             yield Static(table)
-        self.query_one("#help-body").border_title = "Keys (esc to close)"
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

@@ -74,7 +74,8 @@ class PendingScreen(Screen):
             selected = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
         table.clear()
         for flow in flows:
-            glyph, words, _ = flow_status(flow, now)
+            glyph, _, _ = flow_status(flow, now)
+            words = flow.status + (f" ({flow.code})" if flow.code and flow.terminal else "")
             left = max(0, int((flow.expires_at - now).total_seconds()))
             nxt = (
                 "—"
@@ -92,7 +93,7 @@ class PendingScreen(Screen):
                 Text(age(flow.created_at, now)),
                 Text("—" if flow.terminal else f"{left // 60}:{left % 60:02d}"),
                 Text(f"{glyph} {words}", style=style),
-                Text(safe(flow.last_result, 40)),
+                Text(safe(flow.last_result, 30)),
                 Text(nxt),
                 Text(str(flow.attempts)),
                 key=flow.id,

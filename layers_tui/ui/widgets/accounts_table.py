@@ -44,8 +44,8 @@ def cells_for(row: AccountRow, now: datetime, palette: Palette, warn_seconds: fl
     return (
         status,
         Text(row.platform_label),
-        Text(safe(row.name, 24)),
-        Text(safe(row.project_name, 20), style=palette.muted),
+        Text(safe(row.name, 22)),
+        Text(safe(row.project_name, 18), style=palette.muted),
         Text(expiry, style=expiry_style if row.kind == "social" else palette.muted),
         Text(age(row.connected_at, now)),
         Text("leased" if row.leased else ""),
@@ -61,6 +61,14 @@ class AccountsTable(DataTable):
         self._cells: dict[str, Cells] = {}
         self._order: list[str] = []
         self.rebuilds = 0  # observable by tests and benches: a quiet refresh must not rebuild
+        # Until the user moves, the cursor stays on the first (worst) row while data arrives.
+        self.follow_top = True
+
+    def on_key(self) -> None:
+        self.follow_top = False
+
+    def on_click(self) -> None:
+        self.follow_top = False
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -101,7 +109,9 @@ class AccountsTable(DataTable):
                 self.add_row(*cells[key], key=key)
         self._cells = cells
         self._order = order
-        if selected in cells:
+        if self.follow_top and order:
+            self.move_cursor(row=0, scroll=False)
+        elif selected in cells:
             self.move_cursor(row=order.index(selected), scroll=False)
             self.scroll_to(y=scroll_y, animate=False, immediate=True)
         elif order:

@@ -89,11 +89,11 @@ class StatusLine(Static):
             if state.plan_reason:
                 second.append(f" · {state.plan_reason}", style=palette.warning)
         order = "↓" if not state.sort_reverse else "↑"
-        second.append(f"  sort {state.sort}{order}", style=palette.muted)
+        second.append(f" · sort {state.sort}{order}", style=palette.muted)
         if state.problems_only:
-            second.append("  problems only", style=palette.warning)
+            second.append(" · problems only", style=palette.warning)
         if state.filter_text:
-            second.append(f"  filter: {safe(state.filter_text, 40)}", style=palette.accent)
+            second.append(f" · filter: {safe(state.filter_text, 40)}", style=palette.accent)
         line.append("\n")
         line.append_text(second)
         self.update(line)
