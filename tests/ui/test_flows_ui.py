@@ -46,7 +46,7 @@ async def test_too_small_terminal_says_how_big_and_keeps_the_link():
         screen = await start_reauth(pilot)
         await pilot.pause()
         text = screen_text(harness.app)
-        assert "The QR code needs a 113x40 terminal (this one is 80x24)" in text
+        assert "The QR code needs a 73x38 terminal (this one is 80x24)" in text
         assert decode(harness.app) == []
         await pilot.press("y")
         assert harness.app.clipboard == screen.flow.authorize_url

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static
 
 from layers_tui.api import ApiError, format_error
 from layers_tui.api.paging import fan_out
@@ -47,7 +47,9 @@ ROW_RECOMPUTE_SECONDS = 30.0
 class DashboardScreen(Screen):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
-        Binding("slash", "filter", "Filter"),
+        # priority: handled when the key arrives, so the keys typed right after it already
+        # go to the filter field (a normal binding runs only after they were dispatched).
+        Binding("slash", "filter", "Filter", priority=True),
         Binding("exclamation_mark", "problems", "Problems"),
         Binding("s", "cycle_sort", "Sort"),
         Binding("S", "flip_sort", "Reverse", show=False),
@@ -86,7 +88,7 @@ class DashboardScreen(Screen):
         yield StatusLine(id="status-line")
         yield Input(
             value=self.filter_text,
-            placeholder="filter: text, status:reauth, platform:tiktok, !inverse, /regex/",
+            placeholder="/ filter: text, status:reauth, platform:tiktok, !inverse, /regex/",
             id="filter",
             select_on_focus=False,
         )
@@ -99,7 +101,6 @@ class DashboardScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).display = bool(self.filter_text)
         self.query_one("#projects", ProjectList).border_title = "Projects"
         self.query_one(AccountsTable).focus()
         self.set_interval(1.0, self.tick)
@@ -281,7 +282,11 @@ class DashboardScreen(Screen):
             [r for r in rows if matches(r, spec)], self.sort_column, self.sort_reverse
         )
         table = self.query_one(AccountsTable)
-        table.show_rows(self.visible_rows, now, palette, self.thresholds.warn_seconds)
+        # Relative times are as of when the rows were computed (every 30 s), so a quiet
+        # refresh repaints nothing.
+        table.show_rows(
+            self.visible_rows, self._rows_at or now, palette, self.thresholds.warn_seconds
+        )
         table.set_class(self.last_error is not None, "-stale")
         self._render_empty(selected, spec.error)
         self.render_problem()
@@ -366,11 +371,11 @@ class DashboardScreen(Screen):
     def project_changed(self) -> None:
         self.render_all()
 
-    @on(DataTable.RowHighlighted, "#accounts")
+    @on(AccountsTable.RowHighlighted, "#accounts")
     def row_changed(self) -> None:
         self.render_problem()
 
-    @on(DataTable.RowSelected, "#accounts")
+    @on(AccountsTable.RowSelected, "#accounts")
     def row_chosen(self) -> None:
         self.action_details()
 
@@ -387,14 +392,17 @@ class DashboardScreen(Screen):
         field = self.query_one("#filter", Input)
         if field.has_focus or field.value:
             field.value = ""
-            field.display = False
             self.query_one(AccountsTable).focus()
 
     # -- actions ---------------------------------------------------------------------------------
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
-        field.display = True
-        field.focus()
+        if field.has_focus:
+            # A slash typed inside the filter (a /regex/): hand it on in order.
+            field.call_later(field.insert_text_at_cursor, "/")
+            return
+        # Synchronous: `focus()` is deferred, and keys typed right after `/` must land here.
+        self.set_focus(field)
         field.cursor_position = len(field.value)  # refine the filter, don't replace it
 
     def action_problems(self) -> None:

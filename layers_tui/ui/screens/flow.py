@@ -31,9 +31,7 @@ from layers_tui.text import safe
 
 from ..messages import ActionFailed, ConsentSent, FlowChanged, FlowMinted, FlowsHalted
 from ..widgets.palette import palette_for
-from ..widgets.qr_panel import QrPanel, qr_size
-
-SIDE_PANEL = 36  # columns the text needs beside the QR code
+from ..widgets.qr_panel import QrPanel, choose_layout
 
 
 @dataclass(frozen=True)
@@ -125,6 +123,7 @@ class FlowScreen(Screen):
                 yield Static(id="flow-status")
                 yield Static(id="flow-link")
                 yield Static(id="flow-keys")
+        yield Static(id="flow-mini")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -317,35 +316,50 @@ class FlowScreen(Screen):
     def _show_link(self, flow: PendingFlow) -> None:
         qr = self.query_one(QrPanel)
         url = flow.authorize_url
-        if qr.data != url:
-            qr.set_data(url)
+        palette = palette_for(self.app)
         link = Text()
         warning = link_warning(url, self.app.settings.base_url)
+        mode = "hidden"
         if flow.status == "pending":
-            needed = qr_size(url)
             width, height = self.app.size
-            fits = width >= needed.width + SIDE_PANEL and height >= needed.height + 1
-            qr.display = fits
-            if not fits:
-                link.append(
-                    f"The QR code needs a {needed.width + SIDE_PANEL}x"
-                    f"{needed.height + 1} terminal (this one is {width}x{height}): "
-                    "enlarge the window, or use the link below (y copies it).\n\n",
-                    style=palette_for(self.app).warning,
-                )
-            else:
+            mode, border, size = choose_layout(url, width, height)
+            if mode != "none":
+                qr.set_data(url, border)
                 link.append(
                     "Show the QR code to the account owner, or send the link "
                     "(m copies a ready-to-send message):\n\n"
                 )
-        else:
-            qr.display = False
+            else:
+                link.append(
+                    f"The QR code needs a {size.width}x{size.height} terminal (this "
+                    f"one is {width}x{height}): enlarge the window, or use the link "
+                    "below (y copies it).\n\n",
+                    style=palette.warning,
+                )
+        self._set_layout(mode, flow)
         if warning:
-            link.append(f"{warning}\n", style=palette_for(self.app).critical)
+            link.append(f"{warning}\n", style=palette.critical)
             link.append(safe(url, None))
         else:
             link.append(url, style=f"link {url}")
         self.query_one("#flow-link", Static).update(link)
+
+    def _set_layout(self, mode: str, flow: PendingFlow) -> None:
+        """side: code and text; full: the code alone with one status line; otherwise text."""
+        self.query_one(QrPanel).display = mode in ("side", "full")
+        self.query_one("#flow-info").display = mode != "full"
+        self.query_one(Footer).display = mode != "full"
+        mini = self.query_one("#flow-mini", Static)
+        mini.display = mode == "full"
+        if mode == "full":
+            now = self.app.clock.now()
+            glyph, words, _ = flow_status(flow, now)
+            mini.update(
+                Text(
+                    f" {glyph} {words} · {countdown(flow, now)} · y copy link · "
+                    "m copy message · esc back"
+                )
+            )
 
     def _keys_text(self) -> Text:
         keys = Text("\n")

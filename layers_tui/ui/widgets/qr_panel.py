@@ -22,11 +22,11 @@ BORDER = 4
 
 
 @lru_cache(maxsize=32)
-def qr_matrix(data: str) -> tuple[tuple[bool, ...], ...]:
+def qr_matrix(data: str, border: int = BORDER) -> tuple[tuple[bool, ...], ...]:
     """Module rows (True = dark) including the quiet zone. ECC L keeps the code smallest.
-    Cached: encoding a 400-character URL takes segno most of a second."""
+    Cached: encoding a 400-character URL takes segno a noticeable fraction of a second."""
     code = segno.make(data, error="l", boost_error=False)
-    return tuple(tuple(bool(m) for m in row) for row in code.matrix_iter(border=BORDER))
+    return tuple(tuple(bool(m) for m in row) for row in code.matrix_iter(border=border))
 
 
 def qr_cells(matrix: tuple[tuple[bool, ...], ...]) -> list[list[tuple[bool, bool]]]:
@@ -40,8 +40,8 @@ def qr_cells(matrix: tuple[tuple[bool, ...], ...]) -> list[list[tuple[bool, bool
     return rows
 
 
-def qr_size(data: str) -> Size:
-    matrix = qr_matrix(data)
+def qr_size(data: str, border: int = BORDER) -> Size:
+    matrix = qr_matrix(data, border)
     return Size(len(matrix[0]), (len(matrix) + 1) // 2)
 
 
@@ -62,11 +62,16 @@ class QrPanel(Widget):
     def __init__(self, data: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._rows: list[Strip] = []
+        self.border = BORDER
         self.set_data(data)
 
-    def set_data(self, data: str) -> None:
+    def set_data(self, data: str, border: int = BORDER) -> None:
+        """Draw `data`; `border` below 4 only where the panel itself is the quiet zone."""
+        if getattr(self, "data", None) == data and self.border == border:
+            return
         self.data = data
-        cells = qr_cells(qr_matrix(data)) if data else []
+        self.border = border
+        cells = qr_cells(qr_matrix(data, border)) if data else []
         self._rows = [
             Strip([Segment("▀", _STYLES[cell]) for cell in row], len(row)) for row in cells
         ]
@@ -86,3 +91,22 @@ class QrPanel(Widget):
         if 0 <= y < len(self._rows):
             return self._rows[y]
         return Strip.blank(self.size.width)
+
+
+SIDE_PANEL = 36  # columns the flow text needs beside the code
+MIN_BORDER = 2  # never less quiet zone than this, and only on the code's own white panel
+
+
+def choose_layout(data: str, width: int, height: int) -> tuple[str, int, Size]:
+    """Where the QR code goes in a `width` x `height` screen: ("side", border, size) beside
+    the text, ("full", border, size) alone with one status line, or ("none", 4, needed) when
+    even the smallest acceptable drawing does not fit (`needed` is the terminal size it takes).
+    A full 4-module quiet zone is preferred; 2 modules only when that makes it fit."""
+    for border in (BORDER, MIN_BORDER):
+        size = qr_size(data, border)
+        if width >= size.width + SIDE_PANEL and height >= size.height + 1:
+            return "side", border, size
+        if width >= size.width and height >= size.height + 1:
+            return "full", border, size
+    smallest = qr_size(data, MIN_BORDER)
+    return "none", BORDER, Size(smallest.width, smallest.height + 1)
