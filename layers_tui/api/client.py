@@ -110,6 +110,7 @@ class LayersClient:
         backoff: Backoff = USER_ACTION_BACKOFF,
         jitter: Callable[[float, float], float] = random.uniform,
         observer: RequestObserver | None = None,
+        on_rate_limit: Callable[[RateLimitInfo], None] | None = None,
     ) -> None:
         self.api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         self.base_url = base_url.rstrip("/")
@@ -119,6 +120,7 @@ class LayersClient:
         self.backoff = backoff
         self._jitter = jitter
         self._observer = observer
+        self._on_rate_limit = on_rate_limit
         self.rate_limits: dict[str, RateLimitInfo] = {}
         self.last_request_id: str | None = None
         self._http = httpx.AsyncClient(
@@ -267,6 +269,8 @@ class LayersClient:
             reset_seconds=parse_retry_after(response.headers.get("x-ratelimit-reset")),
             seen_at=self.clock.monotonic(),
         )
+        if self._on_rate_limit is not None:
+            self._on_rate_limit(self.rate_limits[bucket])
 
     def _decode(self, response: httpx.Response) -> Any:
         try:

@@ -37,8 +37,12 @@ class RequestBudget:
         return cls(clock, TIER_READ_LIGHT_RPM.get(tier, TIER_READ_LIGHT_RPM["standard"]))
 
     def set_tier(self, tier: str) -> None:
+        """Adopt the tier whoami reports. The bucket keeps what was already spent (the
+        server's own headers correct it further through `observe_remaining`)."""
+        spent = self.capacity - self._tokens
         self.per_minute = TIER_READ_LIGHT_RPM.get(tier, TIER_READ_LIGHT_RPM["standard"])
-        self._tokens = min(self._tokens, float(self.capacity))
+        self._refill()
+        self._tokens = max(0.0, float(self.capacity) - spent)
 
     @property
     def rate(self) -> float:
@@ -77,8 +81,9 @@ class RequestBudget:
         return max(0.05, missing / self.rate)
 
     async def acquire(self, priority: str, cost: int = 1) -> None:
+        # Short naps: the tier (and so the rate) can change while we wait (whoami at start).
         while not self.try_take(priority, cost):
-            await self.clock.sleep(self.wait_seconds(priority, cost))
+            await self.clock.sleep(min(0.25, self.wait_seconds(priority, cost)))
 
     def observe_remaining(self, remaining: int | None) -> None:
         """The server says how much is left (other clients of the same key count too)."""

@@ -20,7 +20,7 @@ from layers_tui.clock import Clock
 from layers_tui.domain.failures import explain
 from layers_tui.models import AdAccount, AuthorizeLink, OAuthStatus, Page
 
-from .budget import RequestBudget
+from .budget import FLOW_CADENCE, RequestBudget
 from .model import PendingFlow
 
 FIRST_POLL_DELAY = 2.0
@@ -199,7 +199,11 @@ class FlowEngine:
         self._set(updated)
 
     def _scheduled(self, flow: PendingFlow, now: datetime, **changes: object) -> PendingFlow:
-        delay = self.cadence() + self.rng.uniform(0.0, JITTER)
+        cadence = self.cadence()
+        jitter = self.rng.uniform(0.0, JITTER)
+        # Jitter spreads polls out; at the 5 s floor it may only add, above it it subtracts
+        # so a budget-stretched cadence (e.g. 15 s) is still a promise, not an average.
+        delay = cadence + jitter if cadence <= FLOW_CADENCE else cadence - jitter
         next_poll = min(now + timedelta(seconds=delay), flow.expires_at)
         return flow.evolve(
             now,

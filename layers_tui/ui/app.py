@@ -17,7 +17,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from layers_tui import paths
-from layers_tui.api import ApiError, LayersClient, key_env
+from layers_tui.api import ApiError, LayersClient, RateLimitInfo, key_env
 from layers_tui.clock import Clock, SystemClock
 from layers_tui.config import Settings
 from layers_tui.domain.status import AccountRow
@@ -92,6 +92,7 @@ class LayersApp(App[int]):
             self.settings.api_key,
             transport=self._transport,
             clock=self.clock,
+            on_rate_limit=self._rate_limit_seen,
         )
         self.engine = FlowEngine(
             self.client,
@@ -113,6 +114,11 @@ class LayersApp(App[int]):
             self.open_initial_connect(*self.initial["connect"])
         elif "reauth" in self.initial:
             self.open_initial_reauth(self.initial["reauth"])
+
+    def _rate_limit_seen(self, info: RateLimitInfo) -> None:
+        """The server's count of what is left wins over our own bookkeeping."""
+        if info.bucket == "read-light":
+            self.budget.observe_remaining(info.remaining)
 
     def _resume_saved_flows(self) -> None:
         try:

@@ -18,8 +18,8 @@ from layers_tui.api import ApiError, format_error
 from layers_tui.api.paging import fan_out
 from layers_tui.domain.export import to_csv, to_json
 from layers_tui.domain.failures import hint_for
-from layers_tui.domain.filtering import SORT_KEYS, matches, parse_filter, sort_rows
-from layers_tui.domain.status import AccountRow, Thresholds, summarize
+from layers_tui.domain.filtering import SORT_KEYS, filter_rows, parse_filter, sort_rows
+from layers_tui.domain.status import AccountRow, Summary, Thresholds, combine, summarize
 from layers_tui.inventory import ProjectSnapshot, load_project, load_projects
 from layers_tui.models import Project
 from layers_tui.text import safe
@@ -74,6 +74,13 @@ class DashboardScreen(Screen):
         self.projects: list[Project] = []
         self.snapshots: dict[str, ProjectSnapshot] = {}
         self._rows: dict[str, list[AccountRow]] = {}
+        self._summaries: dict[str, Summary] = {}
+        self._all_summary = Summary()
+        self._render_pending = False
+        self._rows_version = 0
+        self._empty_message: str | None = None
+        self._sorted: list[AccountRow] = []
+        self._sorted_key: tuple | None = None
         self._rows_at: datetime | None = None
         self.visible_rows: list[AccountRow] = []
         self.last_ok_at: datetime | None = None
@@ -161,12 +168,14 @@ class DashboardScreen(Screen):
 
     def on_projects_listed(self, message: ProjectsListed) -> None:
         self.projects = message.projects
+        self._rows_version += 1
         self.listed = True
         known = {p.id for p in self.projects}
         for gone in set(self.snapshots) - known:
             del self.snapshots[gone]
             self._rows.pop(gone, None)
-        self.render_all()
+            self._summaries.pop(gone, None)
+        self.schedule_render()
 
     def on_project_loaded(self, message: ProjectLoaded) -> None:
         snapshot = message.snapshot
@@ -186,7 +195,8 @@ class DashboardScreen(Screen):
             return  # nothing changed: no visible work at all
         self.snapshots[snapshot.project.id] = snapshot
         self._rows.pop(snapshot.project.id, None)
-        self.render_all()
+        self._summaries.pop(snapshot.project.id, None)
+        self.schedule_render()
 
     def on_refresh_finished(self, message: RefreshFinished) -> None:
         self.last_ok_at = self.app.clock.now()
@@ -242,6 +252,7 @@ class DashboardScreen(Screen):
         now = self.app.clock.now()
         if self._rows_at is None or (now - self._rows_at).total_seconds() >= ROW_RECOMPUTE_SECONDS:
             self._rows.clear()
+            self._summaries.clear()
             self.render_all()
         else:
             self.render_status()
@@ -251,41 +262,76 @@ class DashboardScreen(Screen):
         if rows is None:
             snapshot = self.snapshots[project_id]
             rows = self._rows[project_id] = snapshot.rows(now, self.thresholds)
+            self._summaries[project_id] = summarize(rows)
+            self._rows_version += 1
         return rows
 
+    def schedule_render(self) -> None:
+        """Coalesce a burst of loaded projects into one render per frame."""
+        if not self._render_pending:
+            self._render_pending = True
+            # At most one render per 100 ms while projects stream in.
+            self.set_timer(0.1, self._flush_render)
+
+    def _flush_render(self) -> None:
+        self._render_pending = False
+        self.render_all()
+
     def render_all(self) -> None:
+        self._render_projects()
+        self._render_table()
+
+    def _render_projects(self) -> None:
+        """The project list and the totals: only when data changed, never per keystroke."""
         now = self.app.clock.now()
         if not self._rows:
             self._rows_at = now
         palette = palette_for(self.app)
-        project_list = self.query_one(ProjectList)
-        selected = project_list.selected_project
-        spec = parse_filter(self.filter_text, self.problems_only)
-        rows: list[AccountRow] = []
         entries = []
         for project in self.projects:
             snapshot = self.snapshots.get(project.id)
-            project_rows = self._project_rows(project.id, now) if snapshot else []
-            summary = summarize(project_rows) if snapshot else None
+            summary = None
+            if snapshot is not None:
+                self._project_rows(project.id, now)
+                summary = self._summaries[project.id]
             failed = bool(snapshot and snapshot.error)
             prompt = project_prompt(project.name, summary, failed, snapshot is None, palette)
             entries.append((ProjectList.severity_order(summary, failed), project.id, prompt))
-            if selected in (None, project.id):
-                rows.extend(project_rows)
         entries.sort(key=lambda entry: entry[0])  # stable: API order within a severity
-        all_summary = summarize([r for rs in self._rows.values() for r in rs])
-        project_list.show_projects(
+        self._all_summary = combine(self._summaries.values())
+        self.query_one(ProjectList).show_projects(
             [(key, prompt) for _, key, prompt in entries],
-            project_prompt("All projects", all_summary, False, False, palette),
+            project_prompt("All projects", self._all_summary, False, False, palette),
         )
-        self.visible_rows = sort_rows(
-            [r for r in rows if matches(r, spec)], self.sort_column, self.sort_reverse
-        )
+
+    def _render_table(self) -> None:
+        """Filter and sort the selected project's rows (or all) into the table."""
+        now = self.app.clock.now()
+        selected = self.query_one(ProjectList).selected_project
+        spec = parse_filter(self.filter_text, self.problems_only)
+        order_key = (selected, self.sort_column, self.sort_reverse, self._rows_version)
+        if order_key != self._sorted_key:
+            # Sorted once per data or order change; a filter keystroke only filters.
+            if selected is None:
+                rows = [
+                    row
+                    for project in self.projects
+                    if project.id in self._rows
+                    for row in self._rows[project.id]
+                ]
+            else:
+                rows = list(self._rows.get(selected, ()))
+            self._sorted = sort_rows(rows, self.sort_column, self.sort_reverse)
+            self._sorted_key = order_key
+        self.visible_rows = filter_rows(self._sorted, spec)
         table = self.query_one(AccountsTable)
         # Relative times are as of when the rows were computed (every 30 s), so a quiet
         # refresh repaints nothing.
         table.show_rows(
-            self.visible_rows, self._rows_at or now, palette, self.thresholds.warn_seconds
+            self.visible_rows,
+            self._rows_at or now,
+            palette_for(self.app),
+            self.thresholds.warn_seconds,
         )
         table.set_class(self.last_error is not None, "-stale")
         self._render_empty(selected, spec.error)
@@ -322,9 +368,12 @@ class DashboardScreen(Screen):
                 message = "No accounts in this project yet. Press c to connect one."
             else:
                 message = "Loading accounts…"
-        empty.update(Text(safe(message, 300)))
-        empty.display = bool(message)
-        self.query_one(AccountsTable).display = not message
+        # Fixed-size widgets: repaint them without a relayout of the screen per keystroke.
+        if message != self._empty_message:
+            self._empty_message = message
+            empty.update(Text(safe(message, 300)), layout=False)
+            empty.display = bool(message)
+            self.query_one(AccountsTable).display = not message
 
     def render_problem(self) -> None:
         problem = self.query_one("#problem", Static)
@@ -333,12 +382,11 @@ class DashboardScreen(Screen):
         if row is not None:
             text.append(f"{safe(row.name, 40)} · {row.platform_label} · ", style="bold")
             text.append(row.problem or "Healthy.")
-        problem.update(text)
+        problem.update(text, layout=False)
 
     def render_status(self) -> None:
         app = self.app
         now = app.clock.now()
-        rows = [row for rows in self._rows.values() for row in rows]
         self.query_one(StatusLine).show(
             StatusState(
                 organization=app.whoami.organization_name if app.whoami else None,
@@ -346,7 +394,7 @@ class DashboardScreen(Screen):
                 key_env=app.key_env,
                 read_only=app.settings.read_only,
                 demo=app.settings.demo,
-                summary=summarize(rows),
+                summary=self._all_summary,
                 projects=len(self.projects),
                 updated_seconds=(now - self.last_ok_at).total_seconds()
                 if self.last_ok_at
@@ -363,13 +411,15 @@ class DashboardScreen(Screen):
         )
 
     def selected_row(self) -> AccountRow | None:
-        key = self.query_one(AccountsTable).selected_key
-        return next((row for row in self.visible_rows if row.key == key), None)
+        table = self.query_one(AccountsTable)
+        if 0 <= table.cursor_row < len(table.rows):
+            return table.rows[table.cursor_row]
+        return None
 
     # -- events ----------------------------------------------------------------------------------
     @on(OptionList.OptionHighlighted, "#projects")
     def project_changed(self) -> None:
-        self.render_all()
+        self._render_table()
 
     @on(AccountsTable.RowHighlighted, "#accounts")
     def row_changed(self) -> None:
@@ -382,7 +432,7 @@ class DashboardScreen(Screen):
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value
-        self.render_all()
+        self._render_table()
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
@@ -407,17 +457,17 @@ class DashboardScreen(Screen):
 
     def action_problems(self) -> None:
         self.problems_only = not self.problems_only
-        self.render_all()
+        self._render_table()
 
     def action_cycle_sort(self) -> None:
         index = SORT_KEYS.index(self.sort_column)
         self.sort_column = SORT_KEYS[(index + 1) % len(SORT_KEYS)]
         self.sort_reverse = False
-        self.render_all()
+        self._render_table()
 
     def action_flip_sort(self) -> None:
         self.sort_reverse = not self.sort_reverse
-        self.render_all()
+        self._render_table()
 
     def action_refresh(self) -> None:
         self.refresh_inventory()

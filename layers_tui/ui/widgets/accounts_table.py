@@ -131,6 +131,8 @@ class AccountsTable(ScrollView, can_focus=True):
         self._index: dict[str, int] = {}
         self._view: _View | None = None
         self._cache: dict[str, tuple[AccountRow, _View, Cells]] = {}
+        self._strips: dict[str, tuple[AccountRow, tuple, Strip]] = {}
+        self._header_cache: tuple[str, Strip] | None = None
         self.cursor_row = 0
         self.changes = 0  # observable by tests and benches: a quiet refresh changes nothing
         # Until the user moves, the cursor stays on the first (worst) row while data arrives.
@@ -182,6 +184,7 @@ class AccountsTable(ScrollView, can_focus=True):
         self._cache[row.key] = (row, self._view, cells)
         if len(self._cache) > 4 * max(len(self.rows), 200):
             self._cache.clear()  # keys of rows that are gone
+            self._strips.clear()
         return cells
 
     # -- rendering -------------------------------------------------------------------------------
@@ -189,32 +192,52 @@ class AccountsTable(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
         if y == 0:
-            style = self.get_component_rich_style("accounts-table--header")
-            text = Text.assemble(*(_fit(Text(label), w) for _, label, w in COLUMNS))
-            return self._strip(text, style, scroll_x, width)
+            return self._header().crop_extend(scroll_x, scroll_x + width, None)
         index = scroll_y + y - 1
         if index >= len(self.rows):
             return Strip.blank(width, self.rich_style)
-        cells = self._cells(self.rows[index])
+        row = self.rows[index]
+        variant = "cursor" if index == self.cursor_row else ("odd" if index % 2 else "even")
+        cached = self._strips.get(row.key)
+        if (
+            cached is not None
+            and cached[0] is row
+            and cached[1] == (self._view, variant, self.app.theme)
+        ):
+            strip = cached[2]
+        else:
+            strip = self._row_strip(row, variant)
+            self._strips[row.key] = (row, (self._view, variant, self.app.theme), strip)
+        return strip.crop_extend(scroll_x, scroll_x + width, None)
+
+    def _header(self) -> Strip:
+        theme = self.app.theme
+        if self._header_cache is None or self._header_cache[0] != theme:
+            style = self.get_component_rich_style("accounts-table--header")
+            text = Text.assemble(*(_fit(Text(label), w) for _, label, w in COLUMNS))
+            self._header_cache = (theme, self._to_strip(text, style))
+        return self._header_cache[1]
+
+    def _row_strip(self, row: AccountRow, variant: str) -> Strip:
+        cells = self._cells(row)
         text = Text.assemble(
             *(_fit(cell, w) for cell, (_, _, w) in zip(cells, COLUMNS, strict=True))
         )
-        if index == self.cursor_row:
+        if variant == "cursor":
             style = self.get_component_rich_style("accounts-table--cursor")
             text.stylize(style)
-            return self._strip(text, style, scroll_x, width)
-        style = self.rich_style
-        if index % 2:
-            style = style + self.get_component_rich_style("accounts-table--odd")
-        return self._strip(text, style, scroll_x, width)
+        elif variant == "odd":
+            style = self.rich_style + self.get_component_rich_style("accounts-table--odd")
+        else:
+            style = self.rich_style
+        return self._to_strip(text, style)
 
-    def _strip(self, text: Text, base: Style, scroll_x: int, width: int) -> Strip:
+    def _to_strip(self, text: Text, base: Style) -> Strip:
         segments = [
             Segment(seg.text, base + seg.style if seg.style else base)
             for seg in text.render(self.app.console)
         ]
-        strip = Strip(segments, TOTAL_WIDTH)
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+        return Strip(segments, TOTAL_WIDTH).extend_cell_length(TOTAL_WIDTH, base)
 
     # -- cursor -----------------------------------------------------------------------------------
     def move_cursor(self, *, row: int, scroll: bool = True) -> None:

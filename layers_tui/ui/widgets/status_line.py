@@ -47,6 +47,8 @@ class StatusLine(Static):
     StatusLine { height: 2; padding: 0 1; background: $panel; }
     """
 
+    _last: Text | None = None
+
     def show(self, state: StatusState) -> None:
         palette = palette_for(self.app)
         line = Text()
@@ -96,4 +98,6 @@ class StatusLine(Static):
             second.append(f" · filter: {safe(state.filter_text, 40)}", style=palette.accent)
         line.append("\n")
         line.append_text(second)
-        self.update(line)
+        if line != self._last:
+            self._last = line
+            self.update(line, layout=False)  # fixed height: no relayout of the screen

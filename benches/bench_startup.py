@@ -1,0 +1,76 @@
+"""Issue 4: start to a populated dashboard (50 projects x 20 accounts, sandbox already
+running) against a floor: a bare Textual app importing the same libraries and painting one
+static widget. Both run as fresh interpreters, interleaved; medians of RUNS each."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benches._sandbox import KEY, sandbox_process  # noqa: E402
+
+RUNS = 7
+FLOOR = """
+import textual, httpx, pydantic, platformdirs, segno
+from textual.app import App
+from textual.widgets import Static
+
+class Floor(App):
+    def compose(self):
+        yield Static("layers-tui")
+
+async def auto(pilot):
+    await pilot.pause()
+    pilot.app.exit()
+
+Floor().run(headless=True, size=(120, 40), auto_pilot=auto)
+"""
+APP = """
+import asyncio, sys, tempfile
+from pathlib import Path
+from layers_tui.config import Settings
+from layers_tui.ui.app import LayersApp
+
+settings = Settings(api_key=sys.argv[1], base_url=sys.argv[2])
+app = LayersApp(settings, state_dir=Path(tempfile.mkdtemp()))
+
+async def auto(pilot):
+    while True:
+        screen = pilot.app.screen
+        if len(getattr(screen, "visible_rows", ())) >= 1000:
+            break
+        await asyncio.sleep(0.002)
+    await pilot.pause()
+    pilot.app.exit()
+
+app.run(headless=True, size=(120, 40), auto_pilot=auto)
+"""
+
+
+def timed(code: str, *args: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, *args], check=True, cwd=tempfile.gettempdir())
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    with sandbox_process(projects=50, accounts_per_project=20) as base:
+        floor, app = [], []
+        for _ in range(RUNS):
+            floor.append(timed(FLOOR))
+            app.append(timed(APP, KEY, base))
+    floor_s, app_s = statistics.median(floor), statistics.median(app)
+    print(f"floor (bare Textual app, same imports, one widget): median {floor_s:.3f}s")
+    print(f"layers-tui to a populated dashboard (1,000 accounts): median {app_s:.3f}s")
+    print(f"ratio {app_s / floor_s:.2f}x (target <= 1.25x)")
+
+
+if __name__ == "__main__":
+    main()
