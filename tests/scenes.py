@@ -118,6 +118,7 @@ def build(
         opener=lambda url: opened.append(url) or True,
         env={},
         autopoll=False,
+        jitter_seed=1,
     )
     app.animation_level = "none"
     return Harness(app, sandbox, clock, transport, state, opened)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import sys
 import webbrowser
 from collections.abc import Callable, Iterable
@@ -59,6 +60,7 @@ class LayersApp(App[int]):
         initial: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
         autopoll: bool = True,
+        jitter_seed: int | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -68,6 +70,7 @@ class LayersApp(App[int]):
         self.initial = initial or {}
         self.env = env
         self.autopoll = autopoll  # tests drive `engine.tick()` on a fake clock instead
+        self.jitter_seed = jitter_seed  # fixed poll jitter for reproducible snapshots
         self.store = FlowStore(state_dir or paths.state_dir())
         self.budget = RequestBudget(self.clock, 120)
         self.key_env = key_env(settings.api_key)
@@ -100,6 +103,7 @@ class LayersApp(App[int]):
             self._flow_changed,
             budget=self.budget,
             on_halt=self._flows_halted,
+            rng=random.Random(self.jitter_seed) if self.jitter_seed is not None else None,
         )
         self._resume_saved_flows()
         from .screens.dashboard import DashboardScreen
