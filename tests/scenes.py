@@ -20,6 +20,7 @@ from layers_tui.clock import FakeClock
 from layers_tui.config import Settings
 from layers_tui.sandbox import SandboxClock, create_app
 from layers_tui.ui.app import LayersApp
+from layers_tui.ui.screens.dashboard import DashboardScreen
 
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BASE = "http://localhost:8787"
@@ -128,6 +129,10 @@ async def settle(pilot: Pilot) -> None:
     """Let workers finish and their messages land (never a real-time sleep)."""
     for _ in range(3):
         await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        for screen in pilot.app.screen_stack:
+            if isinstance(screen, DashboardScreen):
+                screen.flush_render()  # the coalescing timer runs on real time
         await pilot.pause()
 
 

@@ -87,6 +87,19 @@ async def test_filter_field_terms_problems_and_escape():
         await pilot.press("exclamation_mark")
 
 
+async def test_bad_regex_is_explained_and_ignored():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("slash", "slash", "[", "slash")
+        await pilot.pause()
+        assert harness.app.screen.filter_text == "/[/"
+        assert len(shown_names(harness.app)) == 24  # the broken term is ignored
+        text = screen_text(harness.app)
+        assert "Filter: bad regex /[/: unterminated character set" in text
+        assert "(ignored). Press / to fix" in text
+
+
 async def test_sort_cycles_and_flips():
     harness = build()
     async with harness.app.run_test(size=SIZE) as pilot:
@@ -117,8 +130,9 @@ async def test_selecting_a_project_and_empty_states():
             "Bloom & Wild App",
         }
         await _highlight_project(pilot, "Lumen")
-        empty = harness.app.screen.query_one("#empty")
-        assert empty.display and "Press c to connect one" in str(empty.render())
+        table = table_of(harness.app)
+        assert table.row_count == 0 and "Press c to connect one" in table.message
+        assert "Press c to connect one" in screen_text(harness.app)
 
 
 async def test_details_copy_and_export(tmp_path, monkeypatch):
@@ -252,9 +266,7 @@ async def test_empty_organisation_says_what_to_do():
     harness = build(seed=None)
     async with harness.app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        assert "No projects in this organisation yet" in str(
-            harness.app.screen.query_one("#empty").render()
-        )
+        assert "No projects in this organisation yet" in table_of(harness.app).message
 
 
 async def test_quit():

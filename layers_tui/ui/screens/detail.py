@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from layers_tui.api import ApiError, format_error
 from layers_tui.domain.status import SEVERITY_GLYPH, AccountRow, relative_time
@@ -20,6 +20,7 @@ from layers_tui.models import ContentHealth
 from layers_tui.text import safe
 
 from ..messages import HealthFailed, HealthLoaded
+from ..widgets.footer import QuietFooter
 from ..widgets.palette import palette_for
 
 
@@ -48,7 +49,7 @@ class DetailScreen(Screen):
             yield Static(id="detail-head")
             yield Static(id="detail-fields")
             yield Static(id="detail-health")
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         self.query_one("#detail-body").border_title = "Account details (esc back)"

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from layers_tui.api import ApiError, format_error
 from layers_tui.domain.failures import explain, hint_for
@@ -30,6 +30,7 @@ from layers_tui.probes import browser_probe
 from layers_tui.text import safe
 
 from ..messages import ActionFailed, ConsentSent, FlowChanged, FlowMinted, FlowsHalted
+from ..widgets.footer import QuietFooter
 from ..widgets.palette import palette_for
 from ..widgets.qr_panel import QrPanel, choose_layout
 
@@ -124,7 +125,7 @@ class FlowScreen(Screen):
                 yield Static(id="flow-link")
                 yield Static(id="flow-keys")
         yield Static(id="flow-mini")
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.render_state)
@@ -348,7 +349,7 @@ class FlowScreen(Screen):
         """side: code and text; full: the code alone with one status line; otherwise text."""
         self.query_one(QrPanel).display = mode in ("side", "full")
         self.query_one("#flow-info").display = mode != "full"
-        self.query_one(Footer).display = mode != "full"
+        self.query_one(QuietFooter).display = mode != "full"
         mini = self.query_one("#flow-mini", Static)
         mini.display = mode == "full"
         if mode == "full":

@@ -7,7 +7,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from layers_tui.domain.status import PLATFORM_LABELS, age
 from layers_tui.flows.describe import flow_status
@@ -15,6 +15,7 @@ from layers_tui.flows.model import PendingFlow
 from layers_tui.text import safe
 
 from ..messages import FlowChanged
+from ..widgets.footer import QuietFooter
 from ..widgets.palette import palette_for
 
 COLUMNS = (
@@ -42,7 +43,7 @@ class PendingScreen(Screen):
         yield Static(id="pending-title")
         yield DataTable(id="pending-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="pending-empty")
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

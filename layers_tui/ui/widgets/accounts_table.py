@@ -138,6 +138,11 @@ class AccountsTable(ScrollView, can_focus=True):
         # Until the user moves, the cursor stays on the first (worst) row while data arrives.
         self.follow_top = True
         self.virtual_size = Size(TOTAL_WIDTH, 1)
+        # Shown under the header when there are no rows ("Loading…", "Nothing matches…"):
+        # drawn here rather than in a sibling widget, so the table never hides, keeps focus,
+        # and the screen never needs a new layout.
+        self.message = ""
+        self._message_lines: tuple[tuple[str, int], list[Strip]] | None = None
 
     # -- data --------------------------------------------------------------------------------
     @property
@@ -161,7 +166,8 @@ class AccountsTable(ScrollView, can_focus=True):
         self.rows = rows
         self._index = {row.key: position for position, row in enumerate(rows)}
         self.changes += 1
-        self.virtual_size = Size(TOTAL_WIDTH, len(rows) + 1)
+        # No rows: nothing to scroll sideways to (the header just gets cut).
+        self.virtual_size = Size(TOTAL_WIDTH if rows else 1, len(rows) + 1)
         if self.follow_top:
             target = 0
         elif selected in self._index:
@@ -174,6 +180,12 @@ class AccountsTable(ScrollView, can_focus=True):
             announce=target != self.cursor_row or selected != self.selected_key,
         )
         self.refresh()
+
+    def show_message(self, message: str) -> None:
+        """Text for an empty table (already made safe by the caller)."""
+        if message != self.message:
+            self.message = message
+            self.refresh()
 
     def _cells(self, row: AccountRow) -> Cells:
         assert self._view is not None
@@ -194,6 +206,8 @@ class AccountsTable(ScrollView, can_focus=True):
         if y == 0:
             return self._header().crop_extend(scroll_x, scroll_x + width, None)
         index = scroll_y + y - 1
+        if not self.rows and self.message:
+            return self._message_line(y - 1, width)
         if index >= len(self.rows):
             return Strip.blank(width, self.rich_style)
         row = self.rows[index]
@@ -209,6 +223,25 @@ class AccountsTable(ScrollView, can_focus=True):
             strip = self._row_strip(row, variant)
             self._strips[row.key] = (row, (self._view, variant, self.app.theme), strip)
         return strip.crop_extend(scroll_x, scroll_x + width, None)
+
+    def _message_line(self, line: int, width: int) -> Strip:
+        """The message wrapped to the width, two lines below the header, indented."""
+        key = (self.message, width)
+        if self._message_lines is None or self._message_lines[0] != key:
+            style = self.rich_style + Style(dim=True)
+            lines = Text(self.message).wrap(self.app.console, max(10, width - 8))
+            strips = [
+                Strip([Segment("    ", style), *line.render(self.app.console)], None)
+                .apply_style(style)
+                .extend_cell_length(width, style)
+                .crop(0, width)
+                for line in lines
+            ]
+            self._message_lines = (key, strips)
+        strips = self._message_lines[1]
+        if 2 <= line < 2 + len(strips):
+            return strips[line - 2]
+        return Strip.blank(width, self.rich_style)
 
     def _header(self) -> Strip:
         theme = self.app.theme
