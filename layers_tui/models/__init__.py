@@ -32,7 +32,9 @@ class ApiModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
-        extra="ignore",
+        # Fields this version does not know are kept (`model_extra`): the detail screen shows
+        # every field the API returned, not only the ones we model.
+        extra="allow",
         hide_input_in_errors=True,
     )
 

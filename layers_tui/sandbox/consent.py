@@ -275,6 +275,11 @@ async def add_social_account(request: Request, key: ApiKey) -> dict:
             "platform (tiktok|instagram), status and handle are required.",
             [{"path": "handle", "message": "required"}],
         )
+    extra_fields = body.get("extraFields")
+    if extra_fields is not None and not isinstance(extra_fields, dict):
+        raise validation(
+            "extraFields must be an object.", [{"path": "extraFields", "message": "object"}]
+        )
     hours = body.get("tokenExpiresInHours", 24 * 30)
     expires = world.clock.now() + timedelta(hours=hours) if hours is not None else None
     return world.add_social_account(
@@ -286,4 +291,5 @@ async def add_social_account(request: Request, key: ApiKey) -> dict:
         token_expires_at=expires,
         queued_posts=int(body.get("queuedPosts", 0)),
         display_name=body.get("displayName"),
+        extra_fields=extra_fields,
     )

@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS social_accounts (
     id TEXT PRIMARY KEY, project_id TEXT NOT NULL, platform TEXT NOT NULL, handle TEXT NOT NULL,
     display_name TEXT, avatar_url TEXT, status TEXT NOT NULL, leased INTEGER NOT NULL,
     connected_at TEXT NOT NULL, token_expires_at TEXT, disconnected_reason TEXT,
-    disconnected_at TEXT, queued_posts INTEGER NOT NULL DEFAULT 0);
+    disconnected_at TEXT, queued_posts INTEGER NOT NULL DEFAULT 0, extra TEXT);
 CREATE TABLE IF NOT EXISTS ad_accounts (
     id TEXT PRIMARY KEY, project_id TEXT NOT NULL, platform TEXT NOT NULL,
     external_id TEXT NOT NULL, name TEXT NOT NULL, currency TEXT NOT NULL, timezone TEXT NOT NULL,
@@ -132,6 +132,9 @@ class World:
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.executescript(SCHEMA)
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(social_accounts)")}
+        if "extra" not in columns:  # a --db file from an older sandbox
+            self._db.execute("ALTER TABLE social_accounts ADD COLUMN extra TEXT")
         # Seeded randomness makes tokens reproducible for snapshots; otherwise unguessable.
         self._rng: random.Random = (
             random.Random(rng_seed) if rng_seed is not None else (random.SystemRandom())
@@ -263,13 +266,16 @@ class World:
         token_expires_at: datetime | None = None,
         queued_posts: int = 0,
         display_name: str | None = None,
+        extra_fields: dict | None = None,
     ) -> dict:
+        """`extra_fields`: fields the contract does not document, as a future API might send
+        (a test hook for clients that must show what they do not model)."""
         with self._lock:
             account_id = f"sa_{self._uuid()}"
             connected = connected_at or self.clock.now()
             expires = None if leased else token_expires_at
             self._db.execute(
-                "INSERT INTO social_accounts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO social_accounts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     account_id,
                     project_id,
@@ -284,6 +290,7 @@ class World:
                     None,
                     None,
                     queued_posts,
+                    json.dumps(extra_fields) if extra_fields else None,
                 ),
             )
             if status == "disconnected":
@@ -635,7 +642,7 @@ class World:
                 handle = f"new_{platform}_creator_{count + 1}"
                 account_id = f"sa_{self._uuid()}"
                 self._db.execute(
-                    "INSERT INTO social_accounts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO social_accounts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         account_id,
                         row["project_id"],
@@ -650,6 +657,7 @@ class World:
                         None,
                         None,
                         0,
+                        None,
                     ),
                 )
             elif row["kind"] == "reauth":
@@ -757,6 +765,9 @@ def _social_json(row: sqlite3.Row) -> dict:
     if row["status"] == "disconnected":
         body["disconnectedReason"] = row["disconnected_reason"]
         body["disconnectedAt"] = row["disconnected_at"]
+    if row["extra"]:
+        for name, value in json.loads(row["extra"]).items():
+            body.setdefault(name, value)  # never overrides a documented field
     return body
 
 

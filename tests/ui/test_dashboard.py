@@ -161,6 +161,43 @@ async def test_details_copy_and_export(tmp_path, monkeypatch):
         assert "Reauth all" in screen_text(harness.app)
 
 
+async def test_details_show_fields_the_client_does_not_model():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        async with harness.control() as control:
+            projects = (await control.get("/v1/projects")).json()["items"]
+            lumen = next(p for p in projects if p["name"] == "Lumen Skincare")
+            await control.post(
+                f"/sandbox/projects/{lumen['id']}/social-accounts",
+                json={
+                    "handle": "future_fields",
+                    "status": "connected",
+                    "extraFields": {
+                        "followerCount": 1234,
+                        "labels": {"tier": "[b]gold[/b]"},
+                        "[@click=app.quit]": "x",
+                    },
+                },
+            )
+        await pilot.press("ctrl+r")
+        await loaded(pilot)
+        await _highlight_project(pilot, "Lumen")
+        await _select(pilot, "future_fields")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(harness.app.screen, DetailScreen)
+        fields = screen_text(harness.app)
+        for expected in (
+            "socialAccountId",
+            "tokenExpiresAt",
+            "followerCount",
+            "1234",
+            '{"tier": "[b]gold[/b]"}',
+            "[@click=app.quit]",
+        ):
+            assert expected in fields, expected
+
+
 async def test_revoke_needs_confirmation_and_reports_cancelled_posts():
     harness = build()
     seen = []

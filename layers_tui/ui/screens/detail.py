@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from rich.table import Table
@@ -29,6 +30,8 @@ def _value(value: object) -> str:
         return value.isoformat().replace("+00:00", "Z")
     if value is None:
         return "—"
+    if isinstance(value, (dict, list)):  # fields we do not model, as the API sent them
+        return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
 
 
@@ -101,7 +104,7 @@ class DetailScreen(Screen):
         table.add_column(style="bold")
         table.add_column()
         for name, value in self._model_fields().items():
-            table.add_row(name, Text(safe(_value(value), 300)))
+            table.add_row(Text(safe(name, 40)), Text(safe(_value(value), 300)))
         self.query_one("#detail-fields", Static).update(table)
 
     @work(group="detail", exit_on_error=False)

@@ -19,6 +19,11 @@ EXTRA = [
         "Terms AND together: text anywhere, field:value (status, platform, project, "
         "kind, name, id), !term to exclude, /regex/",
     ),
+    (
+        "Checked",
+        "Ads: when Layers last validated the token (tokenLastValidatedAt). Social: when "
+        "layers-tui last read the status (the API reports no check time).",
+    ),
 ]
 
 
