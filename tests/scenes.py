@@ -190,9 +190,19 @@ async def problems_only(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
 
 
+def advance(pilot: Pilot, harness: Harness, seconds: float) -> None:
+    """Move the fake clock and run the dashboard's once-a-second tick for the new time now:
+    its real-time timer would otherwise recompute the rows whenever the test happens to take
+    longer than a second, making relative times depend on the machine's speed."""
+    harness.clock.advance(seconds)
+    for screen in pilot.app.screen_stack:
+        if isinstance(screen, DashboardScreen):
+            screen.tick()
+
+
 async def stale(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
-    harness.clock.advance(95)
+    advance(pilot, harness, 95)
     harness.transport.offline = True
     await pilot.press("ctrl+r")
     await loaded(pilot)
@@ -203,7 +213,7 @@ async def failed_project(pilot: Pilot, harness: Harness) -> None:
     projects = pilot.app.screen.projects
     target = next(p for p in projects if p.name == "Pixel Pals Games")
     harness.transport.fail_paths.add(target.id)
-    harness.clock.advance(61)
+    advance(pilot, harness, 61)
     await pilot.press("ctrl+r")
     await loaded(pilot)
 
@@ -284,7 +294,7 @@ async def flow_denied(pilot: Pilot, harness: Harness) -> None:
 
 async def flow_expired(pilot: Pilot, harness: Harness) -> None:
     await flow_pending(pilot, harness)
-    harness.clock.advance(600)  # nobody consented: jump past the 10-minute TTL
+    advance(pilot, harness, 600)  # nobody consented: jump past the 10-minute TTL
     await poll(pilot, harness, 1)
     pilot.app.clear_notifications()
     await pilot.pause()
