@@ -42,6 +42,13 @@ def _common() -> argparse.ArgumentParser:
         help="run against an embedded sandbox with demo data; needs no key",
     )
     common.add_argument(
+        "--reset-demo",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="with --demo: start the demo world over (it is kept between runs, so a flow "
+        "left pending resumes)",
+    )
+    common.add_argument(
         "--base-url", default=argparse.SUPPRESS, help="API base URL (env LAYERS_BASE_URL)"
     )
     return common
@@ -196,6 +203,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def start_demo_sandbox(reset: bool = False) -> Any:
+    """The demo's sandbox: its world lives in the state dir and it listens on the port it
+    had last time when free, so links and flows left pending survive a restart."""
+    from layers_tui.sandbox import create_app
+    from layers_tui.sandbox.server import SandboxServer
+
+    directory = paths.demo_dir()
+    if reset:
+        shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    app = create_app(db_path=str(directory / "sandbox.sqlite"))
+    world = app.state.sandbox.world
+    previous = world.meta("demo_port")
+    port = int(previous) if previous and _port_free(int(previous)) else 0
+    server = SandboxServer(app, port=port).start()
+    world.set_meta("demo_port", str(server.port))
+    return server
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 class _environment:
     """Load settings; with --demo, start the embedded sandbox first and point at it."""
 
@@ -213,10 +250,7 @@ class _environment:
             "theme": getattr(args, "theme", None),
         }
         if getattr(args, "demo", False):
-            from layers_tui.sandbox import create_app
-            from layers_tui.sandbox.server import SandboxServer
-
-            self.server = SandboxServer(create_app()).start()
+            self.server = start_demo_sandbox(reset=getattr(args, "reset_demo", False))
             port = self.server.port
             flags.update(
                 api_key=self.server.app.state.sandbox.demo_key,
@@ -325,7 +359,7 @@ def run_check_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
 
 
 def run_doctor(loaded: LoadedSettings) -> int:
-    from layers_tui.api import LayersClient, format_error, key_env, mask_key
+    from layers_tui.api import LayersClient, format_error, key_env, key_id, mask_key
     from layers_tui.probes import browser_probe, clipboard_probe, qr_fit_probe
 
     settings = loaded.settings
@@ -334,6 +368,12 @@ def run_doctor(loaded: LoadedSettings) -> int:
     config_file = loaded.config_file or f"(none; would read {paths.default_config_file()})"
     print(f"{'config file:':<18}{config_file}")
     print(f"{'state dir:':<18}{paths.state_dir()}")
+    flows = (
+        paths.demo_dir() / "flows"
+        if settings.demo
+        else paths.flows_dir(settings.base_url, key_id(settings.api_key))
+    )
+    print(f"{'pending flows:':<18}{flows}")
     print(f"{'log dir:':<18}{paths.log_dir()}")
     print(f"{'profile:':<18}{settings.profile or '(none)'}")
     env = key_env(settings.api_key)

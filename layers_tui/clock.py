@@ -30,6 +30,19 @@ class SystemClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
+class DemoClock(SystemClock):
+    """Real time plus an offset the demo can jump forward (to watch a link expire)."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def advance(self, seconds: float) -> None:
+        self._offset += timedelta(seconds=seconds)
+
+
 class FakeClock:
     """A clock tests move by hand. `sleep` advances it and records how long was asked."""
 

@@ -39,3 +39,18 @@ def log_dir() -> Path:
     if override:
         return Path(override)
     return platformdirs.user_log_path(APP, appauthor=False)
+
+
+def flows_dir(base_url: str, key_id: str | None) -> Path:
+    """Pending flows are kept per API host and key: another profile, organisation or the
+    demo never resumes (and polls with the wrong key) flows it did not start."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(base_url).netloc or "api"
+    scope = "".join(c if c.isalnum() or c in "-." else "_" for c in f"{host}-{key_id or 'key'}")
+    return state_dir() / "flows" / scope
+
+
+def demo_dir() -> Path:
+    """The demo's own world (sandbox database) and flows, apart from real ones."""
+    return state_dir() / "demo"

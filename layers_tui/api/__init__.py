@@ -1,6 +1,6 @@
 """The only code that speaks HTTP to the Partner API."""
 
-from .client import DEFAULT_BASE_URL, LayersClient, RateLimitInfo, key_env, mask_key
+from .client import DEFAULT_BASE_URL, LayersClient, RateLimitInfo, key_env, key_id, mask_key
 from .errors import (
     ApiConnectionError,
     ApiError,
@@ -21,5 +21,6 @@ __all__ = [
     "RateLimitInfo",
     "format_error",
     "key_env",
+    "key_id",
     "mask_key",
 ]

@@ -65,6 +65,13 @@ def key_env(key: str | SecretStr | None) -> str | None:
     return match.group(1) if match else None
 
 
+def key_id(key: str | SecretStr | None) -> str | None:
+    """`live-<keyid>` (not secret): names things that belong to one key, like its flows."""
+    raw = key.get_secret_value() if isinstance(key, SecretStr) else key
+    match = _KEY_SHAPE.match(raw or "")
+    return f"{match.group(1)}-{match.group(2)}" if match else None
+
+
 class _BearerAuth(httpx.Auth):
     def __init__(self, key: SecretStr) -> None:
         self._key = key
@@ -448,10 +455,16 @@ class LayersClient:
             data = {**data, "authorizeUrl": data["url"]}
         return self._model(AuthorizeLink, data)
 
+    async def sandbox_advance_clock(self, seconds: float) -> None:
+        """Sandbox only: move the emulator's clock forward (links and tokens age at once)."""
+        await self.request("POST", "/sandbox/clock/advance", body={"seconds": seconds})
+
     async def sandbox_consent(self, authorize_url: str, decision: str) -> str:
         """Sandbox only: answer the consent page as the account owner would. Returns where
         the page redirected to (the return URL, with `layers_oauth_error` on failure)."""
-        page = httpx.URL(authorize_url).copy_with(query=None)
+        # The consent page lives on this sandbox: take only the path from the link, so a link
+        # minted before a restart on another port still reaches it.
+        page = httpx.URL(self.base_url).copy_with(path=httpx.URL(authorize_url).path)
         try:
             response = await self._http.post(page, data={"decision": decision}, auth=None)
         except httpx.HTTPError as error:

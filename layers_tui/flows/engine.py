@@ -130,6 +130,10 @@ class FlowEngine:
             )
         )
 
+    def wake(self) -> None:
+        """Check what is due now (after the clock jumped, e.g. in the demo)."""
+        self._wake.set()
+
     def pending(self) -> list[PendingFlow]:
         return [flow for flow in self.flows.values() if not flow.terminal]
 

@@ -131,6 +131,9 @@ class World:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
+        if db_path != ":memory:":  # a kept world (the demo's): safe, and shared by instances
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         columns = {row["name"] for row in self._db.execute("PRAGMA table_info(social_accounts)")}
         if "extra" not in columns:  # a --db file from an older sandbox

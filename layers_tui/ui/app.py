@@ -18,7 +18,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from layers_tui import paths
-from layers_tui.api import ApiError, LayersClient, RateLimitInfo, key_env
+from layers_tui.api import ApiError, LayersClient, RateLimitInfo, key_env, key_id
 from layers_tui.clock import Clock, SystemClock
 from layers_tui.config import Settings
 from layers_tui.domain.status import AccountRow
@@ -71,7 +71,9 @@ class LayersApp(App[int]):
         self.env = env
         self.autopoll = autopoll  # tests drive `engine.tick()` on a fake clock instead
         self.jitter_seed = jitter_seed  # fixed poll jitter for reproducible snapshots
-        self.store = FlowStore(state_dir or paths.state_dir())
+        self.store = FlowStore(
+            state_dir or paths.flows_dir(settings.base_url, key_id(settings.api_key))
+        )
         self.budget = RequestBudget(self.clock, 120)
         self.key_env = key_env(settings.api_key)
         self.client: LayersClient
@@ -316,10 +318,16 @@ class LayersApp(App[int]):
 
 def launch(settings: Settings, initial: dict[str, Any]) -> int:
     """Run the dashboard; print still-pending links on exit so they outlive the alt screen."""
+    from layers_tui.clock import DemoClock
     from layers_tui.logs import setup_logging
 
     setup_logging(paths.log_dir())
-    app = LayersApp(settings, initial=initial)
+    if settings.demo:
+        app = LayersApp(
+            settings, initial=initial, clock=DemoClock(), state_dir=paths.demo_dir() / "flows"
+        )
+    else:
+        app = LayersApp(settings, initial=initial)
     app.run()
     engine = getattr(app, "engine", None)
     if engine is not None:

@@ -53,3 +53,18 @@ async def test_rate_limit_headers_over_a_real_socket(live_server):
         assert limited.json()["error"]["code"] == "RATE_LIMITED"
         ok = await http.get("/v1/whoami")
         assert ok.headers["x-ratelimit-endpoint-class"] == "read-light"
+
+
+async def test_demo_consent_follows_the_sandbox_after_a_port_change(live_server):
+    """A link minted before a restart carries the old port; the in-app approve still reaches
+    the sandbox the client talks to now."""
+    key = live_server.app.state.sandbox.demo_key
+    return_url = f"http://localhost:{live_server.port}/sandbox/return"
+    async with LayersClient(live_server.base_url, key) as client:
+        projects = [p async for page in client.iter_projects() for p in page.items]
+        link = await client.social_oauth_url(projects[0].id, "tiktok", return_url)
+        stale = link.authorize_url.replace(f":{live_server.port}/", ":9/", 1)
+        assert stale != link.authorize_url
+        location = await client.sandbox_consent(stale, "approve")
+        assert "layers_oauth_error" not in location
+        assert (await client.oauth_status(link.state)).status == "completed"

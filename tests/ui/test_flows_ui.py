@@ -101,6 +101,32 @@ async def test_expiry_at_ten_minutes():
         assert "Link expired" in screen_text(harness.app)
 
 
+async def test_demo_clock_jump_lets_the_link_expire_now():
+    harness = build()
+    async with harness.app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = await start_reauth(pilot)
+        assert "t jump 10 min ahead" in screen_text(harness.app)
+        before = harness.clock.now()
+        await pilot.press("t")
+        await settle(pilot)
+        assert (harness.clock.now() - before).total_seconds() == 600
+        await poll(pilot, harness, 1)  # the real loop is woken; tests tick by hand
+        assert screen.flow.status in ("expired", "failed")
+        assert "Link expired" in screen_text(harness.app)
+
+
+async def test_demo_keys_do_nothing_outside_the_demo():
+    harness = build(demo=False)
+    async with harness.app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = await start_reauth(pilot)
+        before = harness.clock.now()
+        await pilot.press("t", "a")
+        await settle(pilot)
+        assert harness.clock.now() == before and screen.flow.status == "pending"
+        messages = [n.message for n in harness.app._notifications]
+        assert any("only in --demo" in m for m in messages)
+
+
 async def test_handoff_message_and_open_rules():
     harness = build()
     async with harness.app.run_test(size=SIZE, notifications=True) as pilot:

@@ -88,6 +88,9 @@ class BulkTally:
     skipped: list[str] = field(default_factory=list)
 
 
+DEMO_JUMP_SECONDS = 600.0
+
+
 class FlowScreen(Screen):
     ADVANCE_DELAY = 1.5  # seconds to show "connected" before the next account of a bulk run
     BINDINGS = [
@@ -99,6 +102,7 @@ class FlowScreen(Screen):
         Binding("ctrl+x", "cancel_flow", "Cancel"),
         Binding("a", "approve", "Approve (demo)", show=False),
         Binding("x", "deny", "Deny (demo)", show=False),
+        Binding("t", "time_travel", "+10 min (demo)", show=False),
         Binding("escape", "back", "Back"),
     ]
 
@@ -383,6 +387,8 @@ class FlowScreen(Screen):
             keys.append(" approve / ")
             keys.append("x", style="bold")
             keys.append(" deny (sandbox consent)\n")
+            keys.append("t", style="bold")
+            keys.append(" jump 10 min ahead\n")
         keys.append("esc", style="bold")
         keys.append(" back (polling continues; p lists pending flows)")
         return keys
@@ -453,6 +459,30 @@ class FlowScreen(Screen):
             return
         if self.flow is not None and self.flow.status == "pending":
             self.send_consent(self.flow.authorize_url, decision)
+
+    def action_time_travel(self) -> None:
+        if not self.app.settings.demo:
+            self.app.notify("t moves the sandbox clock only in --demo.", markup=False)
+            return
+        self.jump_clock(DEMO_JUMP_SECONDS)
+
+    @work(group="consent", exit_on_error=False)
+    async def jump_clock(self, seconds: float) -> None:
+        """Demo: age everything by `seconds`, the sandbox and this app alike, so a link's
+        10-minute expiry can be watched without waiting."""
+        try:
+            await self.app.client.sandbox_advance_clock(seconds)
+        except ApiError as error:
+            self.post_message(ActionFailed("Moving the sandbox clock", error))
+            return
+        advance = getattr(self.app.clock, "advance", None)
+        if advance is not None:
+            advance(seconds)
+        self.app.engine.wake()
+        self.app.notify(
+            f"Demo clock moved {seconds / 60:g} minutes ahead.", markup=False, timeout=4
+        )
+        self.render_state()
 
     @work(group="consent", exit_on_error=False)
     async def send_consent(self, url: str, decision: str) -> None:
