@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import h11
 import httpx
 from pydantic import SecretStr, ValidationError
 
@@ -38,6 +39,7 @@ from .errors import (
     InvalidResponseError,
     OutcomeUnknownError,
 )
+from .lean import LeanConnectError, LeanDropped, LeanGetter, LeanReadTimeout, proxy_applies
 from .paging import collect_pages, follow_pages
 from .retry import USER_ACTION_BACKOFF, Backoff, is_retryable_status, parse_retry_after, retry_wait
 
@@ -130,6 +132,7 @@ class LayersClient:
         self._on_rate_limit = on_rate_limit
         self.rate_limits: dict[str, RateLimitInfo] = {}
         self.last_request_id: str | None = None
+        self._lean = self._lean_getter(timeout or DEFAULT_TIMEOUT) if transport is None else None
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
@@ -150,7 +153,27 @@ class LayersClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def _lean_getter(self, timeout: httpx.Timeout) -> LeanGetter | None:
+        """The fast path for GETs, unless a proxy is configured (then httpx handles all)."""
+        url = httpx.URL(self.base_url)
+        if url.scheme not in ("http", "https") or not url.host:
+            return None
+        if proxy_applies(url.scheme, url.host):
+            return None
+        self._path_prefix = url.raw_path.decode("ascii").rstrip("/")
+        return LeanGetter(
+            url.scheme,
+            url.host,
+            url.port or (443 if url.scheme == "https" else 80),
+            [("User-Agent", f"layers-tui/{__version__}"), ("Accept", "application/json")],
+            connect_timeout=timeout.connect or 5.0,
+            read_timeout=timeout.read or 15.0,
+            ssl_factory=httpx.create_ssl_context if url.scheme == "https" else None,
+        )
+
     async def aclose(self) -> None:
+        if self._lean is not None:
+            await self._lean.aclose()
         await self._http.aclose()
 
     # -- transport ---------------------------------------------------------------------------
@@ -215,6 +238,8 @@ class LayersClient:
         body: dict[str, Any] | None,
         headers: dict[str, str],
     ) -> httpx.Response:
+        if self._lean is not None and method == "GET" and not headers:
+            return await self._send_lean(path, params)
         try:
             async with asyncio.timeout(self.deadline):
                 response = await self._http.request(
@@ -258,6 +283,49 @@ class LayersClient:
         self.last_request_id = response.headers.get("x-request-id")
         self._record_rate_limit(response)
         log.debug("%s %s -> %s [%s]", method, path, response.status_code, self.last_request_id)
+        return response
+
+    async def _send_lean(self, path: str, params: dict[str, Any] | None) -> httpx.Response:
+        """A GET on the lean path, with the same errors and bookkeeping as `_send_once`."""
+        assert self._lean is not None
+        target = self._path_prefix + path
+        if params:
+            target += "?" + str(httpx.QueryParams(params))
+        auth = [("Authorization", f"Bearer {self.api_key.get_secret_value()}")]
+        try:
+            async with asyncio.timeout(self.deadline):
+                lean = await self._lean.get(target, auth)
+        except TimeoutError:
+            raise ApiTimeoutError(
+                None,
+                "TIMEOUT",
+                f"No complete answer within {self.deadline:g}s from {self._host()}.",
+            ) from None
+        except LeanReadTimeout:
+            self._observe("GET", path, None)
+            raise ApiTimeoutError(
+                None, "TIMEOUT", f"{self._host()} stopped answering (timed out)."
+            ) from None
+        except LeanConnectError:
+            self._observe("GET", path, None)
+            raise ApiConnectionError(
+                None,
+                "CONNECTION_FAILED",
+                f"Cannot reach {self._host()}: check the base URL and your network.",
+            ) from None
+        except (LeanDropped, OSError, h11.ProtocolError):
+            self._observe("GET", path, None)
+            raise OutcomeUnknownError(
+                None,
+                "CONNECTION_DROPPED",
+                f"The connection to {self._host()} broke before "
+                "the answer arrived; refresh to see whether the change happened.",
+            ) from None
+        response = httpx.Response(lean.status, headers=lean.headers, content=lean.body)
+        self._observe("GET", path, response.status_code)
+        self.last_request_id = response.headers.get("x-request-id")
+        self._record_rate_limit(response)
+        log.debug("GET %s -> %s [%s]", path, response.status_code, self.last_request_id)
         return response
 
     def _observe(self, method: str, path: str, status: int | None) -> None:

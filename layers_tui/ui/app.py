@@ -16,6 +16,7 @@ from rich.segment import Segments
 from textual import work
 from textual.app import App, SystemCommand
 from textual.screen import Screen
+from textual.timer import Timer
 
 from layers_tui import paths
 from layers_tui.api import ApiError, LayersClient, RateLimitInfo, key_env, key_id
@@ -33,6 +34,7 @@ from .messages import FlowChanged, FlowsHalted, Identified, IdentifyFailed
 
 log = logging.getLogger("layers_tui.ui")
 STYLES = Path(__file__).parent / "styles"
+PERSIST_BOOKKEEPING_SECONDS = 5.0
 Opener = Callable[[str], bool]
 
 
@@ -80,6 +82,8 @@ class LayersApp(App[int]):
         self.engine: FlowEngine
         self.whoami: WhoAmI | None = None
         self.store_problem: str | None = None
+        self._saved_status: dict[str, str] = {}
+        self._persist_timer: Timer | None = None
 
     @property
     def is_live_key(self) -> bool:
@@ -145,6 +149,7 @@ class LayersApp(App[int]):
                 timeout=15,
             )
         self.engine.adopt(loaded.flows)
+        self._saved_status = {flow.id: flow.status for flow in loaded.flows}
         resumed = [flow for flow in loaded.flows if not flow.terminal]
         if resumed:
             self.notify(
@@ -184,8 +189,14 @@ class LayersApp(App[int]):
         self.post_message(FlowsHalted(error))
 
     def on_flow_changed(self, message: FlowChanged) -> None:
-        self.persist_flows()
         flow = message.flow
+        if self._saved_status.get(flow.id) != flow.status:
+            self._saved_status[flow.id] = flow.status
+            self.persist_flows()  # a new flow or a new outcome: on disk at once
+        elif self._persist_timer is None:
+            # Poll bookkeeping only (attempts, next poll): at most every few seconds, or a
+            # bulk reauth would rewrite the file dozens of times a second.
+            self._persist_timer = self.set_timer(PERSIST_BOOKKEEPING_SECONDS, self._persist_later)
         if flow.status == "completed":
             what = flow.result_label or flow.account_label or flow.platform
             self.notify(
@@ -204,6 +215,10 @@ class LayersApp(App[int]):
         )
         for screen in self.screen_stack:
             screen.post_message(FlowsHalted(message.error))
+
+    def _persist_later(self) -> None:
+        self._persist_timer = None
+        self.persist_flows()
 
     @work(group="persist", exit_on_error=False)
     async def persist_flows(self) -> None:

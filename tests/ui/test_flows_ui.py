@@ -127,6 +127,28 @@ async def test_demo_keys_do_nothing_outside_the_demo():
         assert any("only in --demo" in m for m in messages)
 
 
+async def test_outcomes_are_saved_at_once_poll_bookkeeping_is_not_saved_every_poll():
+    harness = build()
+    saves: list[int] = []
+    save = harness.app.store.save
+    harness.app.store.save = lambda flows, now: saves.append(1) or save(flows, now)
+    async with harness.app.run_test(size=SIZE) as pilot:
+        screen = await start_reauth(pilot)
+        after_mint = len(saves)
+        assert after_mint >= 1
+        await poll(pilot, harness, 30)  # six polls, still pending
+        assert screen.flow.status == "pending" and screen.flow.attempts >= 6
+        assert len(saves) <= after_mint + 1  # at most the debounced bookkeeping write
+        before_outcome = len(saves)
+        await pilot.press("a")
+        await settle(pilot)
+        await poll(pilot, harness, 6)
+        assert screen.flow.status == "completed"
+        assert len(saves) == before_outcome + 1
+    stored = FlowStore(harness.state_dir).load(harness.clock.now()).flows
+    assert [flow.status for flow in stored if flow.id == screen.flow.id] == ["completed"]
+
+
 async def test_handoff_message_and_open_rules():
     harness = build()
     async with harness.app.run_test(size=SIZE, notifications=True) as pilot:

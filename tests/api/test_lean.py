@@ -1,0 +1,109 @@
+"""The lean GET path (asyncio streams + h11): keep-alive, stale connections, framing, and
+when it steps aside for httpx."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from layers_tui.api import LayersClient
+from tests.api.test_faults_loopback import make_client
+
+BODY = b'{"organizationId":"org_1","scopes":["*"]}'
+
+
+class KeepAliveServer:
+    """Answers every request on a connection until `close_after` answers, then closes it."""
+
+    def __init__(self, close_after: int = 1000, chunked: bool = False) -> None:
+        self.close_after = close_after
+        self.chunked = chunked
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> KeepAliveServer:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.server.wait_closed(), 1)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        with contextlib.suppress(Exception):
+            for _ in range(self.close_after):
+                self.requests.append(await reader.readuntil(b"\r\n\r\n"))
+                if self.chunked:
+                    half = len(BODY) // 2
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n"
+                        + f"{half:x}\r\n".encode()
+                        + BODY[:half]
+                        + f"\r\n{len(BODY) - half:x}\r\n".encode()
+                        + BODY[half:]
+                        + b"\r\n0\r\n\r\n"
+                    )
+                else:
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        + f"Content-Length: {len(BODY)}\r\nX-Request-Id: req_k\r\n\r\n".encode()
+                        + BODY
+                    )
+                await writer.drain()
+        writer.close()
+
+
+async def test_gets_share_one_keep_alive_connection(fake_clock):
+    async with KeepAliveServer() as server, make_client(server.url, fake_clock) as client:
+        assert client._lean is not None
+        for _ in range(3):
+            assert (await client.whoami()).organization_id == "org_1"
+        assert server.connections == 1
+        assert client.last_request_id == "req_k"
+    first = server.requests[0].decode()
+    assert first.startswith("GET /v1/whoami HTTP/1.1\r\n")
+    assert "Authorization: Bearer lp_test_ABC_secret" in first
+    assert "User-Agent: layers-tui/" in first
+
+
+async def test_a_connection_the_server_closed_is_replaced_without_an_error(fake_clock):
+    async with (
+        KeepAliveServer(close_after=1) as server,
+        make_client(server.url, fake_clock, max_retries=0) as client,
+    ):
+        await client.whoami()
+        await asyncio.sleep(0.05)  # the server has closed the idle connection by now
+        await client.whoami()
+        assert server.connections == 2
+    assert fake_clock.sleeps == []  # not a retry with backoff: a fresh connection at once
+
+
+async def test_chunked_bodies_and_query_strings(fake_clock):
+    async with (
+        KeepAliveServer(chunked=True) as server,
+        make_client(server.url, fake_clock) as client,
+    ):
+        await client.request("GET", "/v1/projects", params={"limit": 200, "cursor": "a b&c"})
+        assert (await client.whoami()).organization_id == "org_1"
+    assert server.requests[0].startswith(b"GET /v1/projects?limit=200&cursor=a+b%26c HTTP/1.1")
+
+
+def test_a_configured_proxy_sends_everything_through_httpx(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    assert LayersClient("https://api.layers.com", "lp_test_A_b")._lean is not None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert LayersClient("https://api.layers.com", "lp_test_A_b")._lean is None
+    monkeypatch.setenv("NO_PROXY", "api.layers.com")
+    assert LayersClient("https://api.layers.com", "lp_test_A_b")._lean is not None
