@@ -89,6 +89,9 @@ class BulkTally:
 
 
 DEMO_JUMP_SECONDS = 600.0
+WAITING_ONLY = frozenset(
+    {"copy_link", "copy_message", "open_link", "cancel_flow", "approve", "deny", "time_travel"}
+)
 
 
 class FlowScreen(Screen):
@@ -247,9 +250,19 @@ class FlowScreen(Screen):
     def on_resize(self, event: Resize) -> None:
         self.render_state()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A finished flow has no link left to share: its keys show dimmed and do nothing."""
+        flow = self.flow
+        if flow is None or not flow.terminal:
+            return True
+        if action in WAITING_ONLY or (action == "new_link" and flow.status == "completed"):
+            return None
+        return True
+
     def render_state(self) -> None:
         if not self.is_mounted:
             return
+        self.refresh_bindings()  # the footer rebuilds only if what is enabled changed
         palette = palette_for(self.app)
         now = self.app.clock.now()
         request, flow = self.request, self.flow
@@ -367,30 +380,31 @@ class FlowScreen(Screen):
             )
 
     def _keys_text(self) -> Text:
+        """The keys that do something now: a finished flow has no link left to share."""
         keys = Text("\n")
-        keys.append("y", style="bold")
-        keys.append(" copy link   ")
-        keys.append("m", style="bold")
-        keys.append(" copy message\n")
-        keys.append("o", style="bold")
+
+        def key(name: str, what: str, end: str = "\n") -> None:
+            keys.append(name, style="bold")
+            keys.append(f" {what}{end}")
+
+        if self.flow is not None and self.flow.terminal:
+            if self.flow.status != "completed":
+                key("n", "new link (mint again)")
+            key("esc", "back")
+            return keys
+        key("y", "copy link", "   ")
+        key("m", "copy message")
         probe = browser_probe(self.app.env)
-        keys.append(" open in browser" + ("" if probe.ok else " (unavailable here)") + "\n")
-        keys.append("n", style="bold")
-        keys.append(" new link   ")
-        keys.append("ctrl+x", style="bold")
-        keys.append(" cancel\n")
+        key("o", "open in browser" + ("" if probe.ok else " (unavailable here)"))
+        key("n", "new link", "   ")
+        key("ctrl+x", "cancel")
         if len(self.requests) > 1:
-            keys.append("s", style="bold")
-            keys.append(" skip this account\n")
+            key("s", "skip this account")
         if self.app.settings.demo:
-            keys.append("a", style="bold")
-            keys.append(" approve / ")
-            keys.append("x", style="bold")
-            keys.append(" deny (sandbox consent)\n")
-            keys.append("t", style="bold")
-            keys.append(" jump 10 min ahead\n")
-        keys.append("esc", style="bold")
-        keys.append(" back (polling continues; p lists pending flows)")
+            key("a", "approve / ", "")
+            key("x", "deny (sandbox consent)")
+            key("t", "jump 10 min ahead")
+        key("esc", "back (polling continues; p lists pending flows)", "")
         return keys
 
     # -- actions -------------------------------------------------------------------------------
