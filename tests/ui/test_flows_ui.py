@@ -218,9 +218,28 @@ async def test_bulk_reauth_moves_on_by_itself_and_sums_up(monkeypatch):
         await settle(pilot)
         await poll(pilot, harness, 6)
         assert screen.tally.done and screen.tally.skipped and screen.tally.failed
-        assert "Bulk reauth finished: 1 reconnected, 1 failed, 1 skipped" in screen_text(
-            harness.app
-        )
+        text = screen_text(harness.app)
+        assert "Bulk reauth finished: 1 reconnected (northwindfitness), 1 failed" in text
+        assert "1 skipped (acme_baristas)" in text
+        await pilot.press("s")  # skipping a flow that already failed counts it once
+        await settle(pilot)
+        assert len(screen.tally.failed) == 1 and len(screen.tally.skipped) == 1
+
+
+async def test_bulk_skip_after_a_failure_moves_on_without_counting_twice(monkeypatch):
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("R")
+        await settle(pilot)
+        screen = harness.app.screen
+        await pilot.press("x")
+        await settle(pilot)
+        await poll(pilot, harness, 6)
+        assert screen.flow.status == "failed" and screen.index == 0  # waits for n or s
+        await pilot.press("s")
+        await settle(pilot)
+        assert screen.index == 1 and screen.tally.failed and not screen.tally.skipped
 
 
 async def test_kill_switch_stops_polling_with_a_banner():

@@ -87,6 +87,18 @@ class BulkTally:
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """ "2 reconnected (a, b), 1 failed (c), 0 skipped": who, not only how many."""
+        parts = []
+        for what, names in (
+            ("reconnected", self.done),
+            ("failed", self.failed),
+            ("skipped", self.skipped),
+        ):
+            who = f" ({', '.join(safe(name, 30) for name in names)})" if names else ""
+            parts.append(f"{len(names)} {what}{who}")
+        return ", ".join(parts)
+
 
 DEMO_JUMP_SECONDS = 600.0
 WAITING_ONLY = frozenset(
@@ -322,12 +334,9 @@ class FlowScreen(Screen):
             and flow
             and flow.terminal
         ):
-            status.append(
-                f"\n\nBulk reauth finished: {len(self.tally.done)} reconnected, "
-                f"{len(self.tally.failed)} failed, {len(self.tally.skipped)} "
-                "skipped. esc returns to the dashboard.",
-                style="bold",
-            )
+            status.append("\n\nBulk reauth finished: ", style="bold")
+            status.append(self.tally.summary())
+            status.append(". esc returns to the dashboard.")
         self.query_one("#flow-status", Static).update(status)
         self.query_one("#flow-keys", Static).update(self._keys_text())
 
@@ -454,12 +463,16 @@ class FlowScreen(Screen):
     def action_skip(self) -> None:
         if len(self.requests) < 2:
             return
-        if self.flow is not None and not self.flow.terminal:
-            self.app.engine.cancel(self.flow.id)
-        self.tally.skipped.append(self.request.account_label or self.request.platform)
+        if self.flow is None or not self.flow.terminal:
+            # Only a flow still waiting counts as skipped (a failed one is already counted).
+            if self.flow is not None:
+                self.app.engine.cancel(self.flow.id)
+            self.tally.skipped.append(self.request.account_label or self.request.platform)
         if self.index + 1 < len(self.requests):
             self.index += 1
             self.begin()
+        else:
+            self.render_state()
 
     def action_approve(self) -> None:
         self._consent("approve")
