@@ -30,6 +30,8 @@ def _value(value: object) -> str:
         return value.isoformat().replace("+00:00", "Z")
     if value is None:
         return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as the API wrote it
     if isinstance(value, (dict, list)):  # fields we do not model, as the API sent them
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
@@ -72,7 +74,8 @@ class DetailScreen(Screen):
                 account, "ad_account_id", None
             )
             if key == self.row.key:
-                return account.model_dump(by_alias=True)
+                # Exactly what the API sent: no defaults for fields it left out.
+                return account.model_dump(by_alias=True, exclude_unset=True)
         return {}
 
     def _render_fields(self) -> None:
