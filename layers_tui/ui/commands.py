@@ -34,9 +34,8 @@ def commands_for(screen: Screen) -> Iterable[SystemCommand]:
             continue
         action = binding.action
 
-        def run(action: str = action) -> None:
-            screen.run_action(action)
+        async def run(action: str = action) -> None:
+            await screen.run_action(action)
 
-        yield SystemCommand(
-            binding.description, f"{binding.description} (key {key_label(binding.key)})", run
-        )
+        # The palette shows the help under the title: say the key, don't repeat the title.
+        yield SystemCommand(binding.description, f"key {key_label(binding.key)}", run)

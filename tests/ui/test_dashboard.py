@@ -313,3 +313,26 @@ async def test_quit():
         await pilot.press("q")
         await pilot.pause()
     assert harness.app.return_code == 0
+
+
+async def test_every_binding_is_in_the_command_palette_and_runs_from_it():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        screen = harness.app.screen
+        titles = {
+            command.title: command.help for command in harness.app.get_system_commands(screen)
+        }
+        for binding in DashboardScreen.BINDINGS:
+            if binding.action.startswith("app."):
+                continue
+            assert binding.description in titles, binding.description
+        assert titles["Problems"] == "key !"
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Problems")
+        await pilot.pause(0.3)  # the palette searches in a worker
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.problems_only
+        assert len(shown_names(harness.app)) == 11
