@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,6 +187,8 @@ def _read(path: Path) -> str:
 
 
 def _parse_toml(path: Path, text: str) -> dict[str, Any]:
+    import tomllib  # only when there is a file: the demo and env-only runs start faster
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
