@@ -220,7 +220,7 @@ async def failed_project(pilot: Pilot, harness: Harness) -> None:
 
 async def revoke_confirm(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
-    await _select(pilot, "acmecoffee")
+    await select_account(pilot, "acmecoffee")
     await pilot.press("d")
     await loaded(pilot)
 
@@ -238,7 +238,7 @@ async def empty_org(pilot: Pilot, harness: Harness) -> None:
 async def empty_project(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
     await pilot.press("shift+tab")
-    await _highlight_project(pilot, "Lumen Skincare")
+    await highlight_project(pilot, "Lumen Skincare")
     await loaded(pilot)
 
 
@@ -259,14 +259,14 @@ async def help_overlay(pilot: Pilot, harness: Harness) -> None:
 
 async def connect_dialog(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
-    await _select(pilot, "acmecoffee")
+    await select_account(pilot, "acmecoffee")
     await pilot.press("c")
     await loaded(pilot)
 
 
 async def flow_pending(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
-    await _select(pilot, "acme_baristas")
+    await select_account(pilot, "acme_baristas")
     await pilot.press("r")
     await settle(pilot)
     await poll(pilot, harness, 13)
@@ -308,7 +308,7 @@ async def flow_cancelled(pilot: Pilot, harness: Harness) -> None:
 
 async def flow_no_return_url(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
-    await _select(pilot, "acme_baristas")
+    await select_account(pilot, "acme_baristas")
     await pilot.press("r")
     await loaded(pilot)
 
@@ -334,14 +334,14 @@ async def bulk_reauth(pilot: Pilot, harness: Harness) -> None:
 async def pending_panel(pilot: Pilot, harness: Harness) -> None:
     await flow_completed(pilot, harness)
     await pilot.press("escape")
-    await _select(pilot, "northwindfitness")
+    await select_account(pilot, "northwindfitness")
     await pilot.press("r")
     await settle(pilot)
     await pilot.press("x")
     await settle(pilot)
     await poll(pilot, harness, 6)
     await pilot.press("escape")
-    await _select(pilot, "pixelpals_jp")
+    await select_account(pilot, "pixelpals_jp")
     await pilot.press("r")
     await settle(pilot)
     await poll(pilot, harness, 8)
@@ -349,7 +349,7 @@ async def pending_panel(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
 
 
-async def _select(pilot: Pilot, name: str) -> None:
+async def select_account(pilot: Pilot, name: str) -> None:
     screen = pilot.app.screen
     rows = screen.visible_rows
     index = next(i for i, row in enumerate(rows) if row.name == name)
@@ -360,7 +360,7 @@ async def _select(pilot: Pilot, name: str) -> None:
     await pilot.pause()
 
 
-async def _highlight_project(pilot: Pilot, name: str) -> None:
+async def highlight_project(pilot: Pilot, name: str) -> None:
     screen = pilot.app.screen
     project_list = screen.query_one("#projects")
     for index in range(project_list.option_count):

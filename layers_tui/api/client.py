@@ -238,33 +238,42 @@ class LayersClient:
         body: dict[str, Any] | None,
         headers: dict[str, str],
     ) -> httpx.Response:
-        if self._lean is not None and method == "GET" and not headers:
-            return await self._send_lean(path, params)
+        lean = self._lean is not None and method == "GET" and not headers
         try:
             async with asyncio.timeout(self.deadline):
-                response = await self._http.request(
-                    method, path, params=params, json=body, headers=headers
-                )
-                await response.aread()
+                if lean:
+                    response = await self._lean_get(path, params)
+                else:
+                    response = await self._http.request(
+                        method, path, params=params, json=body, headers=headers
+                    )
+                    await response.aread()
         except TimeoutError:
             raise ApiTimeoutError(
                 None,
                 "TIMEOUT",
                 f"No complete answer within {self.deadline:g}s from {self._host()}.",
             ) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout):
+        except (httpx.ConnectError, httpx.ConnectTimeout, LeanConnectError):
             self._observe(method, path, None)
             raise ApiConnectionError(
                 None,
                 "CONNECTION_FAILED",
                 f"Cannot reach {self._host()}: check the base URL and your network.",
             ) from None
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, LeanReadTimeout):
             self._observe(method, path, None)
             raise ApiTimeoutError(
                 None, "TIMEOUT", f"{self._host()} stopped answering (timed out)."
             ) from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+        except (
+            httpx.RemoteProtocolError,
+            httpx.ReadError,
+            httpx.WriteError,
+            LeanDropped,
+            h11.ProtocolError,
+            OSError,
+        ):
             self._observe(method, path, None)
             raise OutcomeUnknownError(
                 None,
@@ -285,48 +294,15 @@ class LayersClient:
         log.debug("%s %s -> %s [%s]", method, path, response.status_code, self.last_request_id)
         return response
 
-    async def _send_lean(self, path: str, params: dict[str, Any] | None) -> httpx.Response:
-        """A GET on the lean path, with the same errors and bookkeeping as `_send_once`."""
+    async def _lean_get(self, path: str, params: dict[str, Any] | None) -> httpx.Response:
+        """A GET on the lean path (see `lean.py`), answered as an httpx response."""
         assert self._lean is not None
         target = self._path_prefix + path
         if params:
             target += "?" + str(httpx.QueryParams(params))
         auth = [("Authorization", f"Bearer {self.api_key.get_secret_value()}")]
-        try:
-            async with asyncio.timeout(self.deadline):
-                lean = await self._lean.get(target, auth)
-        except TimeoutError:
-            raise ApiTimeoutError(
-                None,
-                "TIMEOUT",
-                f"No complete answer within {self.deadline:g}s from {self._host()}.",
-            ) from None
-        except LeanReadTimeout:
-            self._observe("GET", path, None)
-            raise ApiTimeoutError(
-                None, "TIMEOUT", f"{self._host()} stopped answering (timed out)."
-            ) from None
-        except LeanConnectError:
-            self._observe("GET", path, None)
-            raise ApiConnectionError(
-                None,
-                "CONNECTION_FAILED",
-                f"Cannot reach {self._host()}: check the base URL and your network.",
-            ) from None
-        except (LeanDropped, OSError, h11.ProtocolError):
-            self._observe("GET", path, None)
-            raise OutcomeUnknownError(
-                None,
-                "CONNECTION_DROPPED",
-                f"The connection to {self._host()} broke before "
-                "the answer arrived; refresh to see whether the change happened.",
-            ) from None
-        response = httpx.Response(lean.status, headers=lean.headers, content=lean.body)
-        self._observe("GET", path, response.status_code)
-        self.last_request_id = response.headers.get("x-request-id")
-        self._record_rate_limit(response)
-        log.debug("GET %s -> %s [%s]", path, response.status_code, self.last_request_id)
-        return response
+        lean = await self._lean.get(target, auth)
+        return httpx.Response(lean.status, headers=lean.headers, content=lean.body)
 
     def _observe(self, method: str, path: str, status: int | None) -> None:
         if self._observer is not None:

@@ -228,16 +228,29 @@ class FlowEngine:
             **changes,
         )
 
+    @staticmethod
+    def _finish(
+        flow: PendingFlow, now: datetime, status: str, last_result: str, **changes: object
+    ) -> PendingFlow:
+        """A poll that ends the flow: it is never scheduled again."""
+        return flow.evolve(
+            now,
+            status=status,
+            attempts=flow.attempts + 1,
+            last_polled_at=now,
+            next_poll_at=None,
+            last_result=last_result,
+            **changes,
+        )
+
     def _apply_status(self, flow: PendingFlow, status: OAuthStatus, final: bool) -> PendingFlow:
         now = self.clock.now()
         if status.status == "completed":
-            return flow.evolve(
+            return self._finish(
+                flow,
                 now,
-                status="completed",
-                attempts=flow.attempts + 1,
-                last_polled_at=now,
-                next_poll_at=None,
-                last_result="completed",
+                "completed",
+                "completed",
                 result_account_id=status.social_account_id,
                 result_label=status.handle,
                 failures=0,
@@ -246,16 +259,7 @@ class FlowEngine:
             code = status.error.code if status.error else None
             terminal = "expired" if code == "state_expired" else "failed"
             message = (status.error.message if status.error else "") or explain(code).cause
-            return flow.evolve(
-                now,
-                status=terminal,
-                code=code,
-                message=message,
-                attempts=flow.attempts + 1,
-                last_polled_at=now,
-                next_poll_at=None,
-                last_result=f"failed: {code}",
-            )
+            return self._finish(flow, now, terminal, f"failed: {code}", code=code, message=message)
         if final:
             return self._expire(flow, now)
         label = (
@@ -271,41 +275,34 @@ class FlowEngine:
         baseline = dict(flow.ad_baseline)
         for account in page.items:
             if account.token_status == "valid" and baseline.get(account.ad_account_id) != "valid":
-                return flow.evolve(
+                return self._finish(
+                    flow,
                     now,
-                    status="completed",
-                    attempts=flow.attempts + 1,
-                    last_polled_at=now,
-                    next_poll_at=None,
-                    last_result="completed",
+                    "completed",
+                    "completed",
                     failures=0,
                     result_account_id=account.ad_account_id,
                     result_label=account.name,
                 )
         if final:
-            reason = explain("no_account")
-            return flow.evolve(
+            return self._finish(
+                flow,
                 now,
-                status="failed",
+                "failed",
+                "no account by expiry",
                 code="no_account",
-                message=reason.cause,
-                attempts=flow.attempts + 1,
-                last_polled_at=now,
-                next_poll_at=None,
-                last_result="no account by expiry",
+                message=explain("no_account").cause,
             )
         return self._scheduled(flow, now, last_result="waiting for a valid ad account")
 
     def _expire(self, flow: PendingFlow, now: datetime) -> PendingFlow:
-        return flow.evolve(
+        return self._finish(
+            flow,
             now,
-            status="expired",
+            "expired",
+            "expired",
             code="state_expired",
             message=explain("state_expired").cause,
-            next_poll_at=None,
-            last_polled_at=now,
-            attempts=flow.attempts + 1,
-            last_result="expired",
         )
 
     def _apply_error(self, flow: PendingFlow, error: ApiError, final: bool) -> PendingFlow:
@@ -321,17 +318,14 @@ class FlowEngine:
                 last_polled_at=now,
             )
         if error.code == "NOT_FOUND":
-            reason = explain("not_found")
-            return flow.evolve(
+            return self._finish(
+                flow,
                 now,
-                status="failed",
+                "failed",
+                "404 NOT_FOUND",
                 code="not_found",
-                message=reason.cause,
+                message=explain("not_found").cause,
                 request_id=error.request_id,
-                next_poll_at=None,
-                last_polled_at=now,
-                attempts=flow.attempts + 1,
-                last_result="404 NOT_FOUND",
             )
         if final:
             return self._expire(flow, now)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from typing import Self
 
 import httpx
 import pytest
@@ -21,16 +22,12 @@ OK = (
 )
 
 
-class FaultServer:
-    """A tiny loopback HTTP server that misbehaves on purpose, one scripted answer per
-    connection (the last answer repeats)."""
+class LoopbackServer:
+    """A raw asyncio server on a free loopback port; subclasses answer in `handle`."""
 
-    def __init__(self, script: list[str]) -> None:
-        self.script = script
-        self.hits = 0
-        self.server: asyncio.Server | None = None
+    server: asyncio.Server | None = None
 
-    async def __aenter__(self) -> FaultServer:
+    async def __aenter__(self) -> Self:
         self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
         return self
 
@@ -44,6 +41,17 @@ class FaultServer:
     def url(self) -> str:
         assert self.server is not None
         return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class FaultServer(LoopbackServer):
+    """Misbehaves on purpose, one scripted answer per connection (the last one repeats)."""
+
+    def __init__(self, script: list[str]) -> None:
+        self.script = script
+        self.hits = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         mode = self.script[min(self.hits, len(self.script) - 1)]

@@ -7,12 +7,12 @@ import asyncio
 import contextlib
 
 from layers_tui.api import LayersClient
-from tests.api.test_faults_loopback import make_client
+from tests.api.test_faults_loopback import LoopbackServer, make_client
 
 BODY = b'{"organizationId":"org_1","scopes":["*"]}'
 
 
-class KeepAliveServer:
+class KeepAliveServer(LoopbackServer):
     """Answers every request on a connection until `close_after` answers, then closes it."""
 
     def __init__(self, close_after: int = 1000, chunked: bool = False) -> None:
@@ -20,22 +20,6 @@ class KeepAliveServer:
         self.chunked = chunked
         self.connections = 0
         self.requests: list[bytes] = []
-        self.server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> KeepAliveServer:
-        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.server.wait_closed(), 1)
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1

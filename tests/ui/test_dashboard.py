@@ -10,7 +10,7 @@ from layers_tui.ui.screens.detail import DetailScreen
 from layers_tui.ui.screens.flow import FlowScreen
 from layers_tui.ui.screens.pending import PendingScreen
 from layers_tui.ui.widgets.accounts_table import AccountsTable
-from tests.scenes import _highlight_project, _select, build, loaded, screen_text, settle
+from tests.scenes import build, highlight_project, loaded, screen_text, select_account, settle
 
 SIZE = (120, 40)
 
@@ -52,7 +52,7 @@ async def test_changed_row_updates_in_place_and_keeps_the_cursor():
     harness = build()
     async with harness.app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        await _select(pilot, "acmecoffee")
+        await select_account(pilot, "acmecoffee")
         changes = table_of(harness.app).changes
         account = next(r for r in harness.app.screen.visible_rows if r.name == "acmecoffee")
         async with harness.control() as control:
@@ -121,7 +121,7 @@ async def test_selecting_a_project_and_empty_states():
     harness = build()
     async with harness.app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        await _highlight_project(pilot, "Bloom")
+        await highlight_project(pilot, "Bloom")
         assert set(shown_names(harness.app)) == {
             "bloomandwild",
             "bloom.wild.uk",
@@ -129,7 +129,7 @@ async def test_selecting_a_project_and_empty_states():
             "Bloom & Wild UK",
             "Bloom & Wild App",
         }
-        await _highlight_project(pilot, "Lumen")
+        await highlight_project(pilot, "Lumen")
         table = table_of(harness.app)
         assert table.row_count == 0 and "Press c to connect one" in table.message
         assert "Press c to connect one" in screen_text(harness.app)
@@ -140,7 +140,7 @@ async def test_details_copy_and_export(tmp_path, monkeypatch):
     harness = build()
     async with harness.app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        await _select(pilot, "acmecoffee")
+        await select_account(pilot, "acmecoffee")
         await pilot.press("y")
         row = harness.app.screen.selected_row()
         assert harness.app.clipboard == row.key
@@ -181,8 +181,8 @@ async def test_details_show_fields_the_client_does_not_model():
             )
         await pilot.press("ctrl+r")
         await loaded(pilot)
-        await _highlight_project(pilot, "Lumen")
-        await _select(pilot, "future_fields")
+        await highlight_project(pilot, "Lumen")
+        await select_account(pilot, "future_fields")
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(harness.app.screen, DetailScreen)
@@ -203,7 +203,7 @@ async def test_revoke_needs_confirmation_and_reports_cancelled_posts():
     seen = []
     async with harness.app.run_test(size=SIZE, message_hook=seen.append) as pilot:
         await loaded(pilot)
-        await _select(pilot, "acmecoffee")
+        await select_account(pilot, "acmecoffee")
         await pilot.press("d")
         await pilot.pause()
         await pilot.press("enter")  # focus starts on Cancel: enter cancels
@@ -225,7 +225,7 @@ async def test_live_keys_must_type_the_handle_to_revoke():
     harness = build()
     async with harness.app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        await _select(pilot, "acmecoffee")
+        await select_account(pilot, "acmecoffee")
         harness.app.key_env = "live"
         await pilot.press("d")
         await pilot.pause()
@@ -241,7 +241,7 @@ async def test_read_only_refuses_every_change():
     harness = build(read_only=True)
     async with harness.app.run_test(size=SIZE, notifications=True) as pilot:
         await loaded(pilot)
-        await _select(pilot, "acme_baristas")
+        await select_account(pilot, "acme_baristas")
         for key in ("c", "r", "R", "d"):
             await pilot.press(key)
             await pilot.pause()
@@ -256,9 +256,9 @@ async def test_leased_and_disconnected_rows_explain_why_not():
     harness = build()
     async with harness.app.run_test(size=SIZE, notifications=True) as pilot:
         await loaded(pilot)
-        await _select(pilot, "nw_daily_workout")
+        await select_account(pilot, "nw_daily_workout")
         await pilot.press("d", "r")
-        await _select(pilot, "bloom_weddings")
+        await select_account(pilot, "bloom_weddings")
         await pilot.press("r")
         await pilot.pause()
         messages = [n.message for n in harness.app._notifications]
@@ -271,7 +271,7 @@ async def test_connect_dialog_opens_a_flow_for_the_project():
     harness = build()
     async with harness.app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        await _highlight_project(pilot, "Lumen")
+        await highlight_project(pilot, "Lumen")
         await pilot.press("c")
         await pilot.pause()
         await pilot.press("down", "enter")  # Instagram

@@ -6,7 +6,7 @@ import zxingcpp
 
 from layers_tui.flows.store import FlowStore
 from layers_tui.ui.screens.flow import FlowScreen
-from tests.scenes import _highlight_project, _select, build, loaded, poll, screen_text, settle
+from tests.scenes import build, highlight_project, loaded, poll, screen_text, select_account, settle
 from tests.ui.screen_image import screen_image
 
 SIZE = (120, 40)
@@ -14,7 +14,7 @@ SIZE = (120, 40)
 
 async def start_reauth(pilot, name="acme_baristas"):
     await loaded(pilot)
-    await _select(pilot, name)
+    await select_account(pilot, name)
     await pilot.press("r")
     await settle(pilot)
     screen = pilot.app.screen
@@ -196,13 +196,19 @@ async def test_corrupt_state_file_is_moved_aside(tmp_path):
         assert list(tmp_path.glob("pending.json.corrupt-*"))
 
 
+async def start_bulk(pilot) -> FlowScreen:
+    await loaded(pilot)
+    await pilot.press("R")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, FlowScreen)
+    return screen
+
+
 async def test_bulk_reauth_moves_on_by_itself_and_sums_up(monkeypatch):
     harness = build()
     async with harness.app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        await pilot.press("R")
-        await settle(pilot)
-        screen = harness.app.screen
+        screen = await start_bulk(pilot)
         assert len(screen.requests) == 3
         first = screen.flow.id
         await pilot.press("a")
@@ -226,13 +232,10 @@ async def test_bulk_reauth_moves_on_by_itself_and_sums_up(monkeypatch):
         assert len(screen.tally.failed) == 1 and len(screen.tally.skipped) == 1
 
 
-async def test_bulk_skip_after_a_failure_moves_on_without_counting_twice(monkeypatch):
+async def test_bulk_skip_after_a_failure_moves_on_without_counting_twice():
     harness = build()
     async with harness.app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        await pilot.press("R")
-        await settle(pilot)
-        screen = harness.app.screen
+        screen = await start_bulk(pilot)
         await pilot.press("x")
         await settle(pilot)
         await poll(pilot, harness, 6)
@@ -261,7 +264,7 @@ async def test_ad_connect_completes_on_a_new_valid_row():
     harness = build()
     async with harness.app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        await _highlight_project(pilot, "Lumen")
+        await highlight_project(pilot, "Lumen")
         await pilot.press("c")
         await pilot.pause()
         await pilot.press("down", "down", "enter")  # Meta Ads
@@ -278,7 +281,7 @@ async def test_missing_return_url_is_asked_for_not_sent_empty():
     harness = build(return_url=None, ads_redirect_url=None)
     async with harness.app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        await _select(pilot, "acme_baristas")
+        await select_account(pilot, "acme_baristas")
         await pilot.press("r")
         await settle(pilot)
         assert "Set LAYERS_RETURN_URL" in screen_text(harness.app)

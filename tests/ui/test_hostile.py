@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from layers_tui.text import safe
 from layers_tui.ui.screens.confirm import RevokeDialog
-from tests.scenes import HOSTILE_HANDLES, _highlight_project, _select, build, loaded, screen_text
+from tests.scenes import (
+    HOSTILE_HANDLES,
+    build,
+    highlight_project,
+    loaded,
+    screen_text,
+    select_account,
+)
 
 SIZE = (120, 40)
 FORBIDDEN = (
@@ -49,7 +56,7 @@ async def test_hostile_handles_render_literally_everywhere():
         await seed_hostile(harness)
         await pilot.press("ctrl+r")
         await loaded(pilot)
-        await _highlight_project(pilot, "Lumen")
+        await highlight_project(pilot, "Lumen")
         text = screen_text(harness.app)
         for handle in ("[bold red]ADMIN", "[@click=app.quit]x[/]", "[/]", "東京カフェ☕"):
             assert handle in text
@@ -62,7 +69,7 @@ async def test_hostile_handles_render_literally_everywhere():
         assert "unknown (suspended)" in text
         assert_terminal_safe(harness.app)
         # the confirm dialog, the detail screen and the flow screen show the same literals
-        await _select(pilot, "[@click=app.quit]x[/]")
+        await select_account(pilot, "[@click=app.quit]x[/]")
         await pilot.press("d")
         await pilot.pause()
         assert isinstance(harness.app.screen, RevokeDialog)
@@ -72,13 +79,13 @@ async def test_hostile_handles_render_literally_everywhere():
         await loaded(pilot)
         assert "[@click=app.quit]x[/]" in screen_text(harness.app)
         await pilot.press("escape")
-        await _select(pilot, "[link=https://evil.example]support[/link]")
+        await select_account(pilot, "[link=https://evil.example]support[/link]")
         await pilot.press("enter")
         await loaded(pilot)
         assert "[link=https://evil.example]support[/link]" in screen_text(harness.app)
         assert_terminal_safe(harness.app)
         await pilot.press("escape")
-        await _select(pilot, "evil\x1b]52;c;aGVsbG8=\x07clip")
+        await select_account(pilot, "evil\x1b]52;c;aGVsbG8=\x07clip")
         await pilot.press("r")
         await loaded(pilot)
         assert safe("evil\x1b]52;c;aGVsbG8=\x07clip") in screen_text(harness.app)
@@ -91,7 +98,7 @@ async def test_hostile_error_messages_in_toasts():
     async with harness.app.run_test(size=SIZE, notifications=True) as pilot:
         await loaded(pilot)
         harness.transport.fail_paths.add("/social/reauth-url")
-        await _select(pilot, "acme_baristas")
+        await select_account(pilot, "acme_baristas")
         await pilot.press("r")
         await loaded(pilot)
         assert "INTERNAL (500): Injected failure" in screen_text(harness.app)
