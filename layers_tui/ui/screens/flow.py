@@ -321,7 +321,9 @@ class FlowScreen(Screen):
             status.append(f"\n{countdown(flow, now)}")
             if flow.status in ("failed", "expired", "cancelled"):
                 why = explain(flow.code)
-                status.append(f"\n{why.title}: ", style=f"bold {palette.critical}")
+                status.append("\n")
+                if why.title != words:  # "Link expired" is already the heading
+                    status.append(f"{why.title}: ", style=f"bold {palette.critical}")
                 status.append(f"{why.cause}\n{why.next_step}")
                 if flow.request_id:
                     status.append(f"\nrequestId {safe(flow.request_id, 40)}")
