@@ -254,8 +254,15 @@ class LayersClient:
                 "TIMEOUT",
                 f"No complete answer within {self.deadline:g}s from {self._host()}.",
             ) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, LeanConnectError):
+        except (httpx.ConnectError, httpx.ConnectTimeout, LeanConnectError) as error:
             self._observe(method, path, None)
+            if "CERTIFICATE_VERIFY_FAILED" in str(error) or "SSLCertVerification" in str(error):
+                raise ApiConnectionError(
+                    None,
+                    "TLS_UNTRUSTED",
+                    f"Cannot verify the TLS certificate of {self._host()}: if a proxy or "
+                    "company CA re-signs traffic, point SSL_CERT_FILE at its bundle.",
+                ) from None
             raise ApiConnectionError(
                 None,
                 "CONNECTION_FAILED",

@@ -154,7 +154,7 @@ class LeanGetter:
                     server_hostname=self.host if self._ssl else None,
                 )
         except (OSError, TimeoutError) as error:
-            raise LeanConnectError(type(error).__name__) from None
+            raise LeanConnectError(f"{type(error).__name__}: {error}") from None
         return _Connection(reader, writer)
 
     async def aclose(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import struct
 from typing import Self
 
@@ -26,9 +27,10 @@ class LoopbackServer:
     """A raw asyncio server on a free loopback port; subclasses answer in `handle`."""
 
     server: asyncio.Server | None = None
+    tls: ssl.SSLContext | None = None  # set to serve https
 
     async def __aenter__(self) -> Self:
-        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0, ssl=self.tls)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -40,7 +42,8 @@ class LoopbackServer:
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        port = self.server.sockets[0].getsockname()[1]
+        return f"https://localhost:{port}" if self.tls else f"http://127.0.0.1:{port}"
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         raise NotImplementedError

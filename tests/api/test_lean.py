@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
+from pathlib import Path
+
+import pytest
 
 from layers_tui.api import LayersClient
+from layers_tui.api.errors import ApiConnectionError
 from tests.api.test_faults_loopback import LoopbackServer, make_client
 
 BODY = b'{"organizationId":"org_1","scopes":["*"]}'
@@ -91,3 +96,36 @@ def test_a_configured_proxy_sends_everything_through_httpx(monkeypatch):
     assert LayersClient("https://api.layers.com", "lp_test_A_b")._lean is None
     monkeypatch.setenv("NO_PROXY", "api.layers.com")
     assert LayersClient("https://api.layers.com", "lp_test_A_b")._lean is not None
+
+
+# A self-signed certificate for localhost / 127.0.0.1, made for these tests only.
+CERT = Path(__file__).resolve().parent.parent / "data" / "loopback-test.crt"
+CERT_KEY = CERT.with_suffix(".key")
+
+
+def tls_server() -> KeepAliveServer:
+    server = KeepAliveServer()
+    server.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.tls.load_cert_chain(CERT, CERT_KEY)
+    return server
+
+
+async def test_https_is_verified_against_the_trusted_store(fake_clock, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", str(CERT))  # trusted the way httpx trusts it
+    async with tls_server() as server, make_client(server.url, fake_clock) as client:
+        assert server.url.startswith("https://localhost:")
+        assert client._lean is not None
+        for _ in range(2):
+            assert (await client.whoami()).organization_id == "org_1"
+        assert server.connections == 1
+    assert "Host: localhost:" in server.requests[0].decode()
+
+
+async def test_an_untrusted_certificate_is_refused(fake_clock, monkeypatch):
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    async with tls_server() as server, make_client(server.url, fake_clock) as client:
+        with pytest.raises(ApiConnectionError) as caught:
+            await client.whoami()
+    assert caught.value.code == "TLS_UNTRUSTED"
+    assert "Cannot verify the TLS certificate of localhost" in caught.value.message
+    assert server.requests == []
