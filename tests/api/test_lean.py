@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from layers_tui.api import LayersClient
-from layers_tui.api.errors import ApiConnectionError
+from layers_tui.api.errors import ApiConnectionError, OutcomeUnknownError
 from tests.api.test_faults_loopback import LoopbackServer, make_client
 
 BODY = b'{"organizationId":"org_1","scopes":["*"]}'
@@ -129,3 +129,20 @@ async def test_an_untrusted_certificate_is_refused(fake_clock, monkeypatch):
     assert caught.value.code == "TLS_UNTRUSTED"
     assert "Cannot verify the TLS certificate of localhost" in caught.value.message
     assert server.requests == []
+
+
+async def test_failed_attempts_leave_nothing_in_flight(fake_clock):
+    """H-12 on the lean path: after five failed attempts every connection is closed and
+    every slot of the pool is free again."""
+    from tests.api.test_faults_loopback import FaultServer
+
+    async with (
+        FaultServer(["reset"]) as server,
+        make_client(server.url, fake_clock, max_retries=4) as client,
+    ):
+        with pytest.raises(OutcomeUnknownError):
+            await client.whoami()
+        assert server.hits == 5
+        lean = client._lean
+        assert lean is not None and lean._idle == []
+        assert lean._slots._value == 32  # every slot released
