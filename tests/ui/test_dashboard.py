@@ -336,3 +336,27 @@ async def test_every_binding_is_in_the_command_palette_and_runs_from_it():
         await settle(pilot)
         assert screen.problems_only
         assert len(shown_names(harness.app)) == 11
+
+
+async def test_mouse_picks_projects_and_rows_and_double_click_opens_details():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        screen = harness.app.screen
+        projects = screen.query_one("#projects")
+        lumen_line = next(
+            index for index, option in enumerate(projects._options) if "Lumen" in str(option.prompt)
+        )
+        await pilot.click("#projects", offset=(4, 1 + lumen_line))
+        await settle(pilot)
+        assert "Press c to connect one" in table_of(harness.app).message
+        await pilot.click("#projects", offset=(4, 1))  # "All projects"
+        await settle(pilot)
+        table = table_of(harness.app)
+        await pilot.click("#accounts", offset=(5, 3))  # header is line 0: third row
+        await pilot.pause()
+        assert table.cursor_row == 2
+        await pilot.click("#accounts", offset=(5, 3), times=2)
+        await settle(pilot)
+        assert isinstance(harness.app.screen, DetailScreen)
+        assert harness.app.screen.row.key == table.rows[2].key
