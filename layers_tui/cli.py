@@ -309,9 +309,17 @@ def run_sandbox(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Layers sandbox on http://{host}:{args.port}", flush=True)
     if sandbox.demo_key:
-        print(f"Demo API key: {sandbox.demo_key}", flush=True)
+        # Even the emulator's own key is never printed: it goes to a file only you can read.
+        from layers_tui.api import mask_key
+
+        key_file = paths.state_dir() / f"sandbox-{args.port}.key"
+        key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(sandbox.demo_key + "\n")
+        print(f"Demo API key {mask_key(sandbox.demo_key)} written to {key_file}", flush=True)
         print(
-            f"Try: LAYERS_BASE_URL=http://{host}:{args.port} LAYERS_API_KEY=<key> "
+            f'Try: LAYERS_BASE_URL=http://{host}:{args.port} LAYERS_API_KEY="$(cat {key_file})" '
             f"LAYERS_RETURN_URL=http://localhost:{args.port}/sandbox/return layers-tui",
             flush=True,
         )

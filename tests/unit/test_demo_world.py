@@ -53,3 +53,49 @@ def test_pending_flows_are_kept_per_host_and_key(tmp_path, monkeypatch):
     assert len({live, other_key, sandbox}) == 3
     assert all(p.is_relative_to(tmp_path / "flows") for p in (live, other_key, sandbox))
     assert paths.demo_dir() == tmp_path / "demo"
+
+
+def test_standalone_sandbox_never_prints_its_key(tmp_path):
+    import os
+    import re
+    import socket
+    import stat
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, LAYERS_STATE_DIR=str(tmp_path))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "layers_tui", "sandbox", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]
+        key_file = tmp_path / f"sandbox-{port}.key"
+        key = key_file.read_text().strip()
+        output = "".join(lines)
+        assert key not in output
+        assert re.search(r"Demo API key lp_test_[A-Za-z0-9]+_… written to", output)
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/v1/whoami",
+                    headers={"Authorization": f"Bearer {key}"},
+                    timeout=1,
+                )
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert answer.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(10)
