@@ -81,7 +81,11 @@ class StatusLine(Static):
             line.append(f" · {state.pending} pending", style=palette.accent)
         second = Text()
         if state.error is not None:
-            stale = "stale · " if state.updated_seconds is not None else ""
+            stale = (
+                f"stale, last good {_ago(state.updated_seconds)} · "
+                if state.updated_seconds is not None
+                else ""
+            )
             second.append(f"⚠ {stale}{format_error(state.error)}", style=palette.critical)
         else:
             if state.refreshing:
