@@ -411,6 +411,7 @@ class DashboardScreen(Screen):
                 problems_only=self.problems_only,
                 sort=self.sort_column,
                 sort_reverse=self.sort_reverse,
+                failed_projects=sum(1 for s in self.snapshots.values() if s.error is not None),
             )
         )
 

@@ -32,6 +32,7 @@ class StatusState:
     problems_only: bool
     sort: str
     sort_reverse: bool
+    failed_projects: int = 0  # projects whose last refresh failed (their old data is shown)
 
 
 def _ago(seconds: float) -> str:
@@ -81,11 +82,16 @@ class StatusLine(Static):
             line.append(f" · {state.pending} pending", style=palette.accent)
         second = Text()
         if state.error is not None:
-            stale = (
-                f"stale, last good {_ago(state.updated_seconds)} · "
-                if state.updated_seconds is not None
-                else ""
-            )
+            if 0 < state.failed_projects < state.projects:
+                plural = "s" if state.failed_projects > 1 else ""
+                stale = (
+                    f"{state.failed_projects} project{plural} failed to refresh, "
+                    "last good data kept · "
+                )
+            elif state.updated_seconds is not None:
+                stale = f"stale, last good {_ago(state.updated_seconds)} · "
+            else:
+                stale = ""
             second.append(f"⚠ {stale}{format_error(state.error)}", style=palette.critical)
         else:
             if state.refreshing:
