@@ -142,7 +142,7 @@ class AccountsTable(ScrollView, can_focus=True):
         # drawn here rather than in a sibling widget, so the table never hides, keeps focus,
         # and the screen never needs a new layout.
         self.message = ""
-        self._message_lines: tuple[tuple[str, int], list[Strip]] | None = None
+        self._message_lines: tuple[tuple[str, int, str], list[Strip]] | None = None
 
     # -- data --------------------------------------------------------------------------------
     @property
@@ -226,7 +226,7 @@ class AccountsTable(ScrollView, can_focus=True):
 
     def _message_line(self, line: int, width: int) -> Strip:
         """The message wrapped to the width, two lines below the header, indented."""
-        key = (self.message, width)
+        key = (self.message, width, self.app.theme)
         if self._message_lines is None or self._message_lines[0] != key:
             style = self.rich_style + Style(dim=True)
             lines = Text(self.message).wrap(self.app.console, max(10, width - 8))
