@@ -125,14 +125,17 @@ def build(
     return Harness(app, sandbox, clock, transport, state, opened)
 
 
+def dashboards(pilot: Pilot) -> list[DashboardScreen]:
+    return [screen for screen in pilot.app.screen_stack if isinstance(screen, DashboardScreen)]
+
+
 async def settle(pilot: Pilot) -> None:
     """Let workers finish and their messages land (never a real-time sleep)."""
     for _ in range(3):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-        for screen in pilot.app.screen_stack:
-            if isinstance(screen, DashboardScreen):
-                screen.flush_render()  # the coalescing timer runs on real time
+        for screen in dashboards(pilot):
+            screen.flush_render()  # the coalescing timer runs on real time
         await pilot.pause()
 
 
@@ -195,9 +198,8 @@ def advance(pilot: Pilot, harness: Harness, seconds: float) -> None:
     its real-time timer would otherwise recompute the rows whenever the test happens to take
     longer than a second, making relative times depend on the machine's speed."""
     harness.clock.advance(seconds)
-    for screen in pilot.app.screen_stack:
-        if isinstance(screen, DashboardScreen):
-            screen.tick()
+    for screen in dashboards(pilot):
+        screen.tick()
 
 
 async def stale(pilot: Pilot, harness: Harness) -> None:

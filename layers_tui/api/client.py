@@ -132,6 +132,8 @@ class LayersClient:
         self._on_rate_limit = on_rate_limit
         self.rate_limits: dict[str, RateLimitInfo] = {}
         self.last_request_id: str | None = None
+        # A base URL with a path (https://host/api) prefixes every request path.
+        self._path_prefix = httpx.URL(self.base_url).raw_path.decode("ascii").rstrip("/")
         self._lean = self._lean_getter(timeout or DEFAULT_TIMEOUT) if transport is None else None
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -160,7 +162,6 @@ class LayersClient:
             return None
         if proxy_applies(url.scheme, url.host):
             return None
-        self._path_prefix = url.raw_path.decode("ascii").rstrip("/")
         return LeanGetter(
             url.scheme,
             url.host,

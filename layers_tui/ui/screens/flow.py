@@ -130,6 +130,7 @@ class FlowScreen(Screen):
         self.problem: str | None = None
         self.tally = BulkTally()
         self._advance_timer = None
+        self._waiting_shown: bool | None = None
 
     @property
     def request(self) -> FlowRequest:
@@ -263,18 +264,22 @@ class FlowScreen(Screen):
         self.render_state()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """A finished flow has no link left to share: its keys show dimmed and do nothing."""
+        """Only a waiting flow has a link to share: otherwise its keys show dimmed and do
+        nothing (no link minted yet, or the flow is finished)."""
         flow = self.flow
-        if flow is None or not flow.terminal:
+        if flow is not None and not flow.terminal:
             return True
-        if action in WAITING_ONLY or (action == "new_link" and flow.status == "completed"):
+        if action in WAITING_ONLY or (action == "new_link" and flow and flow.status == "completed"):
             return None
         return True
 
     def render_state(self) -> None:
         if not self.is_mounted:
             return
-        self.refresh_bindings()  # the footer rebuilds only if what is enabled changed
+        waiting = self.flow is not None and not self.flow.terminal
+        if waiting != self._waiting_shown:  # what check_action allows has changed
+            self._waiting_shown = waiting
+            self.refresh_bindings()
         palette = palette_for(self.app)
         now = self.app.clock.now()
         request, flow = self.request, self.flow
@@ -391,31 +396,32 @@ class FlowScreen(Screen):
             )
 
     def _keys_text(self) -> Text:
-        """The keys that do something now: a finished flow has no link left to share."""
-        keys = Text("\n")
-
-        def key(name: str, what: str, end: str = "\n") -> None:
-            keys.append(name, style="bold")
-            keys.append(f" {what}{end}")
-
-        if self.flow is not None and self.flow.terminal:
-            if self.flow.status != "completed":
-                key("n", "new link (mint again)")
-            key("esc", "back")
-            return keys
-        key("y", "copy link", "   ")
-        key("m", "copy message")
+        """The keys that do something now, by the same rule as the footer (`check_action`):
+        a finished flow has no link left to share."""
+        waiting = self.flow is not None and not self.flow.terminal
         probe = browser_probe(self.app.env)
-        key("o", "open in browser" + ("" if probe.ok else " (unavailable here)"))
-        key("n", "new link", "   ")
-        key("ctrl+x", "cancel")
+        hints = [
+            ("y", "copy_link", "copy link"),
+            ("m", "copy_message", "copy message"),
+            ("o", "open_link", "open in browser" + ("" if probe.ok else " (unavailable here)")),
+            ("n", "new_link", "new link"),
+            ("ctrl+x", "cancel_flow", "cancel"),
+        ]
         if len(self.requests) > 1:
-            key("s", "skip this account")
+            hints.append(("s", "skip", "skip this account"))
         if self.app.settings.demo:
-            key("a", "approve / ", "")
-            key("x", "deny (sandbox consent)")
-            key("t", "jump 10 min ahead")
-        key("esc", "back (polling continues; p lists pending flows)", "")
+            hints += [
+                ("a", "approve", "approve (sandbox consent)"),
+                ("x", "deny", "deny (sandbox consent)"),
+                ("t", "time_travel", "jump 10 min ahead"),
+            ]
+        back = "back (polling continues; p lists pending flows)" if waiting else "back"
+        hints.append(("esc", "back", back))
+        keys = Text()
+        for name, action, what in hints:
+            if self.check_action(action, ()) is True:
+                keys.append(f"\n{name}", style="bold")
+                keys.append(f" {what}")
         return keys
 
     # -- actions -------------------------------------------------------------------------------
@@ -482,18 +488,20 @@ class FlowScreen(Screen):
     def action_deny(self) -> None:
         self._consent("deny")
 
-    def _consent(self, decision: str) -> None:
+    def _demo_only(self, what: str) -> bool:
         if not self.app.settings.demo:
-            self.app.notify("a / x answer the consent page only in --demo.", markup=False)
+            self.app.notify(f"{what} only in --demo.", markup=False)
+        return self.app.settings.demo
+
+    def _consent(self, decision: str) -> None:
+        if not self._demo_only("a / x answer the consent page"):
             return
         if self.flow is not None and self.flow.status == "pending":
             self.send_consent(self.flow.authorize_url, decision)
 
     def action_time_travel(self) -> None:
-        if not self.app.settings.demo:
-            self.app.notify("t moves the sandbox clock only in --demo.", markup=False)
-            return
-        self.jump_clock(DEMO_JUMP_SECONDS)
+        if self._demo_only("t moves the sandbox clock"):
+            self.jump_clock(DEMO_JUMP_SECONDS)
 
     @work(group="consent", exit_on_error=False)
     async def jump_clock(self, seconds: float) -> None:

@@ -82,7 +82,7 @@ class StatusLine(Static):
             line.append(f" · {state.pending} pending", style=palette.accent)
         second = Text()
         if state.error is not None:
-            if 0 < state.failed_projects < state.projects:
+            if state.failed_projects:  # listing worked; these projects did not refresh
                 plural = "s" if state.failed_projects > 1 else ""
                 stale = (
                     f"{state.failed_projects} project{plural} failed to refresh, "
