@@ -1,4 +1,8 @@
-"""LayersClient: one httpx.AsyncClient, one method per Partner API endpoint."""
+"""LayersClient: one method per Partner API endpoint.
+
+GETs go over the lean path (`lean.py`); writes, proxies and tests' in-process transports over
+an httpx.AsyncClient made on first use, so a start-up that only reads never imports httpx
+(with its CLI extras that is ~0.1 s of a ~0.6 s start)."""
 
 from __future__ import annotations
 
@@ -7,13 +11,14 @@ import json
 import logging
 import random
 import re
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import h11
-import httpx
 from pydantic import SecretStr, ValidationError
 
 from layers_tui import __version__
@@ -39,13 +44,25 @@ from .errors import (
     InvalidResponseError,
     OutcomeUnknownError,
 )
-from .lean import LeanConnectError, LeanDropped, LeanGetter, LeanReadTimeout, proxy_applies
+from .lean import (
+    LeanConnectError,
+    LeanDropped,
+    LeanGetter,
+    LeanReadTimeout,
+    LeanResponse,
+    proxy_applies,
+    query_string,
+    tls_context,
+)
 from .paging import collect_pages, follow_pages
 from .retry import USER_ACTION_BACKOFF, Backoff, is_retryable_status, parse_retry_after, retry_wait
 
+if TYPE_CHECKING:
+    import httpx
+
 log = logging.getLogger("layers_tui.api")
 DEFAULT_BASE_URL = "https://api.layers.com"
-DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=15.0, pool=5.0)
+CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 15.0  # seconds; writes like reads, pool like connect
 _KEY_SHAPE = re.compile(r"^lp_(live|test)_([A-Za-z0-9]+)_.+$")
 
 
@@ -72,18 +89,6 @@ def key_id(key: str | SecretStr | None) -> str | None:
     raw = key.get_secret_value() if isinstance(key, SecretStr) else key
     match = _KEY_SHAPE.match(raw or "")
     return f"{match.group(1)}-{match.group(2)}" if match else None
-
-
-class _BearerAuth(httpx.Auth):
-    def __init__(self, key: SecretStr) -> None:
-        self._key = key
-
-    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
-        request.headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
-        yield request
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(****)"
 
 
 @dataclass(frozen=True)
@@ -132,19 +137,34 @@ class LayersClient:
         self._on_rate_limit = on_rate_limit
         self.rate_limits: dict[str, RateLimitInfo] = {}
         self.last_request_id: str | None = None
+        url = urlsplit(self.base_url)
+        self._scheme, self._hostname = url.scheme, url.hostname or ""
         # A base URL with a path (https://host/api) prefixes every request path.
-        self._path_prefix = httpx.URL(self.base_url).raw_path.decode("ascii").rstrip("/")
-        self._lean = self._lean_getter(timeout or DEFAULT_TIMEOUT) if transport is None else None
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            transport=transport,
-            timeout=timeout or DEFAULT_TIMEOUT,
-            auth=_BearerAuth(self.api_key),
-            follow_redirects=False,
-            # Plain http (the sandbox on loopback) needs no CA bundle: loading one costs ~40 ms.
-            verify=self.base_url.startswith("https://"),
-            headers={"User-Agent": f"layers-tui/{__version__}", "Accept": "application/json"},
-        )
+        self._path_prefix = url.path.rstrip("/")
+        self._transport = transport
+        self._timeout = timeout
+        self._lean = self._lean_getter(url.port) if transport is None else None
+        self._httpx_client: httpx.AsyncClient | None = None
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        """The httpx client, made on first use (see the module's docstring)."""
+        if self._httpx_client is None:
+            import httpx
+
+            self._httpx_client = httpx.AsyncClient(
+                base_url=self.base_url,
+                transport=self._transport,
+                timeout=self._timeout
+                or httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT, pool=CONNECT_TIMEOUT),
+                auth=_bearer_auth(self.api_key),
+                follow_redirects=False,
+                # Plain http (the sandbox on loopback) needs no CA bundle: loading one costs
+                # ~40 ms.
+                verify=tls_context() if self._scheme == "https" else False,
+                headers={"User-Agent": f"layers-tui/{__version__}", "Accept": "application/json"},
+            )
+        return self._httpx_client
 
     def __repr__(self) -> str:
         return f"LayersClient(base_url={self.base_url!r}, key={mask_key(self.api_key)!r})"
@@ -155,27 +175,27 @@ class LayersClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def _lean_getter(self, timeout: httpx.Timeout) -> LeanGetter | None:
+    def _lean_getter(self, port: int | None) -> LeanGetter | None:
         """The fast path for GETs, unless a proxy is configured (then httpx handles all)."""
-        url = httpx.URL(self.base_url)
-        if url.scheme not in ("http", "https") or not url.host:
+        scheme, host = self._scheme, self._hostname
+        if scheme not in ("http", "https") or not host or proxy_applies(scheme, host):
             return None
-        if proxy_applies(url.scheme, url.host):
-            return None
+        timeout = self._timeout
         return LeanGetter(
-            url.scheme,
-            url.host,
-            url.port or (443 if url.scheme == "https" else 80),
+            scheme,
+            host,
+            port or (443 if scheme == "https" else 80),
             [("User-Agent", f"layers-tui/{__version__}"), ("Accept", "application/json")],
-            connect_timeout=timeout.connect or 5.0,
-            read_timeout=timeout.read or 15.0,
-            ssl_factory=httpx.create_ssl_context if url.scheme == "https" else None,
+            connect_timeout=(timeout.connect if timeout else None) or CONNECT_TIMEOUT,
+            read_timeout=(timeout.read if timeout else None) or READ_TIMEOUT,
+            ssl_factory=tls_context if scheme == "https" else None,
         )
 
     async def aclose(self) -> None:
         if self._lean is not None:
             await self._lean.aclose()
-        await self._http.aclose()
+        if self._httpx_client is not None:
+            await self._httpx_client.aclose()
 
     # -- transport ---------------------------------------------------------------------------
     async def request(
@@ -238,7 +258,7 @@ class LayersClient:
         params: dict[str, Any] | None,
         body: dict[str, Any] | None,
         headers: dict[str, str],
-    ) -> httpx.Response:
+    ) -> LeanResponse | httpx.Response:
         lean = self._lean is not None and method == "GET" and not headers
         try:
             async with asyncio.timeout(self.deadline):
@@ -255,71 +275,63 @@ class LayersClient:
                 "TIMEOUT",
                 f"No complete answer within {self.deadline:g}s from {self._host()}.",
             ) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, LeanConnectError) as error:
+        except Exception as error:
+            failure = _transport_failure(error)
+            if failure is None:
+                raise
             self._observe(method, path, None)
-            if "CERTIFICATE_VERIFY_FAILED" in str(error) or "SSLCertVerification" in str(error):
-                raise ApiConnectionError(
-                    None,
-                    "TLS_UNTRUSTED",
-                    f"Cannot verify the TLS certificate of {self._host()}: if a proxy or "
-                    "company CA re-signs traffic, point SSL_CERT_FILE at its bundle.",
-                ) from None
-            raise ApiConnectionError(
-                None,
-                "CONNECTION_FAILED",
-                f"Cannot reach {self._host()}: check the base URL and your network.",
-            ) from None
-        except (httpx.TimeoutException, LeanReadTimeout):
-            self._observe(method, path, None)
-            raise ApiTimeoutError(
-                None, "TIMEOUT", f"{self._host()} stopped answering (timed out)."
-            ) from None
-        except (
-            httpx.RemoteProtocolError,
-            httpx.ReadError,
-            httpx.WriteError,
-            LeanDropped,
-            h11.ProtocolError,
-            OSError,
-        ):
-            self._observe(method, path, None)
-            raise OutcomeUnknownError(
-                None,
-                "CONNECTION_DROPPED",
-                f"The connection to {self._host()} broke before "
-                "the answer arrived; refresh to see whether the change happened.",
-            ) from None
-        except httpx.HTTPError as error:
-            self._observe(method, path, None)
-            raise ApiConnectionError(
-                None,
-                "CONNECTION_FAILED",
-                f"Request to {self._host()} failed ({type(error).__name__}).",
-            ) from None
+            raise self._transport_error(failure, error) from None
         self._observe(method, path, response.status_code)
         self.last_request_id = response.headers.get("x-request-id")
         self._record_rate_limit(response)
         log.debug("%s %s -> %s [%s]", method, path, response.status_code, self.last_request_id)
         return response
 
-    async def _lean_get(self, path: str, params: dict[str, Any] | None) -> httpx.Response:
-        """A GET on the lean path (see `lean.py`), answered as an httpx response."""
+    async def _lean_get(self, path: str, params: dict[str, Any] | None) -> LeanResponse:
+        """A GET on the lean path (see `lean.py`)."""
         assert self._lean is not None
         target = self._path_prefix + path
         if params:
-            target += "?" + str(httpx.QueryParams(params))
+            target += "?" + query_string(params)
         auth = [("Authorization", f"Bearer {self.api_key.get_secret_value()}")]
-        lean = await self._lean.get(target, auth)
-        return httpx.Response(lean.status, headers=lean.headers, content=lean.body)
+        return await self._lean.get(target, auth)
+
+    def _transport_error(self, failure: str, error: Exception) -> ApiError:
+        host = self._host()
+        if failure == "connect":
+            if "CERTIFICATE_VERIFY_FAILED" in str(error) or "SSLCertVerification" in str(error):
+                return ApiConnectionError(
+                    None,
+                    "TLS_UNTRUSTED",
+                    f"Cannot verify the TLS certificate of {host}: if a proxy or "
+                    "company CA re-signs traffic, point SSL_CERT_FILE at its bundle.",
+                )
+            return ApiConnectionError(
+                None,
+                "CONNECTION_FAILED",
+                f"Cannot reach {host}: check the base URL and your network.",
+            )
+        if failure == "timeout":
+            return ApiTimeoutError(None, "TIMEOUT", f"{host} stopped answering (timed out).")
+        if failure == "dropped":
+            return OutcomeUnknownError(
+                None,
+                "CONNECTION_DROPPED",
+                f"The connection to {host} broke before "
+                "the answer arrived; refresh to see whether the change happened.",
+            )
+        return ApiConnectionError(
+            None, "CONNECTION_FAILED", f"Request to {host} failed ({type(error).__name__})."
+        )
 
     def _observe(self, method: str, path: str, status: int | None) -> None:
         if self._observer is not None:
             self._observer(method, path, status)
 
     def _host(self) -> str:
-        return httpx.URL(self.base_url).host or self.base_url
+        return self._hostname or self.base_url
 
-    def _record_rate_limit(self, response: httpx.Response) -> None:
+    def _record_rate_limit(self, response: LeanResponse | httpx.Response) -> None:
         bucket = response.headers.get("x-ratelimit-endpoint-class")
         if not bucket:
             return
@@ -333,7 +345,7 @@ class LayersClient:
         if self._on_rate_limit is not None:
             self._on_rate_limit(self.rate_limits[bucket])
 
-    def _decode(self, response: httpx.Response) -> Any:
+    def _decode(self, response: LeanResponse | httpx.Response) -> Any:
         try:
             return json.loads(response.content)
         except (ValueError, UnicodeDecodeError):
@@ -344,7 +356,7 @@ class LayersClient:
                 response.headers.get("x-request-id"),
             ) from None
 
-    def _error_from(self, response: httpx.Response) -> ApiError:
+    def _error_from(self, response: LeanResponse | httpx.Response) -> ApiError:
         request_id = response.headers.get("x-request-id")
         retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock.now())
         try:
@@ -516,6 +528,8 @@ class LayersClient:
         the page redirected to (the return URL, with `layers_oauth_error` on failure)."""
         # The consent page lives on this sandbox: take only the path from the link, so a link
         # minted before a restart on another port still reaches it.
+        import httpx
+
         page = httpx.URL(self.base_url).copy_with(path=httpx.URL(authorize_url).path)
         try:
             response = await self._http.post(page, data={"decision": decision}, auth=None)
@@ -530,6 +544,44 @@ class LayersClient:
                 f"The consent page answered HTTP {response.status_code}.",
             )
         return response.headers.get("location", "")
+
+
+def _bearer_auth(key: SecretStr) -> httpx.Auth:
+    import httpx
+
+    class BearerAuth(httpx.Auth):
+        def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+            request.headers["Authorization"] = f"Bearer {key.get_secret_value()}"
+            yield request
+
+        def __repr__(self) -> str:
+            return "BearerAuth(****)"
+
+    return BearerAuth()
+
+
+def _transport_failure(error: Exception) -> str | None:
+    """How a request failed below HTTP, on either path: `connect` (nothing was sent),
+    `timeout`, `dropped` (it may have landed) or `other`; None for anything else (a bug)."""
+    if isinstance(error, LeanConnectError):
+        return "connect"
+    if isinstance(error, LeanReadTimeout):
+        return "timeout"
+    if isinstance(error, LeanDropped | h11.ProtocolError | OSError):
+        return "dropped"
+    if "httpx" not in sys.modules:  # then no httpx exception can have been raised
+        return None
+    import httpx
+
+    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+        return "connect"
+    if isinstance(error, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(error, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "dropped"
+    if isinstance(error, httpx.HTTPError):
+        return "other"
+    return None
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:

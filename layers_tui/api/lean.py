@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
 
 import h11
 
@@ -32,11 +34,53 @@ class LeanReadTimeout(Exception):
     """No (complete) answer within the read timeout."""
 
 
-@dataclass(frozen=True)
 class LeanResponse:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
+    """A complete response, read through the same attributes the client reads on httpx's."""
+
+    __slots__ = ("status_code", "headers", "content")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status_code = status
+        # Lower-cased names; a repeated header keeps its first value (the client reads only
+        # single-valued ones: request id, rate-limit state, Retry-After).
+        self.headers: dict[str, str] = {}
+        for name, value in headers:
+            self.headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        self.content = body
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+
+def tls_context() -> ssl.SSLContext:
+    """Verifying context trusting what httpx trusts: SSL_CERT_FILE or SSL_CERT_DIR when set
+    (a company CA), else certifi's bundle. Built here so a start-up needs no httpx."""
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def query_string(params: dict[str, Any]) -> str:
+    """`a=1&b=x%2Fy`, encoded as httpx encodes query parameters (booleans as true/false)."""
+    pairs = [
+        (name, _query_value(item))
+        for name, value in params.items()
+        for item in (value if isinstance(value, list | tuple) else [value])
+    ]
+    return urlencode(pairs)
+
+
+def _query_value(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
 
 
 def proxy_applies(scheme: str, host: str) -> bool:

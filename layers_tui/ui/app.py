@@ -9,9 +9,8 @@ import sys
 import webbrowser
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from rich.segment import Segments
 from textual import work
 from textual.app import App, SystemCommand
@@ -31,6 +30,9 @@ from layers_tui.models import Project, WhoAmI
 
 from .commands import commands_for
 from .messages import FlowChanged, FlowsHalted, Identified, IdentifyFailed
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("layers_tui.ui")
 STYLES = Path(__file__).parent / "styles"

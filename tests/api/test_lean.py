@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from layers_tui.api import LayersClient
 from layers_tui.api.errors import ApiConnectionError, OutcomeUnknownError
+from layers_tui.api.lean import LeanResponse, query_string
 from tests.api.test_faults_loopback import LoopbackServer, make_client
 
 BODY = b'{"organizationId":"org_1","scopes":["*"]}'
@@ -146,3 +150,44 @@ async def test_failed_attempts_leave_nothing_in_flight(fake_clock):
         lean = client._lean
         assert lean is not None and lean._idle == []
         assert lean._slots._value == 32  # every slot released
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 200, "cursor": "2026-01-01T00:00:00+00:00"},
+        {"q": "é ü/?&=#", "flag": True, "off": False, "none": None},
+        {"status": ["reauth_required", "disconnected"], "n": 1.5},
+    ],
+)
+def test_query_strings_are_encoded_as_httpx_encodes_them(params):
+    import httpx
+
+    assert query_string(params) == str(httpx.QueryParams(params))
+
+
+def test_response_headers_are_read_case_insensitively():
+    response = LeanResponse(
+        429,
+        [(b"Retry-After", b"7"), (b"X-Request-Id", b"req_1"), (b"x-request-id", b"req_2")],
+        b"{}",
+    )
+    assert response.headers.get("retry-after") == "7"
+    assert response.headers.get("x-request-id") == "req_1"
+
+
+def test_a_read_only_start_never_imports_httpx():
+    """httpx (with its CLI extras) is ~0.1 s of start-up: only writes, proxies and in-process
+    transports need it, and the dashboard's first screen has none of them."""
+    code = (
+        "import sys\n"
+        "from layers_tui.api import LayersClient\n"
+        "import layers_tui.cli, layers_tui.ui.app, layers_tui.ui.screens.dashboard\n"
+        "LayersClient('https://api.layers.com', 'lp_test_A_b')\n"
+        "print('httpx' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.strip() == "False"
