@@ -10,6 +10,7 @@ from layers_tui.ui.screens.detail import DetailScreen
 from layers_tui.ui.screens.flow import FlowScreen
 from layers_tui.ui.screens.pending import PendingScreen
 from layers_tui.ui.widgets.accounts_table import AccountsTable
+from layers_tui.ui.widgets.footer import KeyBar
 from tests.scenes import build, highlight_project, loaded, screen_text, select_account, settle
 
 SIZE = (120, 40)
@@ -360,3 +361,17 @@ async def test_mouse_picks_projects_and_rows_and_double_click_opens_details():
         await settle(pilot)
         assert isinstance(harness.app.screen, DetailScreen)
         assert harness.app.screen.row.key == table.rows[2].key
+
+
+async def test_key_bar_shows_the_keys_and_a_click_presses_one():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        bar = harness.app.screen.query_one(KeyBar)
+        line = screen_text(harness.app).splitlines()[-1]
+        assert line.startswith(" / Filter  ! Problems  s Sort  c Connect ")
+        assert line.rstrip().endswith("▏ ^p palette")
+        start = next(start for start, _, hint in bar._spans if hint.key == "p")
+        await pilot.click(KeyBar, offset=(start + 1, 0))
+        await settle(pilot)
+        assert isinstance(harness.app.screen, PendingScreen)

@@ -6,6 +6,7 @@ import zxingcpp
 
 from layers_tui.flows.store import FlowStore
 from layers_tui.ui.screens.flow import FlowScreen
+from layers_tui.ui.widgets.footer import KeyBar
 from tests.scenes import build, highlight_project, loaded, poll, screen_text, select_account, settle
 from tests.ui.screen_image import screen_image
 
@@ -286,3 +287,23 @@ async def test_missing_return_url_is_asked_for_not_sent_empty():
         await settle(pilot)
         assert "Set LAYERS_RETURN_URL" in screen_text(harness.app)
         assert not [r for r in harness.transport.requests if r.method == "POST"]
+
+
+async def test_key_bar_dims_keys_a_finished_flow_cannot_use_and_a_click_only_beeps():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        screen = await start_reauth(pilot)
+        bar = screen.query_one(KeyBar)
+        assert all(hint.enabled for _, _, hint in bar._spans)
+        await pilot.press("x")
+        await settle(pilot)
+        await poll(pilot, harness, 6)
+        await pilot.pause()
+        hints = {hint.key: hint for _, _, hint in bar._spans}
+        assert not hints["y"].enabled and not hints["o"].enabled and hints["n"].enabled
+        beeps = []
+        harness.app.bell = lambda: beeps.append(1)
+        start = next(start for start, _, hint in bar._spans if hint.key == "y")
+        await pilot.click(KeyBar, offset=(start + 1, 0))
+        await settle(pilot)
+        assert beeps == [1] and screen.flow.code == "platform_denied"

@@ -37,7 +37,7 @@ from ..messages import (
     RefreshFinished,
 )
 from ..widgets.accounts_table import AccountsTable
-from ..widgets.footer import QuietFooter
+from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
 from ..widgets.project_list import ProjectList, project_prompt
 from ..widgets.status_line import StatusLine, StatusState
@@ -107,7 +107,7 @@ class DashboardScreen(Screen):
             with Vertical(id="accounts-pane"):
                 yield AccountsTable(id="accounts")
                 yield Static(id="problem")
-        yield QuietFooter()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#projects", ProjectList).border_title = "Projects"

@@ -21,7 +21,7 @@ from layers_tui.models import ContentHealth
 from layers_tui.text import safe
 
 from ..messages import HealthFailed, HealthLoaded
-from ..widgets.footer import QuietFooter
+from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
 
 
@@ -54,7 +54,7 @@ class DetailScreen(Screen):
             yield Static(id="detail-head")
             yield Static(id="detail-fields")
             yield Static(id="detail-health")
-        yield QuietFooter()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#detail-body").border_title = "Account details (esc back)"

@@ -30,7 +30,7 @@ from layers_tui.probes import browser_probe
 from layers_tui.text import safe
 
 from ..messages import ActionFailed, ConsentSent, FlowChanged, FlowMinted, FlowsHalted
-from ..widgets.footer import QuietFooter
+from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
 from ..widgets.qr_panel import QrPanel, choose_layout
 
@@ -145,7 +145,7 @@ class FlowScreen(Screen):
                 yield Static(id="flow-link")
                 yield Static(id="flow-keys")
         yield Static(id="flow-mini")
-        yield QuietFooter()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.render_state)
@@ -382,7 +382,7 @@ class FlowScreen(Screen):
         """side: code and text; full: the code alone with one status line; otherwise text."""
         self.query_one(QrPanel).display = mode in ("side", "full")
         self.query_one("#flow-info").display = mode != "full"
-        self.query_one(QuietFooter).display = mode != "full"
+        self.query_one(KeyBar).display = mode != "full"
         mini = self.query_one("#flow-mini", Static)
         mini.display = mode == "full"
         if mode == "full":

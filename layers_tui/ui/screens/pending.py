@@ -15,7 +15,7 @@ from layers_tui.flows.model import PendingFlow
 from layers_tui.text import safe
 
 from ..messages import FlowChanged
-from ..widgets.footer import QuietFooter
+from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
 
 COLUMNS = (
@@ -43,7 +43,7 @@ class PendingScreen(Screen):
         yield Static(id="pending-title")
         yield DataTable(id="pending-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="pending-empty")
-        yield QuietFooter()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -166,8 +166,7 @@ class AccountsTable(ScrollView, can_focus=True):
         self.rows = rows
         self._index = {row.key: position for position, row in enumerate(rows)}
         self.changes += 1
-        # No rows: nothing to scroll sideways to (the header just gets cut).
-        self.virtual_size = Size(TOTAL_WIDTH if rows else 1, len(rows) + 1)
+        self.virtual_size = Size(TOTAL_WIDTH, len(rows) + 1)
         if self.follow_top:
             target = 0
         elif selected in self._index:

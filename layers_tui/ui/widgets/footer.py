@@ -1,32 +1,146 @@
-"""A footer that rebuilds only when the keys it shows change."""
+"""The key bar: a screen's key hints on one line, drawn as text by a single widget."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from typing import NamedTuple
 
-from textual.widgets import Footer
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.screen import Screen
+from textual.widget import Widget
 
 
-class QuietFooter(Footer):
-    """Textual's footer rebuilds all its key widgets after every focus change and screen
-    switch (often twice in a row), which costs tens of milliseconds each time; the keys a
-    screen shows rarely change, so an unchanged set of keys skips the rebuild."""
+class KeyHint(NamedTuple):
+    key: str
+    display: str
+    description: str
+    enabled: bool
 
-    _shown: Hashable | None = None
 
-    def _keys_shown(self) -> Hashable | None:
-        if not self.is_attached:
+class KeyBar(Widget, can_focus=False):
+    """Looks and works like Textual's Footer: the theme's footer colours, a click presses
+    the key, keys that do nothing right now are dimmed, the palette key sits on the right.
+    The Footer mounts one widget per key and rebuilds them all after every focus change and
+    screen switch (tens of milliseconds each, several times during start-up); this draws
+    one line of text and repaints only when the keys it shows change."""
+
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES = {"keybar--key", "keybar--description", "keybar--hover"}
+    DEFAULT_CSS = """
+    KeyBar {
+        dock: bottom;
+        height: 1;
+        color: $footer-foreground;
+        background: $footer-background;
+        & > .keybar--key {
+            color: $footer-key-foreground;
+            background: $footer-key-background;
+            text-style: bold;
+        }
+        & > .keybar--description {
+            color: $footer-description-foreground;
+            background: $footer-description-background;
+        }
+        & > .keybar--hover {
+            background: $block-hover-background;
+        }
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: tuple[KeyHint, ...] | None = None
+        self._spans: list[tuple[int, int, KeyHint]] = []
+        self._hover: KeyHint | None = None
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+
+    def _bindings_changed(self, screen: Screen) -> None:
+        if self._hints() != self._shown:
+            self.refresh()
+
+    def _hints(self) -> tuple[KeyHint, ...]:
+        """What the Footer would show: each action once, in binding order."""
+        seen: set[str] = set()
+        hints = []
+        for _, binding, enabled, _tooltip in self.screen.active_bindings.values():
+            if binding.show and binding.action not in seen:
+                seen.add(binding.action)
+                display = self.app.get_key_display(binding)
+                hints.append(KeyHint(binding.key, display, binding.description, enabled))
+        return tuple(hints)
+
+    def _palette_hint(self) -> KeyHint | None:
+        if not self.app.ENABLE_COMMAND_PALETTE:
             return None
-        keys = tuple(
-            (binding.key, binding.description, binding.action, enabled, tooltip)
-            for _, binding, enabled, tooltip in self.screen.active_bindings.values()
-            if binding.show
-        )
-        return keys, self.compact, self.show_command_palette
+        found = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+        if found is None:
+            return None
+        _, binding, enabled, _tooltip = found
+        return KeyHint(binding.key, self.app.get_key_display(binding), "palette", enabled)
 
-    async def recompose(self) -> None:
-        shown = self._keys_shown()
-        if shown is not None and shown == self._shown:
+    def render(self) -> Text:
+        hints = self._hints()
+        self._shown = hints
+        width = self.size.width
+        palette = self._palette_hint()
+        right = self._hint_text(palette) if palette else Text()
+        if palette:
+            right = Text("▏", style=Style(dim=True)) + right
+        line = Text(no_wrap=True, overflow="crop", end="")
+        self._spans = []
+        room = width - right.cell_len
+        for hint in hints:  # whole hints only: the rest are in `?` help and the palette
+            text = self._hint_text(hint)
+            start = line.cell_len
+            if start + text.cell_len > room:
+                break
+            line.append_text(text)
+            self._spans.append((start, line.cell_len, hint))
+        if palette:
+            gap = width - line.cell_len - right.cell_len
+            line.append(" " * max(0, gap))
+            self._spans.append((line.cell_len, line.cell_len + right.cell_len, palette))
+            line.append_text(right)
+        return line
+
+    def _hint_text(self, hint: KeyHint) -> Text:
+        key_style = self.get_component_rich_style("keybar--key", partial=True)
+        description_style = self.get_component_rich_style("keybar--description", partial=True)
+        extra = Style()
+        if not hint.enabled:
+            extra = Style(dim=True)
+        if hint == self._hover:
+            extra += self.get_component_rich_style("keybar--hover", partial=True)
+        text = Text.assemble((f" {hint.display} ", key_style + extra))
+        if hint.description:
+            text.append(f"{hint.description} ", description_style + extra)
+        return text
+
+    def _hint_at(self, x: int) -> KeyHint | None:
+        for start, end, hint in self._spans:
+            if start <= x < end:
+                return hint
+        return None
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        hover = self._hint_at(event.x)
+        if hover != self._hover:
+            self._hover = hover
+            self.refresh()
+
+    def on_leave(self, event: events.Leave) -> None:
+        if self._hover is not None:
+            self._hover = None
+            self.refresh()
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        hint = self._hint_at(event.x)
+        if hint is None:
             return
-        self._shown = shown
-        await super().recompose()
+        if hint.enabled:
+            self.app.simulate_key(hint.key)
+        else:
+            self.app.bell()
