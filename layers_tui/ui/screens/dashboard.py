@@ -47,7 +47,7 @@ RENDER_COALESCE_SECONDS = 0.5
 
 
 class DashboardScreen(Screen):
-    AUTO_FOCUS = "#accounts"  # straight to the table: every focus change rebuilds the footer
+    AUTO_FOCUS = "#accounts"  # straight to the table: no focus change (and repaint) after mount
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
         # priority: handled when the key arrives, so the keys typed right after it already
