@@ -369,7 +369,7 @@ async def test_key_bar_shows_the_keys_and_a_click_presses_one():
         await loaded(pilot)
         bar = harness.app.screen.query_one(KeyBar)
         line = screen_text(harness.app).splitlines()[-1]
-        assert line.startswith(" / Filter  ! Problems  s Sort  c Connect ")
+        assert line.startswith(" ? Help  / Filter  ! Problems  s Sort  c Connect ")
         assert line.rstrip().endswith("▏ ^p palette")
         start = next(start for start, _, hint in bar._spans if hint.key == "p")
         await pilot.click(KeyBar, offset=(start + 1, 0))

@@ -50,6 +50,8 @@ class DashboardScreen(Screen):
     AUTO_FOCUS = "#accounts"  # straight to the table: no focus change (and repaint) after mount
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
+        # First, so a narrow key bar still shows where the other keys are explained.
+        Binding("question_mark", "help", "Help"),
         # priority: handled when the key arrives, so the keys typed right after it already
         # go to the filter field (a normal binding runs only after they were dispatched).
         Binding("slash", "filter", "Filter", priority=True),
@@ -64,7 +66,6 @@ class DashboardScreen(Screen):
         Binding("y", "copy_id", "Copy ID"),
         Binding("e", "export", "Export", show=False),
         Binding("ctrl+r", "refresh", "Refresh"),
-        Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
 
