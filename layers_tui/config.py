@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -92,6 +93,13 @@ class Settings(BaseModel):
             return value
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an absolute http(s) URL")
+        try:
+            parts = urlsplit(value)
+            usable = parts.hostname is not None and parts.port != 0
+        except ValueError:  # a port that is not a number or out of range
+            usable = False
+        if not usable:
+            raise ValueError("must be an absolute http(s) URL with a host and a valid port")
         return value.rstrip("/") if value.count("/") == 2 else value
 
 

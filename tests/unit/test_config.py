@@ -78,6 +78,9 @@ def test_bad_url_and_unknown_key(tmp_path):
     config = write(tmp_path / "c.toml", 'base_url = "api.layers.com"\n')
     with pytest.raises(ConfigError, match=r":1: base_url: must be an absolute http\(s\) URL"):
         load_settings({}, {}, config, None)
+    config = write(tmp_path / "p.toml", 'theme = "x"\nbase_url = "https://api.layers.com:44x"\n')
+    with pytest.raises(ConfigError, match=r"p.toml:2: base_url: .* with a host and a valid port"):
+        load_settings({}, {}, config, None)
     config = write(tmp_path / "d.toml", 'theme = "x"\nrefesh = 3\n')
     with pytest.raises(ConfigError, match=r"d.toml:2: refesh: unknown setting"):
         load_settings({}, {}, config, None)
