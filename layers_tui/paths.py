@@ -41,9 +41,12 @@ def log_dir() -> Path:
     return platformdirs.user_log_path(APP, appauthor=False)
 
 
-def flows_dir(base_url: str, key_id: str | None) -> Path:
+def flows_dir(base_url: str, key_id: str | None, demo: bool = False) -> Path:
     """Pending flows are kept per API host and key: another profile, organisation or the
-    demo never resumes (and polls with the wrong key) flows it did not start."""
+    demo never resumes (and polls with the wrong key) flows it did not start. The demo's
+    live with its world, which keeps its key and port between runs."""
+    if demo:
+        return demo_dir() / "flows"
     from urllib.parse import urlsplit
 
     host = urlsplit(base_url).netloc or "api"

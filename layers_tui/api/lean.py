@@ -1,9 +1,10 @@
 """Keep-alive HTTP/1.1 GETs straight on asyncio streams, framed by h11.
 
-The poller sends dozens of `oauth-status` GETs a second during a bulk reauth; through httpx
-each cost ~1.8 ms of CPU through httpx (request and response models, auth and cookie hooks,
-anyio) and costs ~0.6 ms this way, parsing included. Only plain GETs without a proxy take
-this path; everything else goes through httpx.
+The poller sends dozens of `oauth-status` GETs a second during a bulk reauth; each cost
+~1.8 ms of CPU through httpx (request and response models, auth and cookie hooks, anyio) and
+costs ~0.6 ms this way, parsing included. The dashboard's lists take this path too, so a
+start-up that only reads never imports httpx. Only plain GETs without a proxy take it;
+everything else goes through httpx.
 """
 
 from __future__ import annotations

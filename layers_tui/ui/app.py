@@ -76,7 +76,7 @@ class LayersApp(App[int]):
         self.autopoll = autopoll  # tests drive `engine.tick()` on a fake clock instead
         self.jitter_seed = jitter_seed  # fixed poll jitter for reproducible snapshots
         self.store = FlowStore(
-            state_dir or paths.flows_dir(settings.base_url, key_id(settings.api_key))
+            state_dir or paths.flows_dir(settings.base_url, key_id(settings.api_key), settings.demo)
         )
         self.budget = RequestBudget(self.clock, 120)
         self.key_env = key_env(settings.api_key)
@@ -340,9 +340,7 @@ def launch(settings: Settings, initial: dict[str, Any]) -> int:
 
     setup_logging(paths.log_dir())
     if settings.demo:
-        app = LayersApp(
-            settings, initial=initial, clock=DemoClock(), state_dir=paths.demo_dir() / "flows"
-        )
+        app = LayersApp(settings, initial=initial, clock=DemoClock())
     else:
         app = LayersApp(settings, initial=initial)
     app.run()

@@ -375,3 +375,13 @@ async def test_key_bar_shows_the_keys_and_a_click_presses_one():
         await pilot.click(KeyBar, offset=(start + 1, 0))
         await settle(pilot)
         assert isinstance(harness.app.screen, PendingScreen)
+
+
+async def test_key_bar_takes_the_themes_footer_colours():
+    """Themes that colour their footer (solarized: blue with light text) keep it readable."""
+    harness = build(theme="solarized-light")
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        bar = harness.app.screen.query_one(KeyBar)
+        footer = harness.app.theme_variables["footer-background"]
+        assert bar.styles.background.hex.lower() == footer.lower()

@@ -53,6 +53,9 @@ def test_pending_flows_are_kept_per_host_and_key(tmp_path, monkeypatch):
     assert len({live, other_key, sandbox}) == 3
     assert all(p.is_relative_to(tmp_path / "flows") for p in (live, other_key, sandbox))
     assert paths.demo_dir() == tmp_path / "demo"
+    assert paths.flows_dir("http://127.0.0.1:8787", "test-demo", demo=True) == (
+        tmp_path / "demo" / "flows"
+    )
 
 
 def test_standalone_sandbox_never_prints_its_key(tmp_path):

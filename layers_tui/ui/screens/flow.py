@@ -396,7 +396,7 @@ class FlowScreen(Screen):
             )
 
     def _keys_text(self) -> Text:
-        """The keys that do something now, by the same rule as the footer (`check_action`):
+        """The keys that do something now, by the same rule as the key bar (`check_action`):
         a finished flow has no link left to share."""
         waiting = self.flow is not None and not self.flow.terminal
         probe = browser_probe(self.app.env)
