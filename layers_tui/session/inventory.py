@@ -1,0 +1,499 @@
+"""The organisation's projects and accounts, kept in the store and refreshed within budget.
+
+One refresh loop per key across every process on the machine (the store's lease): the
+holder lists projects and refreshes them in priority order (the project on screen, then
+projects with problems or the soonest expiry, then the least recently refreshed); everyone
+else follows what the holder writes. A single-project refresh never ends a full pass, one
+project's failure stays with that project, and the last good data is kept with its error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from layers_tui.api import ApiError, LayersClient
+from layers_tui.api.paging import fan_out
+from layers_tui.clock import Clock
+from layers_tui.domain.status import Severity, Thresholds, ad_row, social_row
+from layers_tui.flows.budget import RequestBudget
+from layers_tui.inventory import (
+    ProjectSnapshot,
+    as_api_error,
+    load_project,
+    load_projects,
+    split_duplicates,
+)
+from layers_tui.models import AdAccount, InvalidItem, Project, SocialAccount
+
+from .store import Change, ProjectRecord, Store, StoredAccount, epoch, from_epoch
+
+log = logging.getLogger("layers_tui.session")
+
+LEASE_TTL = 30.0  # a refresher that dies is replaced within this (at once on this machine)
+FOLLOW_SECONDS = 1.0  # how often a process without the lease looks for news in the store
+REQUESTS_PER_PROJECT = 2  # one social page and the ad list for a typical project
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a refresh pass is: "refreshed N of M projects, about T left"."""
+
+    running: bool = False
+    done: int = 0
+    total: int = 0
+    failed: int = 0
+    eta_seconds: float | None = None
+    note: str = ""  # why a pass is slower than it could be (the request budget)
+
+
+@dataclass(frozen=True)
+class ProjectsUpdated:
+    projects: tuple[Project, ...]
+
+
+@dataclass(frozen=True)
+class ProjectUpdated:
+    snapshot: ProjectSnapshot
+
+
+@dataclass(frozen=True)
+class ProgressUpdated:
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class ListingFailed:
+    error: ApiError
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    changes: tuple[Change, ...]
+
+
+InventoryEvent = ProjectsUpdated | ProjectUpdated | ProgressUpdated | ListingFailed | StatusChanged
+Listener = Callable[[InventoryEvent], None]
+
+
+@dataclass
+class PassResult:
+    refreshed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # not reached within the deadline
+    listing_error: ApiError | None = None
+
+
+def error_record(error: ApiError) -> dict[str, Any]:
+    return {
+        "status": error.status,
+        "code": error.code,
+        "message": error.message,
+        "requestId": error.request_id,
+    }
+
+
+def error_from_record(record: dict[str, Any] | None) -> ApiError | None:
+    if not record:
+        return None
+    status = record.get("status")
+    return ApiError(
+        status if isinstance(status, int) else None,
+        str(record.get("code") or "ERROR"),
+        str(record.get("message") or ""),
+        record.get("requestId") if isinstance(record.get("requestId"), str) else None,
+    )
+
+
+def snapshot_from_store(
+    record: ProjectRecord, accounts: Sequence[tuple[str, dict]]
+) -> ProjectSnapshot:
+    """A project as the store has it, in the shape the faces draw."""
+    project = Project.model_validate(record.doc)
+    social = tuple(SocialAccount.model_validate(doc) for kind, doc in accounts if kind == "social")
+    ads = tuple(AdAccount.model_validate(doc) for kind, doc in accounts if kind == "ad")
+    invalid = tuple(
+        InvalidItem(raw=item.get("raw"), problem=str(item.get("problem", "")))
+        for item in record.invalid
+    )
+    return ProjectSnapshot(
+        project,
+        social,
+        ads,
+        invalid,
+        error_from_record(record.error),
+        from_epoch(record.refreshed_at),
+    )
+
+
+def stored_accounts(
+    snapshot: ProjectSnapshot, now: datetime, thresholds: Thresholds
+) -> list[StoredAccount]:
+    """What the store keeps of a freshly fetched project: documents as sent, plus the
+    columns check and metrics aggregate on (decided by the domain rules)."""
+    accounts: list[StoredAccount] = []
+    for social in snapshot.social:
+        row = social_row(social, snapshot.project, now, thresholds)
+        accounts.append(
+            StoredAccount(
+                "social",
+                row.key,
+                row.platform,
+                row.name,
+                row.status,
+                int(row.severity),
+                epoch(row.token_expires_at),
+                row.leased,
+                _document(social),
+            )
+        )
+    for ad in snapshot.ads:
+        row = ad_row(ad, snapshot.project)
+        accounts.append(
+            StoredAccount(
+                "ad",
+                row.key,
+                row.platform,
+                row.name,
+                row.status,
+                int(row.severity),
+                None,
+                False,
+                _document(ad),
+            )
+        )
+    return accounts
+
+
+def _document(model: SocialAccount | AdAccount | Project) -> dict[str, Any]:
+    """The fields the API sent (unknown ones included), not our defaults."""
+    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+class Inventory:
+    """Projects and accounts in the store, and the one refresh loop that keeps them fresh."""
+
+    def __init__(
+        self,
+        client: LayersClient,
+        store: Store,
+        budget: RequestBudget,
+        clock: Clock,
+        *,
+        thresholds: Thresholds | None = None,
+        concurrency: int = 8,
+        refresh_interval: float = 60.0,
+        listener: Listener | None = None,
+        holder_id: str | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.budget = budget
+        self.clock = clock
+        self.thresholds = thresholds or Thresholds()
+        self.concurrency = max(1, concurrency)
+        self.refresh_interval = refresh_interval
+        self.listeners: list[Listener] = [listener] if listener else []
+        self.holder_id = holder_id or uuid.uuid4().hex
+        self._wall = wall
+        self.projects: list[Project] = []
+        self.duplicates: list[Project] = []  # listed twice: shown once, reported
+        self.focus_project: str | None = None
+        self.flow_projects: Callable[[], Iterable[str]] = lambda: ()
+        self.progress = Progress()
+        self.plan_reason = ""
+        self.is_holder = False
+        self._pass_running = False
+        self._in_flight: set[str] = set()
+        self._requested: list[str] = []
+        self._wake = asyncio.Event()
+        self._seen_seq = 0
+        self._lease_renewed = -math.inf
+
+    # -- reading -----------------------------------------------------------------------------
+    def _emit(self, event: InventoryEvent) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    def load_cached(self) -> list[ProjectSnapshot]:
+        """Everything the store has, for an instant start."""
+        records = self.store.projects()
+        self.projects = [Project.model_validate(record.doc) for record in records]
+        accounts = self.store.all_accounts()
+        self._seen_seq = max((record.seq for record in records), default=0)
+        return [snapshot_from_store(record, accounts.get(record.id, [])) for record in records]
+
+    def snapshot(self, project_id: str) -> ProjectSnapshot | None:
+        for record in self.store.projects():
+            if record.id == project_id:
+                return snapshot_from_store(record, self.store.accounts(project_id))
+        return None
+
+    def follow(self) -> int:
+        """Emit what other processes wrote since we last looked; returns how many projects."""
+        records = self.store.changed_projects(self._seen_seq)
+        if not records:
+            return 0
+        listed = [Project.model_validate(record.doc) for record in self.store.projects()]
+        if [p.id for p in listed] != [p.id for p in self.projects]:
+            self.projects = listed
+            self._emit(ProjectsUpdated(tuple(listed)))
+        for record in records:
+            self._seen_seq = max(self._seen_seq, record.seq)
+            self._emit(ProjectUpdated(snapshot_from_store(record, self.store.accounts(record.id))))
+        return len(records)
+
+    # -- refreshing --------------------------------------------------------------------------
+    def _priority(self, project: Project, records: dict[str, ProjectRecord], now: float) -> tuple:
+        flows = set(self.flow_projects())
+        record = records.get(project.id)
+        refreshed = record.refreshed_at if record and record.refreshed_at else 0.0
+        return (
+            project.id not in flows,
+            project.id != self.focus_project,
+            not self._has_problems(project.id),
+            refreshed,
+        )
+
+    def _has_problems(self, project_id: str) -> bool:
+        return (
+            self.store.count_where(
+                "severity >= ?", (int(Severity.WARNING),), project_ids=[project_id]
+            )
+            > 0
+        )
+
+    async def list_projects(self) -> list[Project]:
+        await self.budget.acquire("visible")
+        projects, self.duplicates = split_duplicates(await load_projects(self.client))
+        if self.duplicates:
+            log.warning(
+                "the project list names %d project id(s) twice: %s",
+                len(self.duplicates),
+                ", ".join(sorted({p.id for p in self.duplicates}))[:300],
+            )
+        docs = [_document(project) for project in projects]
+        self.store.replace_projects(docs, self.clock.now())
+        self.projects = projects
+        self._emit(ProjectsUpdated(tuple(projects)))
+        return projects
+
+    async def refresh(
+        self,
+        project_ids: Sequence[str] | None = None,
+        *,
+        max_age: float | None = None,
+        deadline: float | None = None,
+        relist: bool | None = None,
+    ) -> PassResult:
+        """One pass: list projects (when asked or stale), then refresh every project older
+        than `max_age` in priority order within the budget, until `deadline` (monotonic).
+        A pass over everything is skipped when one is already running."""
+        result = PassResult()
+        full = project_ids is None
+        if full and self._pass_running:
+            return result
+        if full:
+            self._pass_running = True
+        try:
+            listed_at = self.store.projects_listed_at()
+            stale_list = listed_at is None or (self.clock.now() - listed_at).total_seconds() >= (
+                max_age if max_age is not None else self.refresh_interval
+            )
+            if full and (relist if relist is not None else stale_list):
+                try:
+                    await self.list_projects()
+                except ApiError as error:
+                    result.listing_error = error
+                    self._emit(ListingFailed(error))
+                    if not self.projects:
+                        self.projects = [
+                            Project.model_validate(r.doc) for r in self.store.projects()
+                        ]
+            elif not self.projects:
+                self.projects = [Project.model_validate(r.doc) for r in self.store.projects()]
+            records = {record.id: record for record in self.store.projects()}
+            now = self.clock.now().timestamp()
+            wanted = set(project_ids) if project_ids is not None else None
+            due = [
+                project
+                for project in self.projects
+                if (wanted is None or project.id in wanted)
+                and project.id not in self._in_flight
+                and (max_age is None or _age(records.get(project.id), now) >= max_age)
+            ]
+            due.sort(key=lambda project: self._priority(project, records, now))
+            await self._refresh_projects(due, result, deadline, full)
+        finally:
+            if full:
+                self._pass_running = False
+        return result
+
+    async def refresh_project(self, project_id: str) -> PassResult:
+        """One project now (a completed flow, ctrl+r on it): never ends a running pass."""
+        return await self.refresh([project_id])
+
+    async def _refresh_projects(
+        self, due: list[Project], result: PassResult, deadline: float | None, full: bool
+    ) -> None:
+        if not due:
+            if full:
+                self._set_progress(Progress(running=False, done=0, total=0))
+            return
+        started = self.clock.monotonic()
+        done = failed = 0
+        for project in due:
+            self._in_flight.add(project.id)
+        if full:
+            self._set_progress(self._estimate(0, len(due), 0, started))
+
+        async def fetch(project: Project) -> ProjectSnapshot | None:
+            priority = "visible" if project.id == self.focus_project else "background"
+            if deadline is not None:
+                wait = self.budget.wait_seconds(priority, REQUESTS_PER_PROJECT)
+                if self.clock.monotonic() + wait > deadline:
+                    return None
+            await self.budget.acquire(priority, cost=REQUESTS_PER_PROJECT)
+            if deadline is not None and self.clock.monotonic() > deadline:
+                return None
+            return await load_project(self.client, project, self.clock.now())
+
+        try:
+            async for project, outcome in fan_out(due, fetch, self.concurrency):
+                self._in_flight.discard(project.id)
+                if outcome is None:
+                    result.skipped.append(project.id)
+                    continue
+                if isinstance(outcome, BaseException):
+                    error = as_api_error(outcome, f"project {project.id}")
+                    self.store.save_project_error(project.id, error_record(error), self.clock.now())
+                    result.failed.append(project.id)
+                    failed += 1
+                else:
+                    changes = self.store.save_project(
+                        project.id,
+                        stored_accounts(outcome, self.clock.now(), self.thresholds),
+                        [{"raw": item.raw, "problem": item.problem} for item in outcome.invalid],
+                        self.clock.now(),
+                    )
+                    result.refreshed.append(project.id)
+                    if changes:
+                        self._emit(StatusChanged(tuple(changes)))
+                done += 1
+                self._seen_seq = self.store.last_seq()
+                record = next((r for r in self.store.projects() if r.id == project.id), None)
+                if record is not None:
+                    self._emit(
+                        ProjectUpdated(snapshot_from_store(record, self.store.accounts(project.id)))
+                    )
+                if full:
+                    self._set_progress(self._estimate(done, len(due), failed, started))
+        finally:
+            for project in due:
+                self._in_flight.discard(project.id)
+            if full:
+                self._set_progress(
+                    Progress(running=False, done=done, total=len(due), failed=failed)
+                )
+
+    def _estimate(self, done: int, total: int, failed: int, started: float) -> Progress:
+        remaining = total - done
+        by_budget = remaining * REQUESTS_PER_PROJECT / max(self.budget.rate, 1e-6)
+        elapsed = self.clock.monotonic() - started
+        by_pace = remaining * elapsed / done if done >= 5 else 0.0
+        eta = max(by_budget, by_pace)
+        plan = self.budget.refresh_plan(len(self.projects), self.refresh_interval)
+        note = (
+            f"limited by the request budget ({self.budget.per_minute} req/min)"
+            if by_budget >= by_pace and by_budget > 30
+            else plan.reason
+        )
+        return Progress(True, done, total, failed, eta, note)
+
+    def _set_progress(self, progress: Progress) -> None:
+        self.progress = progress
+        self._emit(ProgressUpdated(progress))
+
+    # -- the loop --------------------------------------------------------------------------------
+    def request_refresh(self, project_ids: Iterable[str] | None = None) -> None:
+        """Ask for a refresh soon: here when we hold the lease, else through the store."""
+        ids = list(project_ids) if project_ids is not None else [p.id for p in self.projects]
+        if self.is_holder:
+            self._requested.extend(i for i in ids if i not in self._requested)
+            self._wake.set()
+        else:
+            self.store.request_refresh(ids, self.clock.now())
+
+    def _renew_lease(self) -> bool:
+        now_mono = self.clock.monotonic()
+        if self.is_holder and now_mono - self._lease_renewed < LEASE_TTL / 3:
+            return True
+        held = self.store.try_lease(self.holder_id, LEASE_TTL, self._wall())
+        if held:
+            self._lease_renewed = now_mono
+        if held != self.is_holder:
+            log.info("refresh lease %s", "taken" if held else "held by another process")
+        self.is_holder = held
+        return held
+
+    def release(self) -> None:
+        if self.is_holder:
+            with contextlib.suppress(Exception):
+                self.store.release_lease(self.holder_id)
+            self.is_holder = False
+
+    def next_pass_in(self) -> float:
+        plan = self.budget.refresh_plan(len(self.projects), self.refresh_interval)
+        self.plan_reason = plan.reason
+        return plan.interval
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease while a long pass runs (a standard-tier pass of a large
+        organisation takes many minutes)."""
+        while True:
+            await self.clock.sleep(LEASE_TTL / 3)
+            if self.is_holder:
+                self._renew_lease()
+
+    async def run(self) -> None:
+        """Keep the store fresh while this process holds the lease; follow otherwise."""
+        next_pass = self.clock.monotonic()
+        keeper = asyncio.ensure_future(self._keep_lease())
+        try:
+            while True:
+                if self._renew_lease():
+                    requested = self._requested + self.store.take_refresh_requests()
+                    self._requested = []
+                    if requested:
+                        await self.refresh(list(dict.fromkeys(requested)))
+                    if self.clock.monotonic() >= next_pass:
+                        interval = self.next_pass_in()
+                        await self.refresh(max_age=interval * 0.9)
+                        next_pass = self.clock.monotonic() + self.next_pass_in()
+                else:
+                    self.follow()
+                wait = max(0.0, min(FOLLOW_SECONDS * 5, next_pass - self.clock.monotonic()))
+                if not self.is_holder:
+                    wait = FOLLOW_SECONDS
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
+        finally:
+            keeper.cancel()
+            self.release()
+
+
+def _age(record: ProjectRecord | None, now: float) -> float:
+    if record is None or record.refreshed_at is None:
+        return math.inf
+    return now - record.refreshed_at

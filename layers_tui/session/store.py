@@ -1,0 +1,785 @@
+"""The local store: one SQLite database (stdlib sqlite3, WAL) per API host and key.
+
+It holds the organisation as last seen (projects and accounts exactly as the API sent them),
+each project's freshness and last error, the history of every status or severity change,
+pending flows, the operator's action journal and the refresh lease that lets several
+processes share one key without exceeding its budget. No Textual, no HTTP: callers hand it
+plain values. The interface is deliberately narrow (see docs/scaling.md) so that another
+backend could stand behind it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("layers_tui.store")
+
+SCHEMA_VERSION = 1
+REFRESH_LEASE = "refresh"
+BUSY_TIMEOUT_MS = 5000
+
+_SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE projects (
+    id TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    listed_at REAL NOT NULL
+);
+CREATE TABLE project_state (
+    project_id TEXT PRIMARY KEY,
+    refreshed_at REAL,
+    attempted_at REAL,
+    error TEXT,
+    invalid TEXT,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX project_state_seq ON project_state (seq);
+CREATE TABLE accounts (
+    project_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    severity INTEGER NOT NULL,
+    expires_at REAL,
+    leased INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (project_id, kind, key)
+);
+CREATE INDEX accounts_severity ON accounts (severity);
+CREATE TABLE history (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    project_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    account_key TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    name TEXT NOT NULL,
+    old_status TEXT,
+    new_status TEXT,
+    old_severity INTEGER,
+    new_severity INTEGER
+);
+CREATE INDEX history_account ON history (account_key, at);
+CREATE INDEX history_at ON history (at);
+CREATE TABLE flows (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE journal (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    action TEXT NOT NULL,
+    profile TEXT,
+    key_id TEXT,
+    host TEXT,
+    project_id TEXT,
+    account_id TEXT,
+    detail TEXT NOT NULL
+);
+CREATE INDEX journal_at ON journal (at);
+CREATE TABLE lease (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE refresh_requests (project_id TEXT PRIMARY KEY, at REAL NOT NULL);
+"""
+
+# Each entry upgrades the schema by one version: MIGRATIONS[n] takes version n to n + 1.
+MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1}
+
+
+class StoreError(Exception):
+    """A problem with the local store, told with its path (never with a secret)."""
+
+
+@dataclass(frozen=True)
+class StoredAccount:
+    """One account as the inventory decided it, ready to be written."""
+
+    kind: str  # social | ad
+    key: str
+    platform: str
+    name: str
+    status: str
+    severity: int
+    expires_at: float | None
+    leased: bool
+    doc: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    id: str
+    doc: dict[str, Any]
+    refreshed_at: float | None
+    attempted_at: float | None
+    error: dict[str, Any] | None
+    invalid: list[dict[str, Any]]
+    seq: int
+
+
+@dataclass(frozen=True)
+class Change:
+    """One history entry: an account's status or severity moved."""
+
+    at: float
+    project_id: str
+    kind: str
+    account_key: str
+    platform: str
+    name: str
+    old_status: str | None
+    new_status: str | None
+    old_severity: int | None
+    new_severity: int | None
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    at: float
+    action: str
+    profile: str | None
+    key_id: str | None
+    host: str | None
+    project_id: str | None
+    account_id: str | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Counts by severity (ints from domain.status.Severity) over a selection."""
+
+    by_severity: dict[int, int]
+    projects: int
+
+
+def epoch(moment: datetime | None) -> float | None:
+    """Seconds since the epoch, as the store keeps times."""
+    return None if moment is None else moment.timestamp()
+
+
+def from_epoch(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """SQLite-backed state. Open with `Store.open(path)`; `Store.memory()` keeps nothing."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
+        self._db = connection
+        self.path = path
+        self.persistent = path is not None
+        self.moved_aside: Path | None = None
+
+    # -- opening ------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path, now: datetime | None = None) -> Store:
+        """Open (creating or migrating) the database at `path`. A file that is not a usable
+        database is moved aside and a new one is built; an unusable location is a
+        StoreError."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as error:
+            raise StoreError(f"Cannot create {path.parent}: {error.strerror or error}") from None
+        moved: Path | None = None
+        try:
+            store = cls._connect(path)
+        except sqlite3.DatabaseError as error:
+            if isinstance(error, sqlite3.OperationalError) and not path.exists():
+                raise StoreError(f"Cannot open {path}: {error}") from None
+            moved = cls._move_aside(path, now or datetime.now(UTC))
+            log.warning("store %s unusable (%s); moved aside to %s", path, error, moved)
+            try:
+                store = cls._connect(path)
+            except sqlite3.DatabaseError as again:
+                raise StoreError(f"Cannot open {path}: {again}") from None
+        store.moved_aside = moved
+        return store
+
+    @classmethod
+    def memory(cls) -> Store:
+        connection = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        store = cls(connection, None)
+        store._migrate()
+        return store
+
+    @classmethod
+    def _connect(cls, path: Path) -> Store:
+        connection = sqlite3.connect(
+            path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
+        try:
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o600)
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()
+            if mode is None or str(mode[0]).lower() != "wal":
+                raise sqlite3.OperationalError(f"WAL mode not available ({mode})")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA foreign_keys = OFF")
+            store = cls(connection, path)
+            store._migrate()
+            store._check_readable()
+        except BaseException:
+            connection.close()
+            raise
+        return store
+
+    @staticmethod
+    def _move_aside(path: Path, now: datetime) -> Path:
+        target = path.with_name(f"{path.name}.corrupt-{now:%Y%m%dT%H%M%S}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{path}{suffix}")
+            if source.exists():
+                try:
+                    os.replace(source, Path(f"{target}{suffix}"))
+                except OSError as error:
+                    raise StoreError(f"Cannot move {source} aside: {error.strerror}") from None
+        return target
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer layers-tui (schema {version}); "
+                "upgrade layers-tui or move the file away."
+            )
+        while version < SCHEMA_VERSION:
+            with self.transaction():
+                for statement in _statements(MIGRATIONS[version]):
+                    self._db.execute(statement)
+                version += 1
+                self._db.execute(f"PRAGMA user_version = {version}")
+
+    def _check_readable(self) -> None:
+        for table in ("meta", "projects", "accounts", "history", "flows", "journal"):
+            self._db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; taken at once (IMMEDIATE) so writers queue, never deadlock."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits (cheap; polled by readers)."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    # -- meta -----------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- projects and accounts ----------------------------------------------------------------
+    def replace_projects(self, projects: Sequence[dict[str, Any]], at: datetime) -> None:
+        """The organisation's project list as just listed (in API order). Projects no longer
+        listed are dropped with their accounts; history stays."""
+        stamp = at.timestamp()
+        with self.transaction() as db:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS listed (id TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM temp.listed")
+            db.executemany(
+                "INSERT OR IGNORE INTO temp.listed (id) VALUES (?)",
+                ((doc["id"],) for doc in projects),
+            )
+            for table, column in (
+                ("projects", "id"),
+                ("project_state", "project_id"),
+                ("accounts", "project_id"),
+            ):
+                db.execute(
+                    f"DELETE FROM {table} WHERE {column} NOT IN (SELECT id FROM temp.listed)"
+                )
+            db.executemany(
+                "INSERT INTO projects (id, position, doc, listed_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET position = excluded.position, "
+                "doc = excluded.doc, listed_at = excluded.listed_at",
+                ((doc["id"], position, _dump(doc), stamp) for position, doc in enumerate(projects)),
+            )
+            self._set_meta_in(db, "projects_listed_at", str(stamp))
+
+    def projects_listed_at(self) -> datetime | None:
+        value = self.get_meta("projects_listed_at")
+        return from_epoch(float(value)) if value else None
+
+    def projects(self) -> list[ProjectRecord]:
+        rows = self._db.execute(
+            "SELECT p.id, p.doc, s.refreshed_at, s.attempted_at, s.error, s.invalid, "
+            "COALESCE(s.seq, 0) FROM projects p LEFT JOIN project_state s "
+            "ON s.project_id = p.id ORDER BY p.position"
+        ).fetchall()
+        return [_project_record(row) for row in rows]
+
+    def changed_projects(self, after_seq: int) -> list[ProjectRecord]:
+        """Projects saved (by any process) since `after_seq`."""
+        rows = self._db.execute(
+            "SELECT p.id, p.doc, s.refreshed_at, s.attempted_at, s.error, s.invalid, s.seq "
+            "FROM project_state s JOIN projects p ON p.id = s.project_id "
+            "WHERE s.seq > ? ORDER BY s.seq",
+            (after_seq,),
+        ).fetchall()
+        return [_project_record(row) for row in rows]
+
+    def last_seq(self) -> int:
+        row = self._db.execute("SELECT MAX(seq) FROM project_state").fetchone()
+        return int(row[0] or 0)
+
+    def accounts(self, project_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """(kind, document) of every account of a project, in the order they were listed."""
+        rows = self._db.execute(
+            "SELECT kind, doc FROM accounts WHERE project_id = ? ORDER BY rowid", (project_id,)
+        ).fetchall()
+        return [(kind, json.loads(doc)) for kind, doc in rows]
+
+    def all_accounts(self) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        result: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for project_id, kind, doc in self._db.execute(
+            "SELECT project_id, kind, doc FROM accounts ORDER BY project_id, rowid"
+        ):
+            result.setdefault(project_id, []).append((kind, json.loads(doc)))
+        return result
+
+    def save_project(
+        self,
+        project_id: str,
+        accounts: Iterable[StoredAccount],
+        invalid: Sequence[dict[str, Any]],
+        at: datetime,
+    ) -> list[Change]:
+        """A project's lists as just fetched: replaces its accounts and records every status
+        or severity change in the history. Returns those changes."""
+        stamp = at.timestamp()
+        changes: list[Change] = []
+        with self.transaction() as db:
+            before = {
+                (kind, key): (status, severity)
+                for kind, key, status, severity in db.execute(
+                    "SELECT kind, key, status, severity FROM accounts WHERE project_id = ?",
+                    (project_id,),
+                )
+            }
+            seen: set[tuple[str, str]] = set()
+            rows = []
+            for account in accounts:
+                ident = (account.kind, account.key)
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                old = before.get(ident)
+                if old is None or old != (account.status, account.severity):
+                    changes.append(
+                        Change(
+                            stamp,
+                            project_id,
+                            account.kind,
+                            account.key,
+                            account.platform,
+                            account.name,
+                            old[0] if old else None,
+                            account.status,
+                            old[1] if old else None,
+                            account.severity,
+                        )
+                    )
+                rows.append(
+                    (
+                        project_id,
+                        account.kind,
+                        account.key,
+                        account.platform,
+                        account.name,
+                        account.status,
+                        account.severity,
+                        account.expires_at,
+                        int(account.leased),
+                        _dump(account.doc),
+                    )
+                )
+            db.execute("DELETE FROM accounts WHERE project_id = ?", (project_id,))
+            db.executemany(
+                "INSERT INTO accounts (project_id, kind, key, platform, name, status, severity, "
+                "expires_at, leased, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            for kind, key in set(before) - seen:
+                # Gone from the list (revoked accounts normally stay listed as disconnected).
+                changes.append(
+                    Change(
+                        stamp,
+                        project_id,
+                        kind,
+                        key,
+                        "",
+                        "",
+                        before[(kind, key)][0],
+                        None,
+                        before[(kind, key)][1],
+                        None,
+                    )
+                )
+            self._insert_history(db, changes)
+            self._set_state(db, project_id, stamp, stamp, None, invalid)
+        return changes
+
+    def save_project_error(self, project_id: str, error: dict[str, Any], at: datetime) -> None:
+        """A failed refresh: last good data stays; the error and the attempt are recorded."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT refreshed_at, invalid FROM project_state WHERE project_id = ?",
+                (project_id,),
+            ).fetchone()
+            refreshed = row[0] if row else None
+            invalid = json.loads(row[1]) if row and row[1] else []
+            self._set_state(db, project_id, refreshed, at.timestamp(), error, invalid)
+
+    def _set_state(
+        self,
+        db: sqlite3.Connection,
+        project_id: str,
+        refreshed_at: float | None,
+        attempted_at: float,
+        error: dict[str, Any] | None,
+        invalid: Sequence[dict[str, Any]],
+    ) -> None:
+        db.execute(
+            "INSERT INTO project_state (project_id, refreshed_at, attempted_at, error, invalid, "
+            "seq) VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM project_state)) "
+            "ON CONFLICT(project_id) DO UPDATE SET refreshed_at = excluded.refreshed_at, "
+            "attempted_at = excluded.attempted_at, error = excluded.error, "
+            "invalid = excluded.invalid, seq = excluded.seq",
+            (
+                project_id,
+                refreshed_at,
+                attempted_at,
+                _dump(error) if error is not None else None,
+                _dump(list(invalid)) if invalid else None,
+            ),
+        )
+
+    def _insert_history(self, db: sqlite3.Connection, changes: Sequence[Change]) -> None:
+        db.executemany(
+            "INSERT INTO history (at, project_id, kind, account_key, platform, name, old_status, "
+            "new_status, old_severity, new_severity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    c.at,
+                    c.project_id,
+                    c.kind,
+                    c.account_key,
+                    c.platform,
+                    c.name,
+                    c.old_status,
+                    c.new_status,
+                    c.old_severity,
+                    c.new_severity,
+                )
+                for c in changes
+            ),
+        )
+
+    @staticmethod
+    def _set_meta_in(db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- aggregation (for check and metrics: no rows rebuilt in Python) ------------------------
+    def severity_counts(
+        self,
+        project_ids: Sequence[str] | None = None,
+        platform: str | None = None,
+        kind: str | None = None,
+    ) -> dict[int, int]:
+        where, args = _selection(project_ids, platform, kind)
+        rows = self._db.execute(
+            f"SELECT severity, COUNT(*) FROM accounts {where} GROUP BY severity", args
+        ).fetchall()
+        return {int(severity): int(count) for severity, count in rows}
+
+    def accounts_where(
+        self,
+        condition: str,
+        params: Sequence[Any] = (),
+        project_ids: Sequence[str] | None = None,
+        platform: str | None = None,
+        kind: str | None = None,
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """(project_id, kind, doc) of the accounts matching a selection plus `condition`
+        (SQL over the columns of `accounts`, with `?` parameters)."""
+        where, args = _selection(project_ids, platform, kind)
+        where = f"{where} AND ({condition})" if where else f"WHERE {condition}"
+        rows = self._db.execute(
+            f"SELECT project_id, kind, doc FROM accounts {where} ORDER BY project_id, rowid",
+            [*args, *params],
+        ).fetchall()
+        return [(project_id, kind, json.loads(doc)) for project_id, kind, doc in rows]
+
+    def count_where(
+        self,
+        condition: str,
+        params: Sequence[Any] = (),
+        project_ids: Sequence[str] | None = None,
+        platform: str | None = None,
+        kind: str | None = None,
+    ) -> int:
+        where, args = _selection(project_ids, platform, kind)
+        where = f"{where} AND ({condition})" if where else f"WHERE {condition}"
+        row = self._db.execute(f"SELECT COUNT(*) FROM accounts {where}", [*args, *params])
+        return int(row.fetchone()[0])
+
+    def min_expiry(
+        self,
+        project_ids: Sequence[str] | None = None,
+        platform: str | None = None,
+        kind: str | None = None,
+    ) -> float | None:
+        where, args = _selection(project_ids, platform, kind)
+        condition = "status = 'connected' AND expires_at IS NOT NULL"
+        where = f"{where} AND {condition}" if where else f"WHERE {condition}"
+        row = self._db.execute(f"SELECT MIN(expires_at) FROM accounts {where}", args).fetchone()
+        return row[0]
+
+    def rollup(self) -> list[tuple[str, str, str, str, int]]:
+        """(project_id, platform, kind, status, count): low-cardinality counts for metrics."""
+        return [
+            tuple(row)  # type: ignore[misc]
+            for row in self._db.execute(
+                "SELECT project_id, platform, kind, status, COUNT(*) FROM accounts "
+                "GROUP BY project_id, platform, kind, status"
+            )
+        ]
+
+    # -- history --------------------------------------------------------------------------------
+    def history(
+        self,
+        *,
+        account_key: str | None = None,
+        project_id: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Change]:
+        clauses, args = [], []
+        if account_key is not None:
+            clauses.append("account_key = ?")
+            args.append(account_key)
+        if project_id is not None:
+            clauses.append("project_id = ?")
+            args.append(project_id)
+        if since is not None:
+            clauses.append("at >= ?")
+            args.append(since.timestamp())
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        tail = f" LIMIT {int(limit)}" if limit else ""
+        rows = self._db.execute(
+            "SELECT at, project_id, kind, account_key, platform, name, old_status, new_status, "
+            f"old_severity, new_severity FROM history {where} ORDER BY at DESC, id DESC{tail}",
+            args,
+        ).fetchall()
+        return [Change(*row) for row in rows]
+
+    def severity_since(self, project_id: str | None = None) -> dict[tuple[str, str], float]:
+        """(kind, key) -> when each account reached its current severity (its last change of
+        severity), for the "broken since" column."""
+        where = "WHERE h.project_id = ?" if project_id is not None else ""
+        args = (project_id,) if project_id is not None else ()
+        rows = self._db.execute(
+            "SELECT h.kind, h.account_key, MAX(h.at) FROM history h "
+            f"{where} {'AND' if where else 'WHERE'} "
+            "(h.old_severity IS NULL OR h.old_severity != h.new_severity) "
+            "AND h.new_severity IS NOT NULL GROUP BY h.kind, h.account_key",
+            args,
+        ).fetchall()
+        return {(kind, key): at for kind, key, at in rows}
+
+    # -- flows ----------------------------------------------------------------------------------
+    def flow_documents(self) -> list[dict[str, Any]]:
+        return [json.loads(doc) for (doc,) in self._db.execute("SELECT doc FROM flows")]
+
+    def save_flow_documents(
+        self, documents: Iterable[tuple[str, str, float, dict[str, Any]]]
+    ) -> None:
+        """Upsert (id, status, updated_at, document); a newer `updated_at` wins, so two
+        processes never overwrite each other's later news."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO flows (id, status, updated_at, doc) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
+                "updated_at = excluded.updated_at, doc = excluded.doc "
+                "WHERE excluded.updated_at >= flows.updated_at",
+                ((ident, status, updated, _dump(doc)) for ident, status, updated, doc in documents),
+            )
+
+    def prune_flows(self, finished_before: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "DELETE FROM flows WHERE status != 'pending' AND updated_at < ?",
+                (finished_before.timestamp(),),
+            )
+
+    # -- journal --------------------------------------------------------------------------------
+    def journal_add(self, entry: JournalEntry) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO journal (at, action, profile, key_id, host, project_id, account_id, "
+                "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.at,
+                    entry.action,
+                    entry.profile,
+                    entry.key_id,
+                    entry.host,
+                    entry.project_id,
+                    entry.account_id,
+                    _dump(entry.detail),
+                ),
+            )
+
+    def journal(
+        self, since: datetime | None = None, limit: int | None = None
+    ) -> list[JournalEntry]:
+        where = "WHERE at >= ?" if since is not None else ""
+        args = (since.timestamp(),) if since is not None else ()
+        tail = f" LIMIT {int(limit)}" if limit else ""
+        rows = self._db.execute(
+            "SELECT at, action, profile, key_id, host, project_id, account_id, detail "
+            f"FROM journal {where} ORDER BY at DESC, id DESC{tail}",
+            args,
+        ).fetchall()
+        return [JournalEntry(*row[:7], json.loads(row[7])) for row in rows]
+
+    # -- refresh lease and requests --------------------------------------------------------------
+    def try_lease(self, holder: str, ttl: float, now: float, name: str = REFRESH_LEASE) -> bool:
+        """Take or renew the lease. Free when nobody holds it, when it expired, or when its
+        holder was a process on this machine that is gone."""
+        here = socket.gethostname()
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT holder, host, pid, expires_at FROM lease WHERE name = ?", (name,)
+            ).fetchone()
+            if row is not None and row[0] != holder:
+                other_holder, other_host, other_pid, expires_at = row
+                alive = other_host != here or _pid_alive(other_pid)
+                if expires_at > now and alive:
+                    return False
+            db.execute(
+                "INSERT INTO lease (name, holder, host, pid, expires_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, host = excluded.host, "
+                "pid = excluded.pid, expires_at = excluded.expires_at",
+                (name, holder, here, os.getpid(), now + ttl),
+            )
+        return True
+
+    def lease_holder(self, now: float, name: str = REFRESH_LEASE) -> str | None:
+        row = self._db.execute(
+            "SELECT holder, host, pid, expires_at FROM lease WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None or row[3] <= now:
+            return None
+        if row[1] == socket.gethostname() and not _pid_alive(row[2]):
+            return None
+        return str(row[0])
+
+    def release_lease(self, holder: str, name: str = REFRESH_LEASE) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM lease WHERE name = ? AND holder = ?", (name, holder))
+
+    def request_refresh(self, project_ids: Iterable[str], at: datetime) -> None:
+        """Ask whichever process holds the lease to refresh these projects next."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO refresh_requests (project_id, at) VALUES (?, ?) "
+                "ON CONFLICT(project_id) DO UPDATE SET at = excluded.at",
+                ((pid, at.timestamp()) for pid in project_ids),
+            )
+
+    def take_refresh_requests(self) -> list[str]:
+        with self.transaction() as db:
+            rows = db.execute("SELECT project_id FROM refresh_requests ORDER BY at").fetchall()
+            db.execute("DELETE FROM refresh_requests")
+        return [row[0] for row in rows]
+
+
+def _selection(
+    project_ids: Sequence[str] | None, platform: str | None, kind: str | None
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if project_ids is not None:
+        clauses.append(f"project_id IN ({','.join('?' * len(project_ids))})")
+        args.extend(project_ids)
+    if platform is not None:
+        clauses.append("platform = ?")
+        args.append(platform)
+    if kind is not None:
+        clauses.append("kind = ?")
+        args.append(kind)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else "", args)
+
+
+def _project_record(row: Sequence[Any]) -> ProjectRecord:
+    ident, doc, refreshed, attempted, error, invalid, seq = row
+    return ProjectRecord(
+        id=ident,
+        doc=json.loads(doc),
+        refreshed_at=refreshed,
+        attempted_at=attempted,
+        error=json.loads(error) if error else None,
+        invalid=json.loads(invalid) if invalid else [],
+        seq=int(seq or 0),
+    )
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)

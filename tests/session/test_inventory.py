@@ -1,0 +1,180 @@
+"""The inventory over the sandbox: store-backed, one pass at a time, priorities, progress."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from layers_tui.api import ApiError
+from layers_tui.session.inventory import (
+    ProgressUpdated,
+    ProjectsUpdated,
+    ProjectUpdated,
+    StatusChanged,
+)
+from tests.session.conftest import CountingTransport
+
+
+async def test_a_pass_fills_the_store_and_a_second_start_needs_no_lists(
+    make_session, sandbox_app, tmp_path
+):
+    first = make_session()
+    result = await first.inventory.refresh()
+    assert len(result.refreshed) == 6 and not result.failed
+    await first.aclose()
+
+    counting = CountingTransport(sandbox_app)
+    second = make_session(transport=counting)
+    snapshots = second.inventory.load_cached()
+    assert len(snapshots) == 6
+    assert sum(len(s.social) + len(s.ads) for s in snapshots) == 24
+    assert all(s.fetched_at is not None for s in snapshots)
+    again = await second.inventory.refresh(max_age=600)
+    assert again.refreshed == [] and counting.lists == 0
+
+
+async def test_status_changes_are_recorded_with_their_time(make_session, raw, fake_clock):
+    session = make_session()
+    events = []
+    session.inventory.listeners.append(events.append)
+    await session.inventory.refresh()
+    snapshots = session.inventory.load_cached()
+    target = next(
+        a for s in snapshots for a in s.social if a.status == "connected" and a.token_expires_at
+    )
+    response = await raw.post(f"/sandbox/social-accounts/{target.social_account_id}/expire-token")
+    assert response.status_code < 300
+    fake_clock.advance(120)
+    events.clear()
+    await session.inventory.refresh()
+    changed = [c for e in events if isinstance(e, StatusChanged) for c in e.changes]
+    assert [(c.account_key, c.new_status) for c in changed] == [
+        (target.social_account_id, "reauth_required")
+    ]
+    history = session.store.history(account_key=target.social_account_id)
+    assert history[0].new_status == "reauth_required"
+    assert history[0].at == fake_clock.now().timestamp()
+
+
+class GatedTransport(CountingTransport):
+    """Holds social-account lists until released, so passes can be made to overlap."""
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.gate = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/social-accounts"):
+            await self.gate.wait()
+        return await super().handle_async_request(request)
+
+
+async def test_a_single_project_refresh_never_ends_a_full_pass(make_session, sandbox_app):
+    gated = GatedTransport(sandbox_app)
+    session = make_session(transport=gated)
+    inventory = session.inventory
+    listed = asyncio.Event()
+    inventory.listeners.append(lambda e: listed.set() if isinstance(e, ProjectsUpdated) else None)
+    full = asyncio.ensure_future(inventory.refresh())
+    await listed.wait()
+    one = asyncio.ensure_future(inventory.refresh_project(inventory.projects[0].id))
+    await asyncio.sleep(0.05)
+    gated.gate.set()
+    await one
+    # The full pass is still running: a second full pass is skipped, not started alongside.
+    assert not full.done()
+    skipped = await inventory.refresh()
+    assert skipped.refreshed == [] and skipped.failed == []
+    result = await full
+    assert len(result.refreshed) + 1 >= 6
+    assert gated.paths["/v1/projects"] == 1
+
+
+async def test_one_project_failing_in_any_way_stays_with_that_project(make_session, monkeypatch):
+    session = make_session()
+    inventory = session.inventory
+    await inventory.list_projects()
+    victim = inventory.projects[1].id
+    original = session.client.list_ad_accounts
+
+    async def broken(project_id, platforms=None):
+        if project_id == victim:
+            raise KeyError("a bug, not an API error")
+        return await original(project_id, platforms)
+
+    monkeypatch.setattr(session.client, "list_ad_accounts", broken)
+    result = await inventory.refresh()
+    assert result.failed == [victim] and len(result.refreshed) == 5
+    record = next(r for r in session.store.projects() if r.id == victim)
+    assert record.error["code"] == "INTERNAL_CLIENT"
+
+
+async def test_priority_focus_then_problems_then_oldest(make_session):
+    session = make_session(concurrency=1)
+    inventory = session.inventory
+    order = []
+    inventory.listeners.append(
+        lambda e: order.append(e.snapshot.project.id) if isinstance(e, ProjectUpdated) else None
+    )
+    await inventory.refresh()
+    problems = [
+        r.id
+        for r in session.store.projects()
+        if session.store.count_where("severity >= 2", project_ids=[r.id])
+    ]
+    calm = [p.id for p in inventory.projects if p.id not in problems]
+    inventory.focus_project = calm[-1]
+    order.clear()
+    await inventory.refresh()
+    assert order[0] == calm[-1]
+    assert set(order[1 : 1 + len(problems)]) == set(problems)
+
+
+async def test_progress_counts_and_estimates(make_session):
+    session = make_session()
+    progress = []
+    session.inventory.listeners.append(
+        lambda e: progress.append(e.progress) if isinstance(e, ProgressUpdated) else None
+    )
+    await session.inventory.refresh()
+    running = [p for p in progress if p.running]
+    assert running[0].done == 0 and running[0].total == 6
+    assert running[0].eta_seconds is not None and running[0].eta_seconds > 0
+    assert progress[-1].running is False and progress[-1].done == 6
+
+
+async def test_a_follower_sees_what_the_holder_writes(make_session, tmp_path):
+    path = tmp_path / "shared.sqlite3"
+    holder = make_session(store_path=path)
+    follower = make_session(store_path=path)
+    follower.inventory.load_cached()
+    seen = []
+    follower.inventory.listeners.append(seen.append)
+    await holder.inventory.refresh()
+    assert follower.inventory.follow() == 6
+    assert len([e for e in seen if isinstance(e, ProjectUpdated)]) == 6
+    assert follower.inventory.follow() == 0
+
+
+async def test_refresh_respects_a_deadline(make_session, fake_clock):
+    session = make_session(concurrency=1)
+    inventory = session.inventory
+    await inventory.list_projects()
+    session.budget.set_tier("standard")
+    session.budget._tokens = 0  # an exhausted budget: nothing fits before the deadline
+    result = await inventory.refresh(deadline=fake_clock.monotonic() + 0.5)
+    assert result.refreshed == [] and len(result.skipped) == 6
+
+
+async def test_listing_failure_keeps_the_stored_projects(make_session, monkeypatch):
+    session = make_session()
+    await session.inventory.refresh()
+
+    async def down(*args, **kwargs):
+        raise ApiError(None, "CONNECTION_FAILED", "Cannot reach the API.")
+
+    monkeypatch.setattr(session.client, "list_projects", down)
+    result = await session.inventory.refresh(relist=True, max_age=None)
+    assert result.listing_error is not None
+    assert len(session.inventory.projects) == 6
