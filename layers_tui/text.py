@@ -7,6 +7,7 @@ the terminal. Every string from the API passes through `safe` before it is shown
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 # Bidi overrides/isolates reorder what is displayed ("Trojan Source"); zero-widths hide text.
 _INVISIBLE = (
@@ -49,3 +50,15 @@ def safe(value: object, limit: int | None = 200, multiline: bool = False) -> str
 def is_clean(text: str) -> bool:
     """True when `text` carries no character `safe` would replace."""
     return safe(text, limit=None, multiline=True) == text
+
+
+def safe_data(value: Any) -> Any:
+    """`value` (decoded JSON or a record about to be written out) with `safe` applied to every
+    string in it, keys included, and nothing cut: for JSON, CSV and other machine outputs."""
+    if isinstance(value, str):
+        return safe(value, limit=None)
+    if isinstance(value, dict):
+        return {safe_data(key): safe_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [safe_data(item) for item in value]
+    return value
