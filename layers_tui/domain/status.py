@@ -9,6 +9,7 @@ from enum import IntEnum
 from functools import cached_property
 
 from layers_tui.models import AdAccount, Project, SocialAccount
+from layers_tui.text import safe
 
 SOCIAL_STATUSES = ("connected", "reauth_required", "disconnected")
 TOKEN_STATUSES = ("valid", "expired", "revoked", "invalid")
@@ -67,7 +68,7 @@ class AccountRow:
 
     @property
     def platform_label(self) -> str:
-        return PLATFORM_LABELS.get(self.platform, self.platform)
+        return PLATFORM_LABELS.get(self.platform) or safe(self.platform, 40)
 
     @cached_property
     def search_fields(self) -> dict[str, str]:
@@ -159,8 +160,8 @@ def social_row(
         else:
             severity, problem = Severity.OK, ""
     else:
-        severity, label = Severity.WARNING, f"unknown ({status})"
-        problem = f"Status {status!r} is unknown to this version of layers-tui."
+        severity, label = Severity.WARNING, f"unknown ({safe(status, 40)})"
+        problem = f"Status '{safe(status, 40)}' is unknown to this version of layers-tui."
     return AccountRow(
         key=account.social_account_id,
         kind="social",
@@ -187,8 +188,8 @@ def ad_row(account: AdAccount, project: Project) -> AccountRow:
         severity, label = Severity.CRITICAL, f"token {token}"
         problem = "Ad token unusable: press r to reconnect (updates this row in place)."
     else:
-        severity, label = Severity.WARNING, f"unknown ({token})"
-        problem = f"tokenStatus {token!r} is unknown to this version of layers-tui."
+        severity, label = Severity.WARNING, f"unknown ({safe(token, 40)})"
+        problem = f"tokenStatus '{safe(token, 40)}' is unknown to this version of layers-tui."
     return AccountRow(
         key=account.ad_account_id,
         kind="ad",
