@@ -1,19 +1,25 @@
 """Loading an organisation's accounts: projects, then each project's lists concurrently.
 
-Shared by the `check` command and the dashboard's refresh worker; no Textual here.
+Shared by the `check` command and the dashboard's refresh worker; no Textual here. One
+project's failure, whatever it is, stays with that project: every other project still loads.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from layers_tui.api import ApiError, LayersClient
 from layers_tui.api.paging import collect_pages, fan_out
 from layers_tui.domain.status import AccountRow, Thresholds, ad_row, social_row
+from layers_tui.logs import redact
 from layers_tui.models import AdAccount, InvalidItem, Project, SocialAccount
+
+log = logging.getLogger("layers_tui.inventory")
 
 
 @dataclass(frozen=True)
@@ -38,8 +44,12 @@ class ProjectSnapshot:
 
 @dataclass
 class Inventory:
+    """`projects` is the list as the API sent it; `duplicates` the entries whose id came
+    earlier in it (loaded once, reported, never dropped silently)."""
+
     projects: list[Project] = field(default_factory=list)
     snapshots: dict[str, ProjectSnapshot] = field(default_factory=dict)
+    duplicates: list[Project] = field(default_factory=list)
 
     def rows(self, now: datetime, thresholds: Thresholds) -> list[AccountRow]:
         return [row for snap in self.snapshots.values() for row in snap.rows(now, thresholds)]
@@ -49,16 +59,56 @@ class Inventory:
         return [snap for snap in self.snapshots.values() if snap.error is not None]
 
 
+def split_duplicates(projects: Iterable[Project]) -> tuple[list[Project], list[Project]]:
+    """(first entry of every id, in order; every later entry with an id already seen)."""
+    unique: dict[str, Project] = {}
+    duplicates: list[Project] = []
+    for project in projects:
+        if project.id in unique:
+            duplicates.append(project)
+        else:
+            unique[project.id] = project
+    return list(unique.values()), duplicates
+
+
+def as_api_error(error: BaseException, where: str) -> ApiError:
+    """`error` itself when it is an `ApiError`; anything else (a bug, a surprise from a
+    library) becomes `INTERNAL_CLIENT` with its type named, its redacted traceback logged."""
+    if isinstance(error, ApiError):
+        return error
+    detail = "".join(traceback.format_exception(error))
+    log.error("unexpected error loading %s: %s", where, redact(detail))
+    return ApiError(
+        None,
+        "INTERNAL_CLIENT",
+        f"unexpected {type(error).__name__} in layers-tui while loading {where} "
+        "(details in the log file)",
+    )
+
+
 async def load_projects(client: LayersClient) -> list[Project]:
-    page = await collect_pages(lambda cursor: client.list_projects(cursor, 200))
+    """The project list as sent, duplicates included (see `split_duplicates`)."""
+    page = await collect_pages(
+        lambda cursor: client.list_projects(cursor, 200),
+        what="the project list",
+        monotonic=client.clock.monotonic,
+    )
     return list(page.items)
 
 
 async def load_project(client: LayersClient, project: Project, now: datetime) -> ProjectSnapshot:
-    """Social and ad lists of one project, fetched together."""
-    social, ads = await asyncio.gather(
-        client.all_social_accounts(project.id), client.list_ad_accounts(project.id)
-    )
+    """Social and ad lists of one project, fetched together. Raises only `ApiError`."""
+    try:
+        social, ads = await asyncio.gather(
+            collect_pages(
+                lambda cursor: client.list_social_accounts(project.id, cursor),
+                what=f"social accounts of project {project.id}",
+                monotonic=client.clock.monotonic,
+            ),
+            client.list_ad_accounts(project.id),
+        )
+    except Exception as error:
+        raise as_api_error(error, f"project {project.id}") from error
     return ProjectSnapshot(
         project,
         tuple(social.items),
@@ -74,19 +124,23 @@ async def load_inventory(
     now: Callable[[], datetime],
     concurrency: int,
     on_snapshot: Callable[[ProjectSnapshot], None] | None = None,
+    projects: list[Project] | None = None,
 ) -> Inventory:
-    inventory = Inventory(projects=await load_projects(client))
+    """Every project's snapshot (of `projects` when given, else of the organisation's list);
+    a project that failed carries its error."""
+    listed = await load_projects(client) if projects is None else list(projects)
+    unique, duplicates = split_duplicates(listed)
+    inventory = Inventory(projects=listed, duplicates=duplicates)
 
     async def fetch(project: Project) -> ProjectSnapshot:
         return await load_project(client, project, now())
 
-    async for project, result in fan_out(inventory.projects, fetch, concurrency):
+    async for project, result in fan_out(unique, fetch, concurrency):
         if isinstance(result, ProjectSnapshot):
             snapshot = result
-        elif isinstance(result, ApiError):
-            snapshot = ProjectSnapshot(project, error=result, fetched_at=now())
         else:
-            raise result
+            error = as_api_error(result, f"project {project.id}")
+            snapshot = ProjectSnapshot(project, error=error, fetched_at=now())
         inventory.snapshots[project.id] = snapshot
         if on_snapshot is not None:
             on_snapshot(snapshot)

@@ -3,34 +3,80 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from layers_tui.models import Page
 
+from .errors import ApiError
+
 T = TypeVar("T")
 R = TypeVar("R")
+
+MAX_PAGES = 1_000  # 200,000 rows at the usual page size of 200
+MAX_SECONDS = 300.0  # for the whole list, every page and retry included
+
+
+class PaginationLimitError(ApiError):
+    """A list whose cursors never ended within the page or time bound: the result is cut."""
+
+    def __init__(self, what: str, pages: int, reason: str) -> None:
+        super().__init__(
+            None,
+            "PAGINATION_LIMIT",
+            f"{what} did not end after {pages} pages ({reason}); the list is incomplete",
+            details={"list": what, "pages": pages},
+        )
+        self.what = what
+        self.pages = pages
 
 
 async def follow_pages(
     fetch: Callable[[str | None], Awaitable[Page[Any]]],
+    *,
+    what: str = "a paginated list",
+    max_pages: int = MAX_PAGES,
+    max_seconds: float = MAX_SECONDS,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[Page[Any]]:
-    """Yield pages until `nextCursor` is null or missing (treated alike) or repeats."""
+    """Yield pages until `nextCursor` is null or missing (treated alike) or repeats.
+
+    A list that keeps handing out new cursors raises `PaginationLimitError` (naming `what`)
+    after `max_pages` pages or once `max_seconds` have passed since the first request."""
     cursor: str | None = None
     seen: set[str] = set()
+    started = monotonic()
+    pages = 0
     while True:
         page = await fetch(cursor)
+        pages += 1
         yield page
         cursor = page.next_cursor
         if cursor is None or cursor in seen:
             return
         seen.add(cursor)
+        if pages >= max_pages:
+            raise PaginationLimitError(what, pages, f"limit {max_pages} pages")
+        if monotonic() - started >= max_seconds:
+            raise PaginationLimitError(what, pages, f"limit {max_seconds:g} s")
 
 
-async def collect_pages(fetch: Callable[[str | None], Awaitable[Page[Any]]]) -> Page[Any]:
+async def collect_pages(
+    fetch: Callable[[str | None], Awaitable[Page[Any]]],
+    *,
+    what: str = "a paginated list",
+    max_pages: int = MAX_PAGES,
+    max_seconds: float = MAX_SECONDS,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Page[Any]:
+    """Every page merged into one; raises `PaginationLimitError` as `follow_pages` does."""
     items: list[Any] = []
     invalid: list[Any] = []
-    async for page in follow_pages(fetch):
+    pages = follow_pages(
+        fetch, what=what, max_pages=max_pages, max_seconds=max_seconds, monotonic=monotonic
+    )
+    async for page in pages:
         items.extend(page.items)
         invalid.extend(page.invalid)
     return Page[Any](items=items, invalid=invalid)
