@@ -1,24 +1,27 @@
-"""LayersClient: one method per Partner API endpoint.
+"""LayersClient: one method per Partner API endpoint, over one httpx.AsyncClient.
 
-GETs go over the lean path (`lean.py`); writes, proxies and tests' in-process transports over
-an httpx.AsyncClient made on first use, so a start-up that only reads never imports httpx
-(with its CLI extras that is ~0.1 s of a ~0.6 s start)."""
+Every request goes through the same client (made on first use, inside the running loop):
+one pool, one proxy decision (`HTTP(S)_PROXY`, `NO_PROXY`), TLS as httpx verifies it
+(`SSL_CERT_FILE` / `SSL_CERT_DIR` honoured). Only `ApiError`s leave it: transport failures,
+bodies past the cap and undecodable answers are all mapped onto that family.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import random
 import re
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
-import h11
+import httpx
 from pydantic import SecretStr, ValidationError
 
 from layers_tui import __version__
@@ -37,6 +40,7 @@ from layers_tui.models import (
     parse_items,
 )
 
+from .body import ACCEPT_ENCODING, MAX_BODY_BYTES, BodyReader, BodyTooLarge, BodyUndecodable
 from .errors import (
     ApiConnectionError,
     ApiError,
@@ -44,26 +48,17 @@ from .errors import (
     InvalidResponseError,
     OutcomeUnknownError,
 )
-from .lean import (
-    LeanConnectError,
-    LeanDropped,
-    LeanGetter,
-    LeanReadTimeout,
-    LeanResponse,
-    proxy_applies,
-    query_string,
-    tls_context,
-)
 from .paging import collect_pages, follow_pages
 from .retry import USER_ACTION_BACKOFF, Backoff, is_retryable_status, parse_retry_after, retry_wait
 
-if TYPE_CHECKING:
-    import httpx
-
 log = logging.getLogger("layers_tui.api")
 DEFAULT_BASE_URL = "https://api.layers.com"
-CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 15.0  # seconds; writes like reads, pool like connect
+CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 15.0  # seconds; writes like reads
+# Enough for the widest fan-out (concurrency 64, two lists a project) without a queue; idle
+# connections are kept long enough to carry the 5 s poll cadence.
+LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=30.0)
 _KEY_SHAPE = re.compile(r"^lp_(live|test)_([A-Za-z0-9]+)_.+$")
+_SENDABLE = re.compile(r"^[\x21-\x7e]+$")  # what an HTTP header value can carry as is
 
 
 def mask_key(key: str | SecretStr | None) -> str:
@@ -71,7 +66,7 @@ def mask_key(key: str | SecretStr | None) -> str:
     raw = key.get_secret_value() if isinstance(key, SecretStr) else key
     if not raw:
         return "(none)"
-    match = _KEY_SHAPE.match(raw)
+    match = _KEY_SHAPE.match(raw.strip())
     if match is None:
         return "(set; not in lp_<env>_<keyid>_<secret> form)"
     return f"lp_{match.group(1)}_{match.group(2)}_…"
@@ -80,15 +75,32 @@ def mask_key(key: str | SecretStr | None) -> str:
 def key_env(key: str | SecretStr | None) -> str | None:
     """`live` or `test` from the key prefix (used only for the badge), else None."""
     raw = key.get_secret_value() if isinstance(key, SecretStr) else key
-    match = _KEY_SHAPE.match(raw or "")
+    match = _KEY_SHAPE.match((raw or "").strip())
     return match.group(1) if match else None
 
 
 def key_id(key: str | SecretStr | None) -> str | None:
     """`live-<keyid>` (not secret): names things that belong to one key, like its flows."""
     raw = key.get_secret_value() if isinstance(key, SecretStr) else key
-    match = _KEY_SHAPE.match(raw or "")
+    match = _KEY_SHAPE.match((raw or "").strip())
     return f"{match.group(1)}-{match.group(2)}" if match else None
+
+
+def segment(value: str) -> str:
+    """One URL path segment: every reserved, space or non-ASCII character percent-encoded,
+    and `.`/`..` too, which URL parsers would otherwise resolve away."""
+    if not value:
+        raise ApiError(None, "INVALID_ID", "An empty id names nothing.")
+    quoted = quote(value, safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
+
+
+def without_userinfo(url: str) -> str:
+    """The URL with any `user:password@` removed (it is never sent, shown or logged)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,27 @@ class RateLimitInfo:
     remaining: int | None
     reset_seconds: float | None
     seen_at: float
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A complete response: status, headers and the body as read (capped, inflated)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+
+class _Final(Exception):
+    """Carries an ApiError that no retry can change (a local problem, an unreadable body)."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.code)
+        self.error = error
 
 
 RequestObserver = Callable[[str, str, int | None], None]
@@ -126,8 +159,9 @@ class LayersClient:
         observer: RequestObserver | None = None,
         on_rate_limit: Callable[[RateLimitInfo], None] | None = None,
     ) -> None:
-        self.api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
-        self.base_url = base_url.rstrip("/")
+        raw_key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        self.api_key = SecretStr(raw_key.strip())
+        self.base_url = without_userinfo(base_url).rstrip("/")
         self.clock = clock or SystemClock()
         self.deadline = deadline
         self.max_retries = max(0, max_retries)
@@ -137,34 +171,14 @@ class LayersClient:
         self._on_rate_limit = on_rate_limit
         self.rate_limits: dict[str, RateLimitInfo] = {}
         self.last_request_id: str | None = None
-        url = urlsplit(self.base_url)
-        self._scheme, self._hostname = url.scheme, url.hostname or ""
-        # A base URL with a path (https://host/api) prefixes every request path.
-        self._path_prefix = url.path.rstrip("/")
+        try:
+            url = urlsplit(self.base_url)
+            self._scheme, self._hostname = url.scheme, url.hostname or ""
+        except ValueError:
+            self._scheme, self._hostname = "", ""
         self._transport = transport
-        self._timeout = timeout
-        self._lean = self._lean_getter(url.port) if transport is None else None
-        self._httpx_client: httpx.AsyncClient | None = None
-
-    @property
-    def _http(self) -> httpx.AsyncClient:
-        """The httpx client, made on first use (see the module's docstring)."""
-        if self._httpx_client is None:
-            import httpx
-
-            self._httpx_client = httpx.AsyncClient(
-                base_url=self.base_url,
-                transport=self._transport,
-                timeout=self._timeout
-                or httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT, pool=CONNECT_TIMEOUT),
-                auth=_bearer_auth(self.api_key),
-                follow_redirects=False,
-                # Plain http (the sandbox on loopback) needs no CA bundle: loading one costs
-                # ~40 ms.
-                verify=tls_context() if self._scheme == "https" else False,
-                headers={"User-Agent": f"layers-tui/{__version__}", "Accept": "application/json"},
-            )
-        return self._httpx_client
+        self._timeout = timeout or httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT, pool=None)
+        self._client: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
         return f"LayersClient(base_url={self.base_url!r}, key={mask_key(self.api_key)!r})"
@@ -175,27 +189,47 @@ class LayersClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def _lean_getter(self, port: int | None) -> LeanGetter | None:
-        """The fast path for GETs, unless a proxy is configured (then httpx handles all)."""
-        scheme, host = self._scheme, self._hostname
-        if scheme not in ("http", "https") or not host or proxy_applies(scheme, host):
-            return None
-        timeout = self._timeout
-        return LeanGetter(
-            scheme,
-            host,
-            port or (443 if scheme == "https" else 80),
-            [("User-Agent", f"layers-tui/{__version__}"), ("Accept", "application/json")],
-            connect_timeout=(timeout.connect if timeout else None) or CONNECT_TIMEOUT,
-            read_timeout=(timeout.read if timeout else None) or READ_TIMEOUT,
-            ssl_factory=tls_context if scheme == "https" else None,
-        )
-
     async def aclose(self) -> None:
-        if self._lean is not None:
-            await self._lean.aclose()
-        if self._httpx_client is not None:
-            await self._httpx_client.aclose()
+        if self._client is not None:
+            client, self._client = self._client, None
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    def _http(self) -> httpx.AsyncClient:
+        """The one httpx client, made on the first request (inside the running loop)."""
+        if self._client is not None:
+            return self._client
+        key = self.api_key.get_secret_value()
+        if not _SENDABLE.match(key):
+            raise _Final(
+                ApiError(
+                    None,
+                    "INVALID_API_KEY",
+                    "The API key contains characters an HTTP header cannot carry (spaces, "
+                    "control or non-ASCII characters): check the api_key setting.",
+                )
+            )
+        try:
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                transport=self._transport,
+                timeout=self._timeout,
+                limits=LIMITS,
+                follow_redirects=False,
+                # Plain http (the sandbox on loopback) needs no CA bundle.
+                verify=self._scheme == "https",
+                headers={
+                    "User-Agent": f"layers-tui/{__version__}",
+                    "Accept": "application/json",
+                    "Accept-Encoding": ACCEPT_ENCODING,
+                    "Authorization": f"Bearer {key}",
+                },
+            )
+        except OSError as error:  # ssl.SSLError included: the CA bundle could not be loaded
+            raise _Final(_tls_setup_error(error)) from None
+        except Exception as error:
+            raise _Final(self._unexpected(error)) from error
+        return self._client
 
     # -- transport ---------------------------------------------------------------------------
     async def request(
@@ -217,6 +251,8 @@ class LayersClient:
             attempt += 1
             try:
                 response = await self._send_once(method, path, params, body, headers)
+            except _Final as final:
+                raise final.error from None
             except ApiError as error:
                 landed = isinstance(error, OutcomeUnknownError)
                 if (
@@ -258,46 +294,96 @@ class LayersClient:
         params: dict[str, Any] | None,
         body: dict[str, Any] | None,
         headers: dict[str, str],
-    ) -> LeanResponse | httpx.Response:
-        lean = self._lean is not None and method == "GET" and not headers
+    ) -> Reply:
         try:
             async with asyncio.timeout(self.deadline):
-                if lean:
-                    response = await self._lean_get(path, params)
-                else:
-                    response = await self._http.request(
+                http = self._http()
+                try:
+                    request = http.build_request(
                         method, path, params=params, json=body, headers=headers
                     )
-                    await response.aread()
+                except Exception as error:  # an unusable base URL, say
+                    raise _Final(self._unexpected(error)) from error
+                reply = await self._exchange(http, request)
         except TimeoutError:
             raise ApiTimeoutError(
                 None,
                 "TIMEOUT",
                 f"No complete answer within {self.deadline:g}s from {self._host()}.",
             ) from None
-        except Exception as error:
-            failure = _transport_failure(error)
-            if failure is None:
-                raise
+        except (ApiError, _Final):
             self._observe(method, path, None)
-            raise self._transport_error(failure, error) from None
-        self._observe(method, path, response.status_code)
-        self.last_request_id = response.headers.get("x-request-id")
-        self._record_rate_limit(response)
-        log.debug("%s %s -> %s [%s]", method, path, response.status_code, self.last_request_id)
-        return response
+            raise
+        self._observe(method, path, reply.status_code)
+        self.last_request_id = reply.headers.get("x-request-id")
+        self._record_rate_limit(reply)
+        log.debug("%s %s -> %s [%s]", method, path, reply.status_code, self.last_request_id)
+        return reply
 
-    async def _lean_get(self, path: str, params: dict[str, Any] | None) -> LeanResponse:
-        """A GET on the lean path (see `lean.py`)."""
-        assert self._lean is not None
-        target = self._path_prefix + path
-        if params:
-            target += "?" + query_string(params)
-        auth = [("Authorization", f"Bearer {self.api_key.get_secret_value()}")]
-        return await self._lean.get(target, auth)
+    async def _exchange(self, http: httpx.AsyncClient, request: httpx.Request) -> Reply:
+        """Send one request and read its body, never past the cap. Only calls into httpx are
+        guarded (a failure there is the network's or the library's, mapped to an ApiError);
+        our own code around them is not, so a bug in it stays visible."""
+        try:
+            response = await http.send(request, stream=True)
+        except Exception as error:
+            raise self._transport_error(error) from error
+        try:
+            status, request_id = response.status_code, response.headers.get("x-request-id")
+            try:
+                reader = BodyReader(response.headers.get_list("content-encoding", True))
+            except BodyUndecodable as problem:
+                raise _Final(self._undecodable(status, request_id, str(problem))) from None
+            if response.is_stream_consumed:  # a transport that answered from memory
+                content = response.content
+                if len(content) > MAX_BODY_BYTES:
+                    raise _Final(self._too_large(status, request_id))
+                return Reply(status, response.headers, content)
+            chunks = response.aiter_raw()
+            while True:
+                try:
+                    raw = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                except Exception as error:
+                    raise self._transport_error(error) from error
+                try:
+                    reader.feed(raw)
+                except BodyTooLarge:
+                    raise _Final(self._too_large(status, request_id)) from None
+                except BodyUndecodable as problem:
+                    raise _Final(self._undecodable(status, request_id, str(problem))) from None
+            try:
+                content = reader.finish()
+            except BodyUndecodable as problem:
+                raise _Final(self._undecodable(status, request_id, str(problem))) from None
+            except BodyTooLarge:
+                raise _Final(self._too_large(status, request_id)) from None
+        finally:
+            with contextlib.suppress(Exception):
+                await response.aclose()
+        return Reply(status, response.headers, content)
 
-    def _transport_error(self, failure: str, error: Exception) -> ApiError:
+    def _too_large(self, status: int, request_id: str | None) -> ApiError:
+        return InvalidResponseError(
+            status,
+            "INVALID_RESPONSE",
+            f"The response from {self._host()} is larger than "
+            f"{MAX_BODY_BYTES // (1024 * 1024)} MiB; stopped reading it.",
+            request_id,
+        )
+
+    def _undecodable(self, status: int, request_id: str | None, why: str) -> ApiError:
+        return InvalidResponseError(
+            status,
+            "INVALID_RESPONSE",
+            f"The response from {self._host()} could not be decoded ({why}).",
+            request_id,
+        )
+
+    def _transport_error(self, error: Exception) -> ApiError:
         host = self._host()
+        failure = _transport_failure(error)
         if failure == "connect":
             if "CERTIFICATE_VERIFY_FAILED" in str(error) or "SSLCertVerification" in str(error):
                 return ApiConnectionError(
@@ -320,8 +406,20 @@ class LayersClient:
                 f"The connection to {host} broke before "
                 "the answer arrived; refresh to see whether the change happened.",
             )
+        if failure == "other":
+            return ApiConnectionError(
+                None, "CONNECTION_FAILED", f"Request to {host} failed ({type(error).__name__})."
+            )
+        raise _Final(self._unexpected(error))
+
+    def _unexpected(self, error: BaseException) -> ApiError:
+        """Something no failure mode explains: logged with its traceback, shown typed."""
+        log.error("unexpected failure in the HTTP client", exc_info=error)
         return ApiConnectionError(
-            None, "CONNECTION_FAILED", f"Request to {host} failed ({type(error).__name__})."
+            None,
+            "CLIENT_FAILURE",
+            f"The request to {self._host()} failed inside the HTTP client "
+            f"({type(error).__name__}); see the log for details.",
         )
 
     def _observe(self, method: str, path: str, status: int | None) -> None:
@@ -331,7 +429,7 @@ class LayersClient:
     def _host(self) -> str:
         return self._hostname or self.base_url
 
-    def _record_rate_limit(self, response: LeanResponse | httpx.Response) -> None:
+    def _record_rate_limit(self, response: Reply) -> None:
         bucket = response.headers.get("x-ratelimit-endpoint-class")
         if not bucket:
             return
@@ -345,23 +443,23 @@ class LayersClient:
         if self._on_rate_limit is not None:
             self._on_rate_limit(self.rate_limits[bucket])
 
-    def _decode(self, response: LeanResponse | httpx.Response) -> Any:
+    def _decode(self, response: Reply) -> Any:
         try:
             return json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise InvalidResponseError(
                 response.status_code,
                 "INVALID_RESPONSE",
-                "The server sent a response that is not valid JSON.",
+                "The server sent a response that is not valid JSON (or nested too deeply).",
                 response.headers.get("x-request-id"),
             ) from None
 
-    def _error_from(self, response: LeanResponse | httpx.Response) -> ApiError:
+    def _error_from(self, response: Reply) -> ApiError:
         request_id = response.headers.get("x-request-id")
         retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock.now())
         try:
             payload = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             payload = None
         envelope = payload.get("error") if isinstance(payload, dict) else None
         if isinstance(envelope, dict) and isinstance(envelope.get("code"), str):
@@ -391,7 +489,7 @@ class LayersClient:
     def _model(self, model: type[Any], data: Any) -> Any:
         try:
             return model.model_validate(data)
-        except ValidationError:
+        except (ValidationError, RecursionError):
             raise InvalidResponseError(
                 200,
                 "INVALID_RESPONSE",
@@ -427,7 +525,9 @@ class LayersClient:
             yield page
 
     async def get_project(self, project_id: str) -> Project:
-        return self._model(Project, await self.request("GET", f"/v1/projects/{project_id}"))
+        return self._model(
+            Project, await self.request("GET", f"/v1/projects/{segment(project_id)}")
+        )
 
     async def create_project(
         self,
@@ -457,7 +557,7 @@ class LayersClient:
             {"cursor": cursor, "limit": limit, "status": status, "platform": platform}
         )
         data = await self.request(
-            "GET", f"/v1/projects/{project_id}/social-accounts", params=params
+            "GET", f"/v1/projects/{segment(project_id)}/social-accounts", params=params
         )
         return self._page(SocialAccount, data)
 
@@ -470,7 +570,7 @@ class LayersClient:
     ) -> AuthorizeLink:
         data = await self.request(
             "POST",
-            f"/v1/projects/{project_id}/social/oauth-url",
+            f"/v1/projects/{segment(project_id)}/social/oauth-url",
             body={"platform": platform, "returnUrl": return_url},
         )
         return self._model(AuthorizeLink, data)
@@ -480,23 +580,23 @@ class LayersClient:
     ) -> AuthorizeLink:
         data = await self.request(
             "POST",
-            f"/v1/projects/{project_id}/social/reauth-url",
+            f"/v1/projects/{segment(project_id)}/social/reauth-url",
             body={"socialAccountId": social_account_id, "returnUrl": return_url},
         )
         return self._model(AuthorizeLink, data)
 
     async def oauth_status(self, state: str, *, max_retries: int | None = None) -> OAuthStatus:
         data = await self.request(
-            "GET", f"/v1/social/oauth-status/{state}", max_retries=max_retries
+            "GET", f"/v1/social/oauth-status/{segment(state)}", max_retries=max_retries
         )
         return self._model(OAuthStatus, data)
 
     async def social_health(self, social_account_id: str) -> ContentHealth:
-        data = await self.request("GET", f"/v1/social-accounts/{social_account_id}/health")
+        data = await self.request("GET", f"/v1/social-accounts/{segment(social_account_id)}/health")
         return self._model(ContentHealth, data)
 
     async def revoke_social_account(self, social_account_id: str) -> RevokeResult:
-        data = await self.request("DELETE", f"/v1/social-accounts/{social_account_id}")
+        data = await self.request("DELETE", f"/v1/social-accounts/{segment(social_account_id)}")
         return self._model(RevokeResult, data)
 
     async def list_ad_accounts(
@@ -504,7 +604,7 @@ class LayersClient:
     ) -> Page[AdAccount]:
         params = {"platforms": ",".join(platforms)} if platforms else None
         data = await self.request(
-            "GET", f"/v1/projects/{project_id}/ads/ad-accounts", params=params
+            "GET", f"/v1/projects/{segment(project_id)}/ads/ad-accounts", params=params
         )
         return self._page(AdAccount, data)
 
@@ -513,7 +613,7 @@ class LayersClient:
     ) -> AuthorizeLink:
         body = _drop_none({"platform": platform, "returnUrl": return_url, "state": partner_state})
         data = await self.request(
-            "POST", f"/v1/projects/{project_id}/ads/ad-accounts/oauth-url", body=body
+            "POST", f"/v1/projects/{segment(project_id)}/ads/ad-accounts/oauth-url", body=body
         )
         if isinstance(data, dict) and "url" in data:
             data = {**data, "authorizeUrl": data["url"]}
@@ -527,16 +627,18 @@ class LayersClient:
         """Sandbox only: answer the consent page as the account owner would. Returns where
         the page redirected to (the return URL, with `layers_oauth_error` on failure)."""
         # The consent page lives on this sandbox: take only the path from the link, so a link
-        # minted before a restart on another port still reaches it.
-        import httpx
-
-        page = httpx.URL(self.base_url).copy_with(path=httpx.URL(authorize_url).path)
+        # minted before a restart on another port still reaches it. The key is not sent.
         try:
-            response = await self._http.post(page, data={"decision": decision}, auth=None)
-        except httpx.HTTPError as error:
-            raise ApiConnectionError(
-                None, "CONNECTION_FAILED", f"Consent page unreachable ({type(error).__name__})."
-            ) from None
+            page = httpx.URL(self.base_url).copy_with(path=httpx.URL(authorize_url).path)
+        except Exception:
+            raise ApiError(None, "CONSENT_FAILED", "The consent link is not a URL.") from None
+        try:
+            http = self._http()
+            request = http.build_request("POST", page, data={"decision": decision})
+            del request.headers["Authorization"]
+            response = await self._exchange(http, request)
+        except _Final as final:
+            raise final.error from None
         if response.status_code != 303:
             raise ApiError(
                 response.status_code,
@@ -546,33 +648,9 @@ class LayersClient:
         return response.headers.get("location", "")
 
 
-def _bearer_auth(key: SecretStr) -> httpx.Auth:
-    import httpx
-
-    class BearerAuth(httpx.Auth):
-        def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
-            request.headers["Authorization"] = f"Bearer {key.get_secret_value()}"
-            yield request
-
-        def __repr__(self) -> str:
-            return "BearerAuth(****)"
-
-    return BearerAuth()
-
-
 def _transport_failure(error: Exception) -> str | None:
-    """How a request failed below HTTP, on either path: `connect` (nothing was sent),
-    `timeout`, `dropped` (it may have landed) or `other`; None for anything else (a bug)."""
-    if isinstance(error, LeanConnectError):
-        return "connect"
-    if isinstance(error, LeanReadTimeout):
-        return "timeout"
-    if isinstance(error, LeanDropped | h11.ProtocolError | OSError):
-        return "dropped"
-    if "httpx" not in sys.modules:  # then no httpx exception can have been raised
-        return None
-    import httpx
-
+    """How a request failed below HTTP: `connect` (nothing was sent), `timeout`, `dropped`
+    (it may have landed) or `other`; None for anything httpx does not raise by design."""
     if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
         return "connect"
     if isinstance(error, httpx.TimeoutException):
@@ -582,6 +660,25 @@ def _transport_failure(error: Exception) -> str | None:
     if isinstance(error, httpx.HTTPError):
         return "other"
     return None
+
+
+def _tls_setup_error(error: OSError) -> ApiError:
+    """The CA certificates could not be loaded: a local certificate problem, named."""
+    for variable in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        value = os.environ.get(variable)
+        if value:
+            reason = "missing" if isinstance(error, FileNotFoundError) else "unusable"
+            return ApiConnectionError(
+                None,
+                "TLS_UNTRUSTED",
+                f"{variable} names {value!r}, which is {reason} as a CA bundle "
+                f"({type(error).__name__}): point it at a PEM file of certificates or unset it.",
+            )
+    return ApiConnectionError(
+        None,
+        "TLS_UNTRUSTED",
+        f"Cannot load the CA certificates to verify TLS ({type(error).__name__}).",
+    )
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:

@@ -323,7 +323,7 @@ async def test_the_key_never_leaks(sandbox_app, fake_clock, raw, caplog, capsys)
             except ApiError as error:
                 captured += [str(error), repr(error), format_error(error), repr(error.details)]
         captured.append(repr(client))
-        captured.append(repr(client._http.headers))
+        captured.append(repr(client._http().headers))
         captured.append(mask_key(key))
     captured += [record.getMessage() for record in caplog.records]
     out = capsys.readouterr()
