@@ -41,17 +41,34 @@ def log_dir() -> Path:
     return platformdirs.user_log_path(APP, appauthor=False)
 
 
-def flows_dir(base_url: str, key_id: str | None, demo: bool = False) -> Path:
-    """Pending flows are kept per API host and key: another profile, organisation or the
-    demo never resumes (and polls with the wrong key) flows it did not start. The demo's
-    live with its world, which keeps its key and port between runs."""
-    if demo:
-        return demo_dir() / "flows"
+def _scope(base_url: str, key_id: str | None) -> str:
+    """`<host>[_port]-<env>-<keyid>`: a folder or file name for one API host and key. Only
+    host and port are used (never a `user:password@` part)."""
     from urllib.parse import urlsplit
 
-    host = urlsplit(base_url).netloc or "api"
-    scope = "".join(c if c.isalnum() or c in "-." else "_" for c in f"{host}-{key_id or 'key'}")
-    return state_dir() / "flows" / scope
+    url = urlsplit(base_url)
+    try:
+        port = url.port
+    except ValueError:
+        port = None
+    host = (url.hostname or "api") + (f":{port}" if port else "")
+    return "".join(c if c.isalnum() or c in "-." else "_" for c in f"{host}-{key_id or 'key'}")
+
+
+def flows_dir(base_url: str, key_id: str | None, demo: bool = False) -> Path:
+    """Where earlier versions kept pending flows as JSON (now only read once, to move them
+    into the store). Per API host and key, like the store; the demo's live with its world."""
+    if demo:
+        return demo_dir() / "flows"
+    return state_dir() / "flows" / _scope(base_url, key_id)
+
+
+def store_path(base_url: str, key_id: str | None, demo: bool = False) -> Path:
+    """The local store (SQLite) of one API host and key: another profile, organisation or
+    the demo never reads (or polls flows with the wrong key from) another's store."""
+    if demo:
+        return demo_dir() / "store.sqlite3"
+    return state_dir() / "store" / f"{_scope(base_url, key_id)}.sqlite3"
 
 
 def demo_dir() -> Path:

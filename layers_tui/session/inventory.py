@@ -433,7 +433,7 @@ class Inventory:
         else:
             self.store.request_refresh(ids, self.clock.now())
 
-    def _renew_lease(self) -> bool:
+    def take_lease(self) -> bool:
         now_mono = self.clock.monotonic()
         if self.is_holder and now_mono - self._lease_renewed < LEASE_TTL / 3:
             return True
@@ -456,21 +456,22 @@ class Inventory:
         self.plan_reason = plan.reason
         return plan.interval
 
-    async def _keep_lease(self) -> None:
+    async def keep_lease(self) -> None:
         """Renew the lease while a long pass runs (a standard-tier pass of a large
         organisation takes many minutes)."""
         while True:
             await self.clock.sleep(LEASE_TTL / 3)
             if self.is_holder:
-                self._renew_lease()
+                self.take_lease()
 
     async def run(self) -> None:
         """Keep the store fresh while this process holds the lease; follow otherwise."""
         next_pass = self.clock.monotonic()
-        keeper = asyncio.ensure_future(self._keep_lease())
+        keeper = asyncio.ensure_future(self.keep_lease())
         try:
             while True:
-                if self._renew_lease():
+                self._wake.clear()  # before looking at requests, so none is missed
+                if self.take_lease():
                     requested = self._requested + self.store.take_refresh_requests()
                     self._requested = []
                     if requested:
@@ -484,7 +485,6 @@ class Inventory:
                 wait = max(0.0, min(FOLLOW_SECONDS * 5, next_pass - self.clock.monotonic()))
                 if not self.is_holder:
                     wait = FOLLOW_SECONDS
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
                         await self._wake.wait()

@@ -205,3 +205,26 @@ class Session:
         self.inventory.release()
         await self.client.aclose()
         self.store.close()
+
+
+def open_session(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    listener: Listener | None = None,
+    profile: str | None = None,
+) -> Session:
+    """The session of `settings`' API host and key, with its store where it belongs."""
+    from layers_tui import paths
+
+    kid = key_id(settings.api_key)
+    return Session(
+        settings,
+        clock=clock,
+        transport=transport,
+        store_path=paths.store_path(settings.base_url, kid, settings.demo),
+        legacy_flows_dir=paths.flows_dir(settings.base_url, kid, settings.demo),
+        listener=listener,
+        profile=profile or settings.profile,
+    )
