@@ -6,6 +6,7 @@ and drives it with a `run_before(pilot)` coroutine, so docs and tests cannot dri
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -46,12 +47,15 @@ class FaultyTransport(httpx.AsyncBaseTransport):
         self.inner = inner
         self.fail_paths: set[str] = set()
         self.offline = False
+        self.reject_key = False  # send a wrong key: the sandbox answers 401 UNAUTHENTICATED
         self.requests: list[httpx.Request] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if self.offline:
             raise httpx.ConnectError("connection refused", request=request)
+        if self.reject_key:
+            request.headers["Authorization"] = "Bearer lp_test_WRONG000000000000001_" + "b" * 32
         if any(marker in request.url.path for marker in self.fail_paths):
             body = {
                 "error": {
@@ -95,8 +99,11 @@ def build(
     state_dir: Path | None = None,
     clock: FakeClock | None = None,
     sandbox: Any = None,
+    no_color: bool = False,
     **settings: Any,
 ) -> Harness:
+    """The app as the CLI builds it, on a fake clock and an in-process sandbox. `no_color`
+    builds it with `NO_COLOR=1` in the environment, which Textual reads at construction."""
     clock = clock or FakeClock(START)
     sandbox = sandbox or create_app(clock=SandboxClock(base=clock.now), rng_seed=1, seed=seed)
     transport = FaultyTransport(httpx.ASGITransport(app=sandbox))
@@ -111,16 +118,24 @@ def build(
     } | settings
     state = state_dir or Path(tempfile.mkdtemp(prefix="layers-tui-scene-"))
     opened: list[str] = []
-    app = LayersApp(
-        Settings(**values),
-        clock=clock,
-        transport=transport,
-        state_dir=state,
-        opener=lambda url: opened.append(url) or True,
-        env={},
-        autopoll=False,
-        jitter_seed=1,
-    )
+    saved_no_color = os.environ.pop("NO_COLOR", None)
+    if no_color:
+        os.environ["NO_COLOR"] = "1"
+    try:
+        app = LayersApp(
+            Settings(**values),
+            clock=clock,
+            transport=transport,
+            state_dir=state,
+            opener=lambda url: opened.append(url) or True,
+            env={},
+            autopoll=False,
+            jitter_seed=1,
+        )
+    finally:
+        os.environ.pop("NO_COLOR", None)
+        if saved_no_color is not None:
+            os.environ["NO_COLOR"] = saved_no_color
     app.animation_level = "none"
     return Harness(app, sandbox, clock, transport, state, opened)
 
@@ -206,6 +221,14 @@ async def stale(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
     advance(pilot, harness, 95)
     harness.transport.offline = True
+    await pilot.press("ctrl+r")
+    await loaded(pilot)
+
+
+async def key_rejected(pilot: Pilot, harness: Harness) -> None:
+    await loaded(pilot)
+    advance(pilot, harness, 95)
+    harness.transport.reject_key = True
     await pilot.press("ctrl+r")
     await loaded(pilot)
 
@@ -407,6 +430,14 @@ SCENES: dict[str, SceneSpec] = {
     "flow_rejected_host": SceneSpec(flow_rejected_host),
     "bulk_reauth": SceneSpec(bulk_reauth),
     "pending_panel": SceneSpec(pending_panel),
+    # Wide and colourless: Textual's opacity (stale) and monochrome (NO_COLOR) filters meet
+    # the blank area right of the table's last column only past ~150 columns.
+    "stale_offline_200x50": SceneSpec(stale, (200, 50)),
+    "key_rejected_200x50": SceneSpec(key_rejected, (200, 50)),
+    "dashboard_no_color_200x50": SceneSpec(dashboard, (200, 50), {"no_color": True}),
+    "stale_no_color_200x50": SceneSpec(stale, (200, 50), {"no_color": True}),
+    "flow_pending_200x50": SceneSpec(flow_pending, (200, 50)),
+    "pending_panel_200x50": SceneSpec(pending_panel, (200, 50)),
 }
 
 

@@ -131,7 +131,7 @@ class AccountsTable(ScrollView, can_focus=True):
         self._index: dict[str, int] = {}
         self._view: _View | None = None
         self._cache: dict[str, tuple[AccountRow, _View, Cells]] = {}
-        self._strips: dict[str, tuple[AccountRow, tuple, Strip]] = {}
+        self._strips: dict[str, tuple[AccountRow, tuple, tuple[Strip, Style]]] = {}
         self._header_cache: tuple[str, Strip] | None = None
         self.cursor_row = 0
         self.changes = 0  # observable by tests and benches: a quiet refresh changes nothing
@@ -203,7 +203,8 @@ class AccountsTable(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
         if y == 0:
-            return self._header().crop_extend(scroll_x, scroll_x + width, None)
+            header = self._header()
+            return header.crop_extend(scroll_x, scroll_x + width, self._header_style())
         index = scroll_y + y - 1
         if not self.rows and self.message:
             return self._message_line(y - 1, width)
@@ -217,11 +218,13 @@ class AccountsTable(ScrollView, can_focus=True):
             and cached[0] is row
             and cached[1] == (self._view, variant, self.app.theme)
         ):
-            strip = cached[2]
+            strip, base = cached[2]
         else:
-            strip = self._row_strip(row, variant)
-            self._strips[row.key] = (row, (self._view, variant, self.app.theme), strip)
-        return strip.crop_extend(scroll_x, scroll_x + width, None)
+            strip, base = self._row_strip(row, variant)
+            self._strips[row.key] = (row, (self._view, variant, self.app.theme), (strip, base))
+        # Past the last column the row's own background continues: a segment without a
+        # style there would crash Textual's opacity and monochrome filters.
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def _message_line(self, line: int, width: int) -> Strip:
         """The message wrapped to the width, two lines below the header, indented."""
@@ -242,15 +245,18 @@ class AccountsTable(ScrollView, can_focus=True):
             return strips[line - 2]
         return Strip.blank(width, self.rich_style)
 
+    def _header_style(self) -> Style:
+        return self.rich_style + self.get_component_rich_style("accounts-table--header")
+
     def _header(self) -> Strip:
         theme = self.app.theme
         if self._header_cache is None or self._header_cache[0] != theme:
-            style = self.get_component_rich_style("accounts-table--header")
             text = Text.assemble(*(_fit(Text(label), w) for _, label, w in COLUMNS))
-            self._header_cache = (theme, self._to_strip(text, style))
+            self._header_cache = (theme, self._to_strip(text, self._header_style()))
         return self._header_cache[1]
 
-    def _row_strip(self, row: AccountRow, variant: str) -> Strip:
+    def _row_strip(self, row: AccountRow, variant: str) -> tuple[Strip, Style]:
+        """The row drawn at its natural width, and the style that continues it."""
         cells = self._cells(row)
         text = Text.assemble(
             *(_fit(cell, w) for cell, (_, _, w) in zip(cells, COLUMNS, strict=True))
@@ -258,11 +264,12 @@ class AccountsTable(ScrollView, can_focus=True):
         if variant == "cursor":
             style = self.get_component_rich_style("accounts-table--cursor")
             text.stylize(style)
+            style = self.rich_style + style
         elif variant == "odd":
             style = self.rich_style + self.get_component_rich_style("accounts-table--odd")
         else:
             style = self.rich_style
-        return self._to_strip(text, style)
+        return self._to_strip(text, style), style
 
     def _to_strip(self, text: Text, base: Style) -> Strip:
         segments = [

@@ -90,7 +90,7 @@ class QrPanel(Widget):
     def render_line(self, y: int) -> Strip:
         if 0 <= y < len(self._rows):
             return self._rows[y]
-        return Strip.blank(self.size.width)
+        return Strip.blank(self.size.width, self.rich_style)
 
 
 SIDE_PANEL = 36  # columns the flow text needs beside the code
