@@ -86,6 +86,23 @@ class Settings(BaseModel):
     concurrency: int = Field(default=8, ge=1, le=64)
     demo: bool = False
 
+    @field_validator("api_key")
+    @classmethod
+    def _sendable_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """Surrounding whitespace (a trailing newline from `$(cat file)`, a pasted space) is
+        dropped; anything else an HTTP header cannot carry is refused, never echoed."""
+        if value is None:
+            return None
+        key = value.get_secret_value().strip()
+        if not key:
+            return None
+        if not re.fullmatch(r"[\x21-\x7e]+", key):
+            raise ValueError(
+                "contains spaces, control or non-ASCII characters, which an API key never "
+                "has (check for a key pasted together with other text)"
+            )
+        return SecretStr(key)
+
     @field_validator("base_url", "return_url", "ads_redirect_url")
     @classmethod
     def _absolute_url(cls, value: str | None) -> str | None:
@@ -98,9 +115,36 @@ class Settings(BaseModel):
             usable = parts.hostname is not None and parts.port != 0
         except ValueError:  # a port that is not a number or out of range
             usable = False
+        if "@" in value.split("//", 1)[1].split("/", 1)[0]:
+            # Never echoed: people paste a key here as user:password@.
+            raise ValueError(
+                "must not contain user:password@ (the API key belongs in api_key or LAYERS_API_KEY)"
+            )
         if not usable:
             raise ValueError("must be an absolute http(s) URL with a host and a valid port")
+        problem = _host_problem(parts.hostname or "")
+        if problem:
+            raise ValueError(f"has a host that is not a valid name ({problem})")
         return value.rstrip("/") if value.count("/") == 2 else value
+
+
+def _host_problem(host: str) -> str | None:
+    """Why `host` (as urlsplit gives it: lower case, no brackets) cannot be connected to, or
+    None. IP literals pass; names must be valid IDNA (underscores allowed, as resolvers do)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    import idna
+
+    try:
+        idna.encode(host.replace("_", "x"))
+    except (idna.IDNAError, UnicodeError) as error:
+        return str(error)
+    return None
 
 
 @dataclass(frozen=True)

@@ -252,7 +252,7 @@ class LayersClient:
             try:
                 response = await self._send_once(method, path, params, body, headers)
             except _Final as final:
-                raise final.error from None
+                raise final.error from final.error.__cause__
             except ApiError as error:
                 landed = isinstance(error, OutcomeUnknownError)
                 if (
@@ -415,12 +415,14 @@ class LayersClient:
     def _unexpected(self, error: BaseException) -> ApiError:
         """Something no failure mode explains: logged with its traceback, shown typed."""
         log.error("unexpected failure in the HTTP client", exc_info=error)
-        return ApiConnectionError(
+        failure = ApiConnectionError(
             None,
             "CLIENT_FAILURE",
             f"The request to {self._host()} failed inside the HTTP client "
             f"({type(error).__name__}); see the log for details.",
         )
+        failure.__cause__ = error  # kept for tracebacks and tests; never shown to users
+        return failure
 
     def _observe(self, method: str, path: str, status: int | None) -> None:
         if self._observer is not None:
@@ -638,7 +640,7 @@ class LayersClient:
             del request.headers["Authorization"]
             response = await self._exchange(http, request)
         except _Final as final:
-            raise final.error from None
+            raise final.error from final.error.__cause__
         if response.status_code != 303:
             raise ApiError(
                 response.status_code,

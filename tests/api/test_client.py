@@ -44,7 +44,7 @@ async def project_named(client: LayersClient, name: str):
 
 async def test_every_read_endpoint(client):
     me = await client.whoami()
-    assert me.organization_name == "Demo Agency" and me.rate_limit_tier == "partner"
+    assert me.organization_name == "Demo Agency" and me.rate_limit_tier == "standard"
     pages = [page async for page in client.iter_projects(limit=2)]
     assert len(pages) == 3 and sum(len(p.items) for p in pages) == 6
     acme = await project_named(client, "Acme Coffee Roasters")
@@ -331,3 +331,52 @@ async def test_the_key_never_leaks(sandbox_app, fake_clock, raw, caplog, capsys)
     assert secret_part not in blob
     assert "lp_live_01HX9Y6K7EJ4T2AB_…" in blob
     assert json.dumps(blob)  # sanity: something was captured
+
+
+async def test_a_key_with_surrounding_whitespace_still_works(sandbox_app, api_key, fake_clock):
+    async with LayersClient(
+        BASE, f" {api_key}\n", transport=httpx.ASGITransport(app=sandbox_app), clock=fake_clock
+    ) as client:
+        assert (await client.whoami()).organization_name == "Demo Agency"
+
+
+@pytest.mark.parametrize("junk", [" ", "\n", "é", "\x00"])
+async def test_a_key_a_header_cannot_carry_is_a_typed_error_not_a_dropped_connection(
+    sandbox_app, api_key, fake_clock, caplog, junk
+):
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    broken = api_key[:12] + junk + api_key[12:]
+    async with LayersClient(
+        BASE, broken, transport=httpx.MockTransport(answer), clock=fake_clock
+    ) as client:
+        with pytest.raises(ApiError) as caught:
+            await client.whoami()
+    assert caught.value.code == "INVALID_API_KEY" and "api_key" in caught.value.message
+    assert sent == [] and fake_clock.sleeps == []
+    assert api_key[12:] not in str(caught.value) + caplog.text
+
+
+def test_userinfo_in_a_base_url_is_never_shown_nor_sent():
+    secret = "lp_live_ABC_SuperSecretValue"
+    client = LayersClient(f"https://user:{secret}@api.layers.com/v1", "lp_live_ABC_x")
+    assert client.base_url == "https://api.layers.com/v1"
+    assert "SuperSecret" not in repr(client)
+
+
+async def test_a_bug_below_the_client_becomes_a_typed_error_and_is_logged(fake_clock, caplog):
+    class Broken(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            raise KeyError("not a network failure")
+
+    async with LayersClient(BASE, "lp_test_A_b", transport=Broken(), clock=fake_clock) as client:
+        with pytest.raises(ApiError) as caught:
+            await client.whoami()
+    assert caught.value.code == "CLIENT_FAILURE" and "KeyError" in caught.value.message
+    assert fake_clock.sleeps == []  # not retried as if the network had failed
+    assert "not a network failure" in caplog.text  # the traceback is in the log
+    assert isinstance(caught.value.__cause__, KeyError)

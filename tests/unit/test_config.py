@@ -126,3 +126,105 @@ def test_version(capsys):
         main(["--version"])
     assert caught.value.code == 0
     assert capsys.readouterr().out.startswith("layers-tui ")
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://exa mple.com", "U\\+0020"),
+        ("https://xn--.com", "A-label"),
+        ("https://a..b", "Empty Label"),
+        ("https://-api.layers.com", "hyphen"),
+        ("https://" + "x" * 64 + ".com", "too long"),
+    ],
+)
+def test_a_base_url_whose_host_is_not_a_name_is_a_config_error(tmp_path, url, why):
+    config = write(tmp_path / "c.toml", f'theme = "x"\nbase_url = "{url}"\n')
+    with pytest.raises(ConfigError, match=rf"c.toml:2: base_url: has a host that .*{why}"):
+        load_settings({}, {}, config, None)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, {"LAYERS_BASE_URL": url}, None, tmp_path / "none.toml")
+    assert "environment variable LAYERS_BASE_URL" in str(caught.value)
+    assert caught.value.key == "base_url"
+    with pytest.raises(ConfigError, match="from flag"):
+        load_settings({"base_url": url}, {}, None, tmp_path / "none.toml")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.layers.com",
+        "https://münchen.example",
+        "https://xn--mnchen-3ya.example/api",
+        "http://127.0.0.1:8787",
+        "http://[::1]:8787",
+        "http://layers_sandbox:8787",
+        "https://API.Layers.com.",
+    ],
+)
+def test_usable_base_urls_are_accepted(tmp_path, url):
+    settings = load_settings({"base_url": url}, {}, None, tmp_path / "none.toml").settings
+    assert settings.base_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:{secret}@api.layers.com",
+        "https://{secret}@api.layers.com/v1",
+        "https://{secret}:@api.layers.com",
+    ],
+)
+def test_a_base_url_with_userinfo_is_refused_and_never_echoed(tmp_path, capsys, url):
+    url = url.format(secret=KEY)
+    config = write(tmp_path / "c.toml", f'theme = "x"\nbase_url = "{url}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, {}, config, None)
+    text = str(caught.value)
+    assert text.startswith(f"{config}:2: base_url: must not contain user:password@")
+    with pytest.raises(ConfigError) as from_env:
+        load_settings({}, {"LAYERS_BASE_URL": url}, None, tmp_path / "none.toml")
+    assert main(["doctor", "--config", str(config)]) == 2
+    assert main(["check", "--config", str(config)]) == 3
+    out = capsys.readouterr()
+    for blob in (text, str(from_env.value), repr(caught.value), out.out, out.err):
+        assert "SuperSecret" not in blob and "01HX9Y6K7EJ4T2AB" not in blob
+    assert not list((tmp_path / "state").rglob("*SuperSecret*"))
+
+
+@pytest.mark.parametrize("padding", [("", "\n"), (" ", " "), ("\t", "\r\n"), ("", "\n\n")])
+def test_an_api_key_with_surrounding_whitespace_is_stripped(tmp_path, padding):
+    before, after = padding
+    padded = f"{before}{KEY}{after}"
+    from_env = load_settings({}, {"LAYERS_API_KEY": padded}, None, tmp_path / "none.toml")
+    assert from_env.settings.api_key.get_secret_value() == KEY
+    escaped = padded.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    config = write(tmp_path / "c.toml", f'api_key = "{escaped.replace(chr(9), chr(92) + "t")}"\n')
+    from_file = load_settings({}, {}, config, None)
+    assert from_file.settings.api_key.get_secret_value() == KEY
+    from_flag = load_settings({"api_key": padded}, {}, None, tmp_path / "none.toml")
+    assert from_flag.settings.api_key.get_secret_value() == KEY
+
+
+def test_a_blank_api_key_counts_as_missing(tmp_path):
+    loaded = load_settings({}, {"LAYERS_API_KEY": " \n"}, None, tmp_path / "none.toml")
+    assert loaded.settings.api_key is None
+
+
+@pytest.mark.parametrize("inner", [" ", "\n", "\x1b", "é", "\u200b"])
+def test_an_api_key_with_inner_junk_is_refused_without_echo(tmp_path, inner):
+    broken = KEY[:20] + inner + KEY[20:]
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, {"LAYERS_API_KEY": broken}, None, tmp_path / "none.toml")
+    text = str(caught.value)
+    assert caught.value.key == "api_key" and "LAYERS_API_KEY" in text
+    assert "spaces, control or non-ASCII" in text
+    assert "SuperSecret" not in text and KEY[:20] not in text
+
+
+def test_the_flows_dir_never_holds_userinfo(tmp_path):
+    from layers_tui import paths
+
+    folder = paths.flows_dir(f"https://user:{KEY}@api.layers.com:8443", "live-01HX")
+    assert "SuperSecret" not in str(folder) and "user" not in folder.name
+    assert folder.name.startswith("api.layers.com")
