@@ -19,7 +19,8 @@ def _serve(port: int, options: dict) -> None:
 
     from layers_tui.sandbox import create_app
 
-    app = create_app(api_keys=[KEY], **options)
+    # Benches measure the client, not the budget: partner tier unless a bench asks otherwise.
+    app = create_app(api_keys=[KEY], **{"tier": "partner", **options})
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

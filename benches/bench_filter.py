@@ -45,6 +45,7 @@ async def main() -> None:
         rng_seed=3,
         projects=PROJECTS,
         accounts_per_project=PER_PROJECT,
+        tier="partner",  # one load of every project: more than standard's 120 reads a minute
     )
     harness = build(clock=clock, sandbox=sandbox, concurrency=16)
     app = harness.app

@@ -6,13 +6,15 @@ import hashlib
 import json
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,8 +22,11 @@ from starlette.routing import Route
 from . import consent
 from .clock import SandboxClock
 from .http import (
+    TIERS,
     Faults,
+    Problems,
     RateLimiter,
+    RequestLog,
     check_return_url,
     decode_cursor,
     encode_cursor,
@@ -32,6 +37,7 @@ from .http import (
     parse_limit,
     read_json_object,
     reject_unknown_fields,
+    return_url_problems,
     validation,
 )
 from .seed import seed_demo, seed_generated
@@ -44,7 +50,12 @@ from .state import (
     World,
     make_demo_key,
     not_found,
+    parse_key_spec,
 )
+from .webhooks import WebhookDispatcher, check_webhook_url
+
+if TYPE_CHECKING:
+    import httpx
 
 SA_ID = re.compile(r"^sa_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 DEFAULT_SCOPES = {
@@ -75,6 +86,7 @@ class Sandbox:
     limiter: RateLimiter
     accept_x_api_key: bool = True
     demo_key: str | None = None
+    webhooks: WebhookDispatcher | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -83,7 +95,7 @@ def create_app(
     clock: SandboxClock | None = None,
     api_keys: list[str] | None = None,
     allowed_hosts: list[str] | None = None,
-    tier: str = "partner",
+    tier: str = "standard",
     seed: int | None = 0,
     projects: int | None = None,
     accounts_per_project: int = 20,
@@ -93,31 +105,59 @@ def create_app(
     accept_x_api_key: bool = True,
     org_name: str = "Demo Agency",
     scopes: list[str] | None = None,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    webhook_transport: httpx.BaseTransport | None = None,
+    webhook_sleep: Callable[[float], None] | None = None,
+    log_requests: Callable[[str], None] | None = None,
 ) -> Starlette:
     """Build the emulator. With no `api_keys` a demo `lp_test_` key is created (`demo_key`).
 
-    `seed=None` starts an empty organisation; `projects=N` generates a large one instead of
-    the curated demo data. A file `db_path` that already holds data is reused, not reseeded.
+    An `api_keys` entry is `KEY` or `KEY:scope,scope` (that key's scopes; otherwise `scopes`,
+    default `*`). `seed=None` starts an empty organisation; `projects=N` generates a large one
+    instead of the curated demo data. A file `db_path` that already holds data is reused, not
+    reseeded. With `webhook_url` and `webhook_secret`, `social_account.connected` is delivered
+    there, signed (`webhooks.py`). `log_requests` receives one line per request. Bad options
+    raise ValueError with a message for the operator.
     """
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; choose {', '.join(TIERS)}")
+    specs = [parse_key_spec(entry) for entry in api_keys or []]
+    if webhook_secret and not webhook_url:
+        raise ValueError("--webhook-secret needs --webhook-url")
+    if webhook_url and not webhook_secret:
+        raise ValueError("--webhook-url needs --webhook-secret (the signing secret)")
+    if webhook_url:
+        check_webhook_url(webhook_url)
     clock = clock or SandboxClock()
     world = World(clock, db_path=db_path, rng_seed=rng_seed)
-    keys = list(api_keys or [])
     demo_key = None
-    if not keys:
+    if not specs:
         demo_key = world.meta("demo_key") or make_demo_key(
             None if rng_seed is None else random.Random(rng_seed)
         )
         world.set_meta("demo_key", demo_key)
-        keys = [demo_key]
+        specs = [(demo_key, None)]
     hosts = set(allowed_hosts or ["localhost"])
-    for secret in keys:
+    for secret, key_scopes in specs:
         world.add_key(
             secret,
             org_name=org_name,
             tier=tier,
             allowed_hosts=set(hosts),
-            scopes=list(scopes or ["*"]),
+            scopes=list(key_scopes if key_scopes is not None else scopes or ["*"]),
         )
+    webhooks = None
+    if webhook_url and webhook_secret:
+        webhooks = WebhookDispatcher(
+            webhook_url,
+            webhook_secret,
+            clock=clock,
+            new_id=world.new_token,
+            transport=webhook_transport,
+            sleep=webhook_sleep,
+        )
+        world.on_event = webhooks.emit
     org_id = next(iter(world.keys.values())).org_id
     if world.project_count() == 0:
         if projects is not None:
@@ -130,6 +170,7 @@ def create_app(
         limiter=RateLimiter(world),
         accept_x_api_key=accept_x_api_key,
         demo_key=demo_key,
+        webhooks=webhooks,
     )
 
     routes = [
@@ -149,7 +190,10 @@ def create_app(
         ),
         *consent.routes(),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_exception})
+    middleware = [Middleware(RequestLog, write=log_requests)] if log_requests else []
+    app = Starlette(
+        routes=routes, middleware=middleware, exception_handlers={HTTPException: _http_exception}
+    )
     app.state.sandbox = sandbox
     return app
 
@@ -183,7 +227,7 @@ def _social_path_id(request: Request) -> str:
     return account_id
 
 
-def _check_scopes(body: dict[str, Any]) -> None:
+def _check_scopes(body: dict[str, Any], problems: Problems) -> None:
     scopes = body.get("scopes")
     if scopes is None:
         return
@@ -192,9 +236,8 @@ def _check_scopes(body: dict[str, Any]) -> None:
         or len(scopes) > 32
         or not all(isinstance(item, str) and 0 < len(item) <= 64 for item in scopes)
     ):
-        raise validation(
-            "scopes must be at most 32 strings of at most 64 characters.",
-            [{"path": "scopes", "message": "out of bounds"}],
+        problems.add(
+            "scopes", "out of bounds", "scopes must be at most 32 strings of at most 64 characters."
         )
 
 
@@ -239,21 +282,21 @@ async def whoami(request: Request, key: ApiKey) -> Response:
 
 @endpoint(scope="projects:read")
 async def list_projects(request: Request, key: ApiKey) -> Response:
-    limit = parse_limit(request, default=25, maximum=200)
-    cursor = decode_cursor(request.query_params.get("cursor"), {"offset"})
-    offset = int(cursor["offset"]) if cursor and isinstance(cursor["offset"], int) else 0
-    status = parse_enum(request, "status", ("active", "archived"))
-    projects = _sandbox(request).world.list_projects(
+    problems = Problems()
+    limit = parse_limit(request, 25, 200, problems)
+    cursor = decode_cursor(request.query_params.get("cursor"), {"seq": int}, problems)
+    status = parse_enum(request, "status", ("active", "archived"), problems)
+    problems.raise_if_any()
+    page, next_seq = _sandbox(request).world.list_projects(
         key.org_id,
         status,
         request.query_params.get("search"),
         request.query_params.get("customerExternalId"),
+        before_seq=cursor["seq"] if cursor else None,
+        limit=limit,
     )
-    page = projects[offset : offset + limit]
-    more = offset + limit < len(projects)
-    return JSONResponse(
-        {"items": page, "nextCursor": encode_cursor({"offset": offset + limit}) if more else None}
-    )
+    next_cursor = encode_cursor({"seq": next_seq}) if next_seq is not None else None
+    return JSONResponse({"items": page, "nextCursor": next_cursor})
 
 
 @endpoint(scope="projects:read")
@@ -283,22 +326,22 @@ async def create_project(request: Request, key: ApiKey) -> Response:
                 headers={"Idempotent-Replayed": "true"},
             )
     body = await read_json_object(request)
+    problems = Problems()
     reject_unknown_fields(
         body,
         {"name", "customerExternalId", "ownerEmail", "timezone", "primaryLanguage", "metadata"},
+        problems,
     )
-    issues = []
     name = body.get("name")
     if not isinstance(name, str) or not 3 <= len(name) <= 30:
-        issues.append({"path": "name", "message": "must be 3 to 30 characters"})
+        problems.add("name", "must be 3 to 30 characters", "name must be 3 to 30 characters.")
     timezone = body.get("timezone")
     if not _is_time_zone(timezone):
-        issues.append({"path": "timezone", "message": "must be an IANA time zone"})
+        problems.add("timezone", "must be an IANA time zone", "timezone must be an IANA zone.")
     for optional in ("customerExternalId", "ownerEmail", "primaryLanguage"):
         if optional in body and not isinstance(body[optional], str):
-            issues.append({"path": optional, "message": "must be a string"})
-    if issues:
-        raise validation("Invalid project.", issues)
+            problems.add(optional, "must be a string", f"{optional} must be a string.")
+    problems.raise_if_any()
     project = world.create_project(
         key.org_id,
         name,
@@ -326,18 +369,25 @@ def _is_time_zone(value: Any) -> bool:
 @endpoint(scope="social:read")
 async def list_social_accounts(request: Request, key: ApiKey) -> Response:
     project = _project_for(request, key)
-    limit = parse_limit(request, default=50, maximum=200)
-    platform = parse_enum(request, "platform", SOCIAL_PLATFORMS)
-    status = parse_enum(request, "status", SOCIAL_STATUSES)
-    leased = parse_bool(request, "leased")
-    cursor = decode_cursor(request.query_params.get("cursor"), {"connectedAt", "id"})
-    accounts = _sandbox(request).world.list_social_accounts(project["id"], platform, status, leased)
-    if cursor:
-        after = (str(cursor["connectedAt"]), str(cursor["id"]))
-        accounts = [a for a in accounts if (a["connectedAt"], a["socialAccountId"]) > after]
-    page = accounts[:limit]
+    problems = Problems()
+    limit = parse_limit(request, 50, 200, problems)
+    platform = parse_enum(request, "platform", SOCIAL_PLATFORMS, problems)
+    status = parse_enum(request, "status", SOCIAL_STATUSES, problems)
+    leased = parse_bool(request, "leased", problems)
+    cursor = decode_cursor(
+        request.query_params.get("cursor"), {"connectedAt": str, "id": str}, problems
+    )
+    problems.raise_if_any()
+    page, more = _sandbox(request).world.list_social_accounts(
+        project["id"],
+        platform,
+        status,
+        leased,
+        after=(cursor["connectedAt"], cursor["id"]) if cursor else None,
+        limit=limit,
+    )
     next_cursor = None
-    if len(accounts) > limit:
+    if more:
         last = page[-1]
         next_cursor = encode_cursor(
             {"connectedAt": last["connectedAt"], "id": last["socialAccountId"]}
@@ -349,19 +399,17 @@ async def list_social_accounts(request: Request, key: ApiKey) -> Response:
 async def social_oauth_url(request: Request, key: ApiKey) -> Response:
     project = _project_for(request, key)
     body = await read_json_object(request)
-    reject_unknown_fields(body, {"platform", "returnUrl", "scopes", "usageNote"})
+    problems = Problems()
+    reject_unknown_fields(body, {"platform", "returnUrl", "scopes", "usageNote"}, problems)
     platform = body.get("platform")
     if platform not in SOCIAL_PLATFORMS:
-        raise validation(
-            "platform must be tiktok or instagram.",
-            [{"path": "platform", "message": "unsupported platform"}],
-        )
-    _check_scopes(body)
+        problems.add("platform", "unsupported platform", "platform must be tiktok or instagram.")
+    _check_scopes(body, problems)
     if "usageNote" in body and not isinstance(body["usageNote"], str):
-        raise validation(
-            "usageNote must be a string.", [{"path": "usageNote", "message": "must be a string"}]
-        )
-    return_url = check_return_url(key, body.get("returnUrl"))
+        problems.add("usageNote", "must be a string", "usageNote must be a string.")
+    return_url_problems(body.get("returnUrl"), problems)
+    problems.raise_if_any()
+    return_url = check_return_url(key, body["returnUrl"])
     minted = _sandbox(request).world.mint_state(key, "connect", project["id"], platform, return_url)
     scopes = body.get("scopes") or DEFAULT_SCOPES[platform]
     return JSONResponse(
@@ -373,15 +421,15 @@ async def social_oauth_url(request: Request, key: ApiKey) -> Response:
 async def social_reauth_url(request: Request, key: ApiKey) -> Response:
     project = _project_for(request, key)
     body = await read_json_object(request)
-    reject_unknown_fields(body, {"socialAccountId", "returnUrl", "scopes"})
+    problems = Problems()
+    reject_unknown_fields(body, {"socialAccountId", "returnUrl", "scopes"}, problems)
     account_id = body.get("socialAccountId")
     if not isinstance(account_id, str) or not SA_ID.match(account_id):
-        raise validation(
-            "socialAccountId must be sa_<uuid>.",
-            [{"path": "socialAccountId", "message": "expected sa_<uuid>"}],
-        )
-    _check_scopes(body)
-    return_url = check_return_url(key, body.get("returnUrl"))
+        problems.add("socialAccountId", "expected sa_<uuid>", "socialAccountId must be sa_<uuid>.")
+    _check_scopes(body, problems)
+    return_url_problems(body.get("returnUrl"), problems)
+    problems.raise_if_any()
+    return_url = check_return_url(key, body["returnUrl"])
     world = _sandbox(request).world
     try:
         account = world.social_account(account_id)
@@ -429,16 +477,18 @@ async def revoke_social_account(request: Request, key: ApiKey) -> Response:
 @endpoint(scope="ads:read")
 async def list_ad_accounts(request: Request, key: ApiKey) -> Response:
     project = _project_for(request, key)
+    problems = Problems()
     platforms: list[str] = []
     for value in request.query_params.getlist("platforms"):
         platforms.extend(part for part in value.split(",") if part)
-    unknown = [p for p in platforms if p not in AD_PLATFORMS]
-    if unknown:
-        raise validation(
+    for unknown in [p for p in platforms if p not in AD_PLATFORMS]:
+        problems.add(
+            "platforms",
+            f"unsupported: {unknown}",
             "platforms must be meta_ads, tiktok_ads or apple_ads.",
-            [{"path": "platforms", "message": f"unsupported: {unknown[0]}"}],
         )
-    healthy = parse_bool(request, "healthy") or False
+    healthy = parse_bool(request, "healthy", problems) or False
+    problems.raise_if_any()
     items = _sandbox(request).world.list_ad_accounts(project["id"], platforms, healthy)
     return JSONResponse({"items": items})
 
@@ -447,25 +497,24 @@ async def list_ad_accounts(request: Request, key: ApiKey) -> Response:
 async def ads_oauth_url(request: Request, key: ApiKey) -> Response:
     project = _project_for(request, key)
     body = await read_json_object(request)
-    reject_unknown_fields(body, {"platform", "returnUrl", "redirectUrl", "state"})
+    problems = Problems()
+    reject_unknown_fields(body, {"platform", "returnUrl", "redirectUrl", "state"}, problems)
     platform = body.get("platform")
     if platform not in AD_PLATFORMS:
-        raise validation(
+        problems.add(
+            "platform",
+            "unsupported platform",
             "platform must be meta_ads, tiktok_ads or apple_ads.",
-            [{"path": "platform", "message": "unsupported platform"}],
         )
-    field_name = "returnUrl" if "returnUrl" in body else "redirectUrl"
-    if field_name not in body:
-        raise validation("returnUrl is required.", [{"path": "returnUrl", "message": "required"}])
-    return_url = check_return_url(key, body.get(field_name), field_name)
+    field_name = "redirectUrl" if "redirectUrl" in body and "returnUrl" not in body else "returnUrl"
+    return_url_problems(body.get(field_name), problems, field_name)
     partner_state = body.get("state")
     if partner_state is not None and (
         not isinstance(partner_state, str) or len(partner_state) > 256
     ):
-        raise validation(
-            "state must be a string of at most 256 characters.",
-            [{"path": "state", "message": "invalid"}],
-        )
+        problems.add("state", "invalid", "state must be a string of at most 256 characters.")
+    problems.raise_if_any()
+    return_url = check_return_url(key, body[field_name])
     minted = _sandbox(request).world.mint_state(
         key, "ads", project["id"], platform, return_url, partner_state=partner_state
     )

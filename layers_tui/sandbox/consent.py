@@ -73,6 +73,7 @@ def routes() -> list[Route]:
             control(add_social_account),
             methods=["POST"],
         ),
+        Route("/sandbox/webhooks/deliveries", control(webhook_deliveries), methods=["GET"]),
     ]
 
 
@@ -293,3 +294,11 @@ async def add_social_account(request: Request, key: ApiKey) -> dict:
         display_name=body.get("displayName"),
         extra_fields=extra_fields,
     )
+
+
+async def webhook_deliveries(request: Request, key: ApiKey) -> dict:
+    """Every delivery so far, oldest first, without payloads (as the contract's list)."""
+    webhooks = request.app.state.sandbox.webhooks
+    if webhooks is None:
+        return {"url": None, "items": []}
+    return {"url": webhooks.url, "items": [d.public() for d in list(webhooks.deliveries)]}

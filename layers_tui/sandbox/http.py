@@ -9,6 +9,7 @@ import json
 import math
 import random
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .state import ApiKey, SandboxError, World
 
@@ -85,6 +87,46 @@ class RateLimiter:
         return allowed, headers
 
 
+class RequestLog:
+    """ASGI middleware: one line per request (method, path, status, ms, request id).
+
+    Only the path is written, never the query or a header, so no key can reach the log;
+    characters that are not printable are shown as `?`."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        write: Callable[[str], None],
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.app = app
+        self.write = write
+        self.timer = timer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = self.timer()
+        status, request_id = 500, "-"
+
+        async def capture(message: Message) -> None:
+            nonlocal status, request_id
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"x-request-id":
+                        request_id = value.decode("latin-1")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            path = "".join(c if c.isprintable() else "?" for c in scope["path"])[:300]
+            elapsed = (self.timer() - started) * 1000
+            self.write(f"{scope['method']} {path} {status} {elapsed:.1f}ms {request_id}")
+
+
 def envelope(world: World, error: SandboxError, request_id: str) -> JSONResponse:
     body: dict[str, Any] = {"code": error.code, "message": error.message, "requestId": request_id}
     if error.details is not None:
@@ -96,6 +138,31 @@ def envelope(world: World, error: SandboxError, request_id: str) -> JSONResponse
 
 def validation(message: str, issues: list[dict[str, str]], status: int = 422) -> SandboxError:
     return SandboxError(status, "VALIDATION", message, {"issues": issues})
+
+
+class Problems:
+    """Every validation failure of one request, so the 422's `details.issues[]` lists each
+    one (the reauth-url page's wording), not only the first found."""
+
+    def __init__(self) -> None:
+        self.issues: list[dict[str, str]] = []
+        self._messages: list[str] = []
+
+    def add(self, path: str, issue: str, message: str) -> None:
+        self.issues.append({"path": path, "message": issue})
+        self._messages.append(message)
+
+    def __bool__(self) -> bool:
+        return bool(self.issues)
+
+    def raise_if_any(self) -> None:
+        if not self.issues:
+            return
+        if len(self.issues) == 1:
+            message = self._messages[0]
+        else:
+            message = f"{len(self.issues)} problems in the request; see details.issues."
+        raise validation(message, list(self.issues))
 
 
 def authenticate(request: Request, world: World, accept_x_api_key: bool) -> ApiKey:
@@ -128,28 +195,28 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def reject_unknown_fields(body: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise validation(
-            "Unknown field(s) in request body.",
-            [{"path": name, "message": "unknown field"} for name in unknown],
-        )
+def reject_unknown_fields(body: dict[str, Any], allowed: set[str], problems: Problems) -> None:
+    for name in sorted(set(body) - allowed):
+        problems.add(name, "unknown field", f"Unknown field {name} in request body.")
 
 
-def check_return_url(key: ApiKey, value: Any, field_name: str = "returnUrl") -> str:
-    """Absolute URL; https, or http only for localhost; host on the key's allowlist."""
+def return_url_problems(value: Any, problems: Problems, field_name: str = "returnUrl") -> None:
+    """The 422 part of a return URL: present and absolute http(s)."""
     if not isinstance(value, str) or not value:
-        raise validation(
-            f"{field_name} is required.", [{"path": field_name, "message": "required"}]
-        )
+        problems.add(field_name, "required", f"{field_name} is required.")
+        return
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise validation(
-            f"{field_name} must be an absolute URL.",
-            [{"path": field_name, "message": "not an absolute http(s) URL"}],
+        problems.add(
+            field_name, "not an absolute http(s) URL", f"{field_name} must be an absolute URL."
         )
-    host = parts.hostname.lower()
+
+
+def check_return_url(key: ApiKey, value: str) -> str:
+    """The 403 part, once the request is otherwise valid: https, or http only for
+    localhost; host on the key's allowlist."""
+    parts = urlsplit(value)
+    host = (parts.hostname or "").lower()
     details = {"returnUrl": value, "host": host}
     if parts.scheme == "http" and host != "localhost":
         raise SandboxError(
@@ -168,7 +235,7 @@ def check_return_url(key: ApiKey, value: Any, field_name: str = "returnUrl") -> 
     return value
 
 
-def parse_limit(request: Request, default: int, maximum: int) -> int:
+def parse_limit(request: Request, default: int, maximum: int, problems: Problems) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
         return default
@@ -177,31 +244,30 @@ def parse_limit(request: Request, default: int, maximum: int) -> int:
     except ValueError:
         limit = 0
     if not 1 <= limit <= maximum:
-        raise validation(
-            f"limit must be an integer from 1 to {maximum}.",
-            [{"path": "limit", "message": f"must be 1..{maximum}"}],
+        problems.add(
+            "limit", f"must be 1..{maximum}", f"limit must be an integer from 1 to {maximum}."
         )
+        return default
     return limit
 
 
-def parse_enum(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
+def parse_enum(
+    request: Request, name: str, allowed: tuple[str, ...], problems: Problems
+) -> str | None:
     value = request.query_params.get(name)
     if value is not None and value not in allowed:
-        raise validation(
-            f"{name} must be one of {', '.join(allowed)}.",
-            [{"path": name, "message": "unsupported value"}],
-        )
+        problems.add(name, "unsupported value", f"{name} must be one of {', '.join(allowed)}.")
+        return None
     return value
 
 
-def parse_bool(request: Request, name: str) -> bool | None:
+def parse_bool(request: Request, name: str, problems: Problems) -> bool | None:
     value = request.query_params.get(name)
     if value is None:
         return None
     if value not in ("true", "false"):
-        raise validation(
-            f"{name} must be true or false.", [{"path": name, "message": "not a boolean"}]
-        )
+        problems.add(name, "not a boolean", f"{name} must be true or false.")
+        return None
     return value == "true"
 
 
@@ -209,15 +275,22 @@ def encode_cursor(payload: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(raw: str | None, required: set[str]) -> dict[str, Any] | None:
+def decode_cursor(
+    raw: str | None, types: dict[str, type], problems: Problems
+) -> dict[str, Any] | None:
+    """A cursor this sandbox issued: base64 JSON holding `types`' fields with those types."""
     if raw is None:
         return None
     try:
         payload = json.loads(base64.urlsafe_b64decode(raw.encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         payload = None
-    if not isinstance(payload, dict) or not required <= set(payload):
-        raise validation("Malformed cursor.", [{"path": "cursor", "message": "malformed"}])
+    if not isinstance(payload, dict) or not all(
+        isinstance(payload.get(name), kind) and not isinstance(payload.get(name), bool)
+        for name, kind in types.items()
+    ):
+        problems.add("cursor", "malformed", "Malformed cursor.")
+        return None
     return payload
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .state import AD_PLATFORMS, SOCIAL_PLATFORMS, TOKEN_STATUSES, World
 
@@ -97,6 +97,19 @@ def seed_generated(
     rng = random.Random(seed)
     now = world.clock.now()
     statuses = ["connected"] * 7 + ["reauth_required", "disconnected"]
+    with world.transaction():
+        _generate(world, org_id, projects, accounts_per_project, rng, now, statuses)
+
+
+def _generate(
+    world: World,
+    org_id: str,
+    projects: int,
+    accounts_per_project: int,
+    rng: random.Random,
+    now: datetime,
+    statuses: list[str],
+) -> None:
     for number in range(projects):
         project = world.create_project(
             org_id,
@@ -119,6 +132,7 @@ def seed_generated(
                 connected_at=now - timedelta(days=rng.randint(1, 400)),
                 token_expires_at=None if status == "disconnected" else expires,
                 queued_posts=rng.randint(0, 10),
+                returning=False,
             )
         world.add_ad_account(
             project["id"],

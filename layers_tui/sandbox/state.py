@@ -12,6 +12,8 @@ import re
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +37,14 @@ OAUTH_ERROR_MESSAGES = {
     "platform_mismatch": "The callback platform does not match the state's platform.",
     "state_terminal": "This authorization attempt has already finished.",
 }
+# A reauth approved after the account was revoked: the token cannot be stored on a
+# disconnected account (it stays disconnected; a new connect makes a new id). The contract's
+# closest documented code is `persistence_error`; the message says what happened.
+REVOKED_WHILE_PENDING = (
+    "persistence_error",
+    "The account was disconnected (revoked) while this reconnect link was pending, so it was "
+    "not reconnected. Connect it again with a new oauth-url: it gets a new socialAccountId.",
+)
 TOKEN_LIFETIME = {"tiktok": timedelta(days=30), "instagram": timedelta(days=60)}
 KEY_PATTERN = re.compile(r"^lp_(live|test)_([A-Za-z0-9]+)_(.+)$")
 
@@ -58,12 +68,31 @@ CREATE TABLE IF NOT EXISTS oauth_states (
     state TEXT PRIMARY KEY, key_id TEXT NOT NULL, kind TEXT NOT NULL, project_id TEXT NOT NULL,
     platform TEXT NOT NULL, social_account_id TEXT, return_url TEXT NOT NULL,
     partner_state TEXT, status TEXT NOT NULL, error_code TEXT, created_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL, completed_at TEXT);
+    expires_at TEXT NOT NULL, completed_at TEXT, error_message TEXT);
 CREATE TABLE IF NOT EXISTS idempotency (
     key_id TEXT NOT NULL, endpoint TEXT NOT NULL, idem_key TEXT NOT NULL, body_hash TEXT NOT NULL,
     status INTEGER NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL,
     PRIMARY KEY (key_id, endpoint, idem_key));
 """
+# Pages are read in the order of these indexes, so a page costs what the page holds.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS projects_by_org ON projects (org_id, seq);
+CREATE INDEX IF NOT EXISTS social_by_project ON social_accounts (project_id, connected_at, id);
+CREATE INDEX IF NOT EXISTS ads_by_project ON ad_accounts (project_id, connected_at, id);
+"""
+
+
+def effective_status(alias: str = "") -> str:
+    """SQL for an account's status as of `:now`: a token past `tokenExpiresAt` needs reauth.
+
+    Computed on read (never a table-wide UPDATE), so listing a page costs the page alone."""
+    return (
+        f"CASE WHEN {alias}status = 'connected' AND {alias}token_expires_at IS NOT NULL "
+        f"AND {alias}token_expires_at <= :now THEN 'reauth_required' ELSE {alias}status END"
+    )
+
+
+SOCIAL_SELECT = f"SELECT *, {effective_status()} AS effective_status FROM social_accounts"
 
 
 @dataclass
@@ -110,6 +139,53 @@ def parse_key(raw: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
+# Scope strings of the contract's scope table (§2.3); `*` is the full-access sentinel.
+KNOWN_SCOPES = frozenset(
+    {
+        "*",
+        "social:read",
+        "social:write",
+        "projects:read",
+        "projects:write",
+        "ads:read",
+        "ads:write",
+        "leased:write",
+        "org:admin",
+    }
+    | {
+        f"ads:write:{part}"
+        for part in (
+            "connect",
+            "campaigns",
+            "budgets",
+            "creative",
+            "lifecycle",
+            "policy",
+            "optimizer_trigger",
+            "pending",
+            "capi",
+            "override",
+        )
+    }
+)
+
+
+def parse_key_spec(spec: str) -> tuple[str, list[str] | None]:
+    """`KEY` or `KEY:scope,scope`: the secret and its scope list (None: the default).
+
+    Keys never contain a colon, so the first one starts the scopes. `KEY:` is a key with no
+    scopes at all (it can call only whoami, as rev B of the docs says). Unknown scope strings
+    are refused, so a typo cannot silently take a permission away."""
+    secret, colon, scope_text = spec.partition(":")
+    if not colon:
+        return secret, None
+    scopes = [part.strip() for part in scope_text.split(",") if part.strip()]
+    unknown = [scope for scope in scopes if scope not in KNOWN_SCOPES]
+    if unknown:
+        raise ValueError(f"unknown scope {unknown[0]!r}; known: {', '.join(sorted(KNOWN_SCOPES))}")
+    return secret, scopes
+
+
 def make_demo_key(rng: random.Random | None = None, env: str = "test") -> str:
     source = rng or random.SystemRandom()
     key_id = "".join(source.choice(CROCKFORD) for _ in range(16))
@@ -135,9 +211,12 @@ class World:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
-        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(social_accounts)")}
-        if "extra" not in columns:  # a --db file from an older sandbox
-            self._db.execute("ALTER TABLE social_accounts ADD COLUMN extra TEXT")
+        # a --db file from an older sandbox
+        for table, column in (("social_accounts", "extra"), ("oauth_states", "error_message")):
+            columns = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+        self._db.executescript(INDEXES)
         # Seeded randomness makes tokens reproducible for snapshots; otherwise unguessable.
         self._rng: random.Random = (
             random.Random(rng_seed) if rng_seed is not None else (random.SystemRandom())
@@ -146,6 +225,8 @@ class World:
             random.Random(rng_seed + 1) if rng_seed is not None else random.SystemRandom()
         )
         self.keys: dict[str, ApiKey] = {}
+        # Called as (event type, data) after a change is committed (the webhook dispatcher).
+        self.on_event: Callable[[str, dict], None] | None = None
 
     # -- ids -------------------------------------------------------------------------------
     def _uuid(self) -> str:
@@ -153,6 +234,11 @@ class World:
 
     def _token(self, prefix: str) -> str:
         return prefix + "".join(self._rng.choice(CROCKFORD) for _ in range(26))
+
+    def new_token(self, prefix: str) -> str:
+        """`prefix` + 26 Crockford characters (event and delivery ids), thread-safe."""
+        with self._lock:
+            return self._token(prefix)
 
     def request_id(self) -> str:
         return "req_" + "".join(self._request_rng.choice(CROCKFORD) for _ in range(26))
@@ -241,10 +327,21 @@ class World:
         return _project_json(row)
 
     def list_projects(
-        self, org_id: str, status: str | None, search: str | None, customer_external_id: str | None
-    ) -> list[dict]:
+        self,
+        org_id: str,
+        status: str | None,
+        search: str | None,
+        customer_external_id: str | None,
+        before_seq: int | None = None,
+        limit: int = 25,
+    ) -> tuple[list[dict], int | None]:
+        """Newest first, keyset-paged on `seq`; returns (page, the `seq` to continue before,
+        or None on the last page)."""
         sql = "SELECT * FROM projects WHERE org_id = ?"
         params: list[Any] = [org_id]
+        if before_seq is not None:
+            sql += " AND seq < ?"
+            params.append(before_seq)
         if status:
             sql += " AND status = ?"
             params.append(status)
@@ -254,8 +351,11 @@ class World:
         if customer_external_id:
             sql += " AND customer_external_id = ?"
             params.append(customer_external_id)
-        sql += " ORDER BY seq DESC"
-        return [_project_json(row) for row in self._db.execute(sql, params)]
+        sql += " ORDER BY seq DESC LIMIT ?"
+        params.append(limit + 1)
+        rows = self._db.execute(sql, params).fetchall()
+        next_seq = rows[limit - 1]["seq"] if len(rows) > limit else None
+        return [_project_json(row) for row in rows[:limit]], next_seq
 
     # -- social accounts ---------------------------------------------------------------------------
     def add_social_account(
@@ -270,13 +370,16 @@ class World:
         queued_posts: int = 0,
         display_name: str | None = None,
         extra_fields: dict | None = None,
-    ) -> dict:
+        returning: bool = True,
+    ) -> dict | None:
         """`extra_fields`: fields the contract does not document, as a future API might send
-        (a test hook for clients that must show what they do not model)."""
+        (a test hook for clients that must show what they do not model). `returning=False`
+        skips reading the row back (bulk seeding)."""
         with self._lock:
             account_id = f"sa_{self._uuid()}"
             connected = connected_at or self.clock.now()
             expires = None if leased else token_expires_at
+            disconnected = status == "disconnected"
             self._db.execute(
                 "INSERT INTO social_accounts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -290,19 +393,25 @@ class World:
                     int(leased),
                     iso(connected),
                     iso(expires),
-                    None,
-                    None,
+                    "revoked_by_partner" if disconnected else None,
+                    iso(connected + timedelta(days=1)) if disconnected else None,
                     queued_posts,
                     json.dumps(extra_fields) if extra_fields else None,
                 ),
             )
-            if status == "disconnected":
-                self._db.execute(
-                    "UPDATE social_accounts SET disconnected_reason = 'revoked_by_partner', "
-                    "disconnected_at = ? WHERE id = ?",
-                    (iso(connected + timedelta(days=1)), account_id),
-                )
-            return self.social_account(account_id)
+            return self.social_account(account_id) if returning else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Many writes as one SQLite transaction (seeding a large organisation)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def social_account(self, account_id: str) -> dict:
         row = self._social_row(account_id)
@@ -312,44 +421,51 @@ class World:
 
     def _social_row(self, account_id: str) -> sqlite3.Row | None:
         return self._db.execute(
-            "SELECT * FROM social_accounts WHERE id = ?", (account_id,)
+            f"{SOCIAL_SELECT} WHERE id = :id", {"id": account_id, "now": iso(self.clock.now())}
         ).fetchone()
 
     def social_account_in_org(self, org_id: str, account_id: str) -> sqlite3.Row:
         row = self._db.execute(
-            "SELECT s.* FROM social_accounts s JOIN projects p ON p.id = s.project_id "
-            "WHERE s.id = ? AND p.org_id = ?",
-            (account_id, org_id),
+            f"SELECT s.*, {effective_status('s.')} AS effective_status FROM social_accounts s "
+            "JOIN projects p ON p.id = s.project_id WHERE s.id = :id AND p.org_id = :org",
+            {"id": account_id, "org": org_id, "now": iso(self.clock.now())},
         ).fetchone()
         if row is None:
             raise not_found("Social account")
         return row
 
     def list_social_accounts(
-        self, project_id: str, platform: str | None, status: str | None, leased: bool | None
-    ) -> list[dict]:
-        self._expire_tokens()
-        sql = "SELECT * FROM social_accounts WHERE project_id = ?"
-        params: list[Any] = [project_id]
+        self,
+        project_id: str,
+        platform: str | None,
+        status: str | None,
+        leased: bool | None,
+        after: tuple[str, str] | None = None,
+        limit: int = 50,
+    ) -> tuple[list[dict], bool]:
+        """Oldest `connectedAt` first (ties by id), keyset-paged after `after`; returns
+        (page, whether more follow). Reads only the page's rows from the index."""
+        sql = f"{SOCIAL_SELECT} WHERE project_id = :project"
+        params: dict[str, Any] = {
+            "project": project_id,
+            "now": iso(self.clock.now()),
+            "limit": limit + 1,
+        }
+        if after is not None:
+            sql += " AND (connected_at, id) > (:after_at, :after_id)"
+            params["after_at"], params["after_id"] = after
         if platform:
-            sql += " AND platform = ?"
-            params.append(platform)
+            sql += " AND platform = :platform"
+            params["platform"] = platform
         if status:
-            sql += " AND status = ?"
-            params.append(status)
+            sql += f" AND {effective_status()} = :status"
+            params["status"] = status
         if leased is not None:
-            sql += " AND leased = ?"
-            params.append(int(leased))
-        sql += " ORDER BY connected_at ASC, id ASC"
-        return [_social_json(row) for row in self._db.execute(sql, params)]
-
-    def _expire_tokens(self) -> None:
-        """Tokens past `tokenExpiresAt` need reauth, as on the real service."""
-        self._db.execute(
-            "UPDATE social_accounts SET status = 'reauth_required' WHERE status = 'connected' "
-            "AND token_expires_at IS NOT NULL AND token_expires_at <= ?",
-            (iso(self.clock.now()),),
-        )
+            sql += " AND leased = :leased"
+            params["leased"] = int(leased)
+        sql += " ORDER BY connected_at ASC, id ASC LIMIT :limit"
+        rows = self._db.execute(sql, params).fetchall()
+        return [_social_json(row) for row in rows[:limit]], len(rows) > limit
 
     def expire_token(self, org_id: str, account_id: str) -> dict:
         row = self.social_account_in_org(org_id, account_id)
@@ -518,7 +634,9 @@ class World:
             state = self._token("st_")
             expires = now + STATE_TTL
             self._db.execute(
-                "INSERT INTO oauth_states VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO oauth_states (state, key_id, kind, project_id, platform, "
+                "social_account_id, return_url, partner_state, status, error_code, created_at, "
+                "expires_at, completed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     state,
                     key.key_id,
@@ -566,10 +684,11 @@ class World:
                 return {"state": state, "status": "pending", "expiresAt": row["expires_at"]}
             if row["status"] == "failed":
                 code = row["error_code"]
+                message = row["error_message"] or OAUTH_ERROR_MESSAGES.get(code, code)
                 return {
                     "state": state,
                     "status": "failed",
-                    "error": {"code": code, "message": OAUTH_ERROR_MESSAGES.get(code, code)},
+                    "error": {"code": code, "message": message},
                 }
             account = self.social_account(row["social_account_id"])
             return {
@@ -625,9 +744,9 @@ class World:
                 )
                 self._mark_reported(state)
                 return row["return_url"], code
-            self._complete(row)
+            error = self._complete(row)
             self._mark_reported(state)
-            return row["return_url"], None
+            return row["return_url"], error
 
     def _was_reported(self, state: str) -> bool:
         return self.meta(f"reported:{state}") is not None
@@ -635,9 +754,20 @@ class World:
     def _mark_reported(self, state: str) -> None:
         self.set_meta(f"reported:{state}", "1")
 
-    def _complete(self, row: sqlite3.Row) -> None:
+    def _complete(self, row: sqlite3.Row) -> str | None:
+        """Finish an approved state; returns the `layers_oauth_error` code if it failed."""
         now = self.clock.now()
         platform = row["platform"]
+        if row["kind"] == "reauth":
+            account = self._social_row(row["social_account_id"])
+            if account is None or account["status"] == "disconnected":
+                code, message = REVOKED_WHILE_PENDING
+                self._db.execute(
+                    "UPDATE oauth_states SET status = 'failed', error_code = ?, "
+                    "error_message = ? WHERE state = ?",
+                    (code, message, row["state"]),
+                )
+                return code
         self._db.execute("BEGIN")
         try:
             if row["kind"] == "connect":
@@ -705,6 +835,22 @@ class World:
         except Exception:
             self._db.execute("ROLLBACK")
             raise
+        if account_id is not None:
+            account = self.social_account(account_id)
+            self._emit(
+                "social_account.connected",
+                {
+                    "socialAccountId": account_id,
+                    "platform": account["platform"],
+                    "displayName": account["displayName"],
+                    "connectedAt": iso(now),
+                },
+            )
+        return None
+
+    def _emit(self, event_type: str, data: dict) -> None:
+        if self.on_event is not None:
+            self.on_event(event_type, data)
 
     # -- idempotency -------------------------------------------------------------------------------
     def idempotent_lookup(self, key_id: str, endpoint: str, idem_key: str) -> sqlite3.Row | None:
@@ -754,18 +900,19 @@ def _project_json(row: sqlite3.Row) -> dict:
 
 
 def _social_json(row: sqlite3.Row) -> dict:
+    """The contract's SocialAccount from a row read with `effective_status`."""
     body = {
         "socialAccountId": row["id"],
         "platform": row["platform"],
         "handle": row["handle"],
         "displayName": row["display_name"],
         "avatarUrl": row["avatar_url"],
-        "status": row["status"],
+        "status": row["effective_status"],
         "leased": bool(row["leased"]),
         "connectedAt": row["connected_at"],
         "tokenExpiresAt": row["token_expires_at"],
     }
-    if row["status"] == "disconnected":
+    if row["effective_status"] == "disconnected":
         body["disconnectedReason"] = row["disconnected_reason"]
         body["disconnectedAt"] = row["disconnected_at"]
     if row["extra"]:

@@ -69,14 +69,14 @@ async def test_whoami_and_headers_on_every_response(raw):
     response = await raw.get("/v1/whoami")
     body = response.json()
     assert body["organizationName"] == "Demo Agency"
-    assert body["rateLimitTier"] == "partner"
+    assert body["rateLimitTier"] == "standard"  # the default: the tier partners start on
     assert body["organizationId"].startswith("org_")
     assert body["apiKeyId"].startswith("key_")
     assert body["scopes"] == ["*"]
     assert response.headers["x-request-id"].startswith("req_")
     assert response.headers["x-ratelimit-endpoint-class"] == "read-light"
-    assert int(response.headers["x-ratelimit-limit"]) == 6000
-    assert int(response.headers["x-ratelimit-remaining"]) == 5999
+    assert int(response.headers["x-ratelimit-limit"]) == 120
+    assert int(response.headers["x-ratelimit-remaining"]) == 119
     assert "x-ratelimit-reset" in response.headers
 
 
