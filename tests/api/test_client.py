@@ -56,7 +56,7 @@ async def test_every_read_endpoint(client):
     assert health.tier and health.recommendation
     ads = await client.list_ad_accounts(acme.id, ["meta_ads"])
     assert [a.token_status for a in ads.items] == ["valid"]
-    assert client.rate_limits["read-light"].limit == 6000
+    assert client.rate_limits["read-light"].limit == 120
 
 
 async def test_social_paging_follows_cursors(client):
