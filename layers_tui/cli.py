@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Sequence
@@ -85,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--problems", action="store_true", help="start in problems-only view")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    # No `common` parent: the dashboard's options (--demo, --profile, --base-url...) do not
+    # apply to the server, so its --help lists only its own.
     sandbox = commands.add_parser(
         "sandbox",
-        parents=[common],
         help="run the local Partner API emulator on loopback",
         description="Serve the sandbox emulator of the Partner API.",
     )
@@ -97,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key",
         action="append",
         default=[],
-        metavar="KEY",
-        help="accept this key (repeatable); default: a new demo lp_test_ key",
+        metavar="KEY[:SCOPES]",
+        help="accept this key (repeatable); KEY:social:read,social:write gives it only those "
+        "scopes (default *); default: a new demo lp_test_ key",
     )
     sandbox.add_argument(
         "--allow-return-host",
@@ -127,8 +130,23 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--tier",
         choices=("standard", "pilot", "partner"),
-        default="partner",
-        help="rate-limit tier of the keys (default partner)",
+        default="standard",
+        help="rate-limit tier of the keys (default standard, where most partners start)",
+    )
+    sandbox.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="deliver social_account.connected here (https, or http to localhost)",
+    )
+    sandbox.add_argument(
+        "--webhook-secret",
+        metavar="SECRET",
+        help="signing secret for X-Layers-Signature (needed with --webhook-url)",
+    )
+    sandbox.add_argument(
+        "--log-requests",
+        action="store_true",
+        help="print one line per request: method, path, status, ms, request id",
     )
 
     connect = commands.add_parser(
@@ -301,6 +319,9 @@ def run_sandbox(args: argparse.Namespace) -> int:
             accounts_per_project=args.accounts_per_project,
             db_path=args.db,
             latency_ms=args.latency_ms,
+            webhook_url=args.webhook_url,
+            webhook_secret=args.webhook_secret,
+            log_requests=_print_line if args.log_requests else None,
         )
     except ValueError as error:
         print(f"layers-tui sandbox: {error}", file=sys.stderr)
@@ -319,12 +340,28 @@ def run_sandbox(args: argparse.Namespace) -> int:
             handle.write(sandbox.demo_key + "\n")
         print(f"Demo API key {mask_key(sandbox.demo_key)} written to {key_file}", flush=True)
         print(
-            f'Try: LAYERS_BASE_URL=http://{host}:{args.port} LAYERS_API_KEY="$(cat {key_file})" '
-            f"LAYERS_RETURN_URL=http://localhost:{args.port}/sandbox/return layers-tui",
+            f"Try: LAYERS_BASE_URL=http://{host}:{args.port} "
+            f'LAYERS_API_KEY="$(cat {shlex.quote(str(key_file))})" '
+            f"LAYERS_RETURN_URL=http://localhost:{args.port}/sandbox/return {_self_command()}",
             flush=True,
         )
+    if sandbox.webhooks is not None:
+        print(f"Webhooks: social_account.connected -> {sandbox.webhooks.url}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def _print_line(line: str) -> None:
+    print(line, flush=True)
+
+
+def _self_command() -> str:
+    """This layers-tui as a shell command that works where `layers-tui` is not on PATH: the
+    running script by its absolute path, else this interpreter with `-m layers_tui`."""
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if script is not None and script.name.startswith("layers-tui") and script.is_file():
+        return shlex.quote(os.path.abspath(script))
+    return f"{shlex.quote(sys.executable)} -m layers_tui"
 
 
 def run_check_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
