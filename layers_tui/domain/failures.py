@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from layers_tui.text import safe
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,10 @@ OAUTH_FAILURES = {
     ),
     "persistence_error": Explanation(
         "Layers could not store the account",
-        "A server-side storage failure.",
-        "Contact Layers support with the requestId; retrying may not help.",
+        "A server-side storage failure, or the account was disconnected while the link was "
+        "pending (Layers never brings a disconnected account back).",
+        "If the account now shows disconnected, press c to connect it again (it comes back "
+        "with a new id); otherwise contact Layers support with the requestId.",
     ),
     "platform_mismatch": Explanation(
         "Wrong platform",
@@ -68,7 +74,21 @@ OAUTH_FAILURES = {
 }
 
 
-def explain(code: str | None) -> Explanation:
+# A reconnect (reauth) that fails with `persistence_error`: the one case the contract leaves
+# for it is an account revoked while its reconnect link was pending (the sandbox does this).
+REVOKED_WHILE_PENDING = Explanation(
+    "Account was disconnected",
+    "The account was disconnected (revoked) while this reconnect link was waiting, so Layers "
+    "refused to bring it back; its old id stays disconnected.",
+    "Press c to connect it again as a new account: it gets a new id.",
+)
+
+
+def explain(code: str | None, kind: str | None = None) -> Explanation:
+    """Cause and next step for a failed flow; `kind` ("connect", "reauth", "ads") sharpens
+    the codes whose meaning depends on what the flow was doing."""
+    if kind == "reauth" and code == "persistence_error":
+        return REVOKED_WHILE_PENDING
     if code and code in OAUTH_FAILURES:
         return OAUTH_FAILURES[code]
     return Explanation(
@@ -93,5 +113,10 @@ API_ERROR_HINTS = {
 }
 
 
-def hint_for(code: str) -> str:
+def hint_for(code: str, details: Mapping[str, Any] | None = None) -> str:
+    """One line of advice for an API error code; `details` (the error's) make it exact."""
+    if code == "FORBIDDEN_SCOPE" and details:
+        scope = details.get("requiredScope")  # the field name is a GAP in the docs (§15.11)
+        if isinstance(scope, str) and scope:
+            return f"This key lacks {safe(scope, 64)}; ask an admin for a key with it."
     return API_ERROR_HINTS.get(code, "")
