@@ -16,6 +16,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.worker import Worker, WorkerState
 
 from layers_tui import paths
 from layers_tui.api import ApiError, LayersClient, RateLimitInfo, key_env, key_id
@@ -281,6 +282,32 @@ class LayersApp(App[int]):
             return
         self.notify(
             f"No social account {account_id} in this organisation.",
+            severity="error",
+            markup=False,
+            timeout=15,
+        )
+
+    # -- failures nobody else caught ---------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.worker_state_changed(event)
+
+    def worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker's failure, the app's and every screen's, reaches the user: workers
+        run with `exit_on_error=False`, so anything they did not catch would vanish."""
+        if event.state is not WorkerState.ERROR or event.worker.error is None:
+            return
+        import traceback
+
+        from layers_tui.logs import redact
+        from layers_tui.text import safe
+
+        error = event.worker.error
+        where = event.worker.group or event.worker.name or "background"
+        log.error("worker %s failed: %s", where, redact("".join(traceback.format_exception(error))))
+        summary = safe(redact(f"{type(error).__name__}: {error}"), 300)
+        self.notify(
+            f"Unexpected error in the {where} task: {summary} (details in the log file).",
+            title="Error",
             severity="error",
             markup=False,
             timeout=15,

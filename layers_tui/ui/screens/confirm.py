@@ -13,8 +13,10 @@ from textual.widgets import Button, Input, Static
 from layers_tui.domain.status import AccountRow
 from layers_tui.text import safe
 
+from .base import ReportsWorkerErrors
 
-class RevokeDialog(ModalScreen[bool]):
+
+class RevokeDialog(ReportsWorkerErrors, ModalScreen[bool]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, row: AccountRow, live: bool) -> None:

@@ -14,8 +14,10 @@ from textual.widgets.option_list import Option
 from layers_tui.domain.status import AD_PLATFORMS, PLATFORM_LABELS, SOCIAL_PLATFORMS
 from layers_tui.text import safe
 
+from .base import ReportsWorkerErrors
 
-class ConnectDialog(ModalScreen[str | None]):
+
+class ConnectDialog(ReportsWorkerErrors, ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, project_name: str) -> None:

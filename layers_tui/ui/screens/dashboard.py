@@ -41,12 +41,13 @@ from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
 from ..widgets.project_list import ProjectList, project_prompt
 from ..widgets.status_line import StatusLine, StatusState
+from .base import ReportsWorkerErrors
 
 ROW_RECOMPUTE_SECONDS = 30.0
 RENDER_COALESCE_SECONDS = 0.5
 
 
-class DashboardScreen(Screen):
+class DashboardScreen(ReportsWorkerErrors, Screen):
     AUTO_FOCUS = "#accounts"  # straight to the table: no focus change (and repaint) after mount
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [

@@ -23,6 +23,7 @@ from layers_tui.text import safe
 from ..messages import HealthFailed, HealthLoaded
 from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
+from .base import ReportsWorkerErrors
 
 
 def _value(value: object) -> str:
@@ -37,7 +38,7 @@ def _value(value: object) -> str:
     return str(value)
 
 
-class DetailScreen(Screen):
+class DetailScreen(ReportsWorkerErrors, Screen):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("y", "copy_id", "Copy ID"),

@@ -33,6 +33,7 @@ from ..messages import ActionFailed, ConsentSent, FlowChanged, FlowMinted, Flows
 from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
 from ..widgets.qr_panel import QrPanel, choose_layout
+from .base import ReportsWorkerErrors
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ WAITING_ONLY = frozenset(
 )
 
 
-class FlowScreen(Screen):
+class FlowScreen(ReportsWorkerErrors, Screen):
     ADVANCE_DELAY = 1.5  # seconds to show "connected" before the next account of a bulk run
     BINDINGS = [
         Binding("y", "copy_link", "Copy link"),

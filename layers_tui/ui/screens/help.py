@@ -10,6 +10,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from ..commands import key_label, screen_bindings
+from .base import ReportsWorkerErrors
 
 EXTRA = [
     ("tab", "Move between the project list and the accounts table"),
@@ -27,7 +28,7 @@ EXTRA = [
 ]
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(ReportsWorkerErrors, ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
 
     def __init__(self, origin: Screen) -> None:

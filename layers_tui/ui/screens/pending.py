@@ -17,6 +17,7 @@ from layers_tui.text import safe
 from ..messages import FlowChanged
 from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
+from .base import ReportsWorkerErrors
 
 COLUMNS = (
     ("project", "Project"),
@@ -32,7 +33,7 @@ COLUMNS = (
 )
 
 
-class PendingScreen(Screen):
+class PendingScreen(ReportsWorkerErrors, Screen):
     BINDINGS = [
         Binding("enter", "open_flow", "Open"),
         Binding("ctrl+x", "cancel_flow", "Cancel flow"),
