@@ -68,3 +68,58 @@ async def test_demo_consent_follows_the_sandbox_after_a_port_change(live_server)
         location = await client.sandbox_consent(stale, "approve")
         assert "layers_oauth_error" not in location
         assert (await client.oauth_status(link.state)).status == "completed"
+
+
+async def test_webhook_reaches_a_real_receiver_over_loopback(sandbox_clock):
+    """The default transport: a real POST to a local receiver while uvicorn serves the API."""
+    import hashlib
+    import hmac
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from layers_tui.sandbox import create_app
+    from layers_tui.sandbox.server import SandboxServer
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=receiver.serve_forever, args=(0.05,), daemon=True).start()
+    secret = "whsec_loopback"
+    app = create_app(
+        clock=sandbox_clock,
+        rng_seed=1,
+        webhook_url=f"http://localhost:{receiver.server_address[1]}/hook",
+        webhook_secret=secret,
+    )
+    server = SandboxServer(app).start()
+    try:
+        key = app.state.sandbox.demo_key
+        return_url = f"http://localhost:{server.port}/sandbox/return"
+        async with LayersClient(server.base_url, key) as client:
+            projects = [p async for page in client.iter_projects() for p in page.items]
+            link = await client.social_oauth_url(projects[0].id, "tiktok", return_url)
+            await client.sandbox_consent(link.authorize_url, "approve")
+            done = await client.oauth_status(link.state)
+        assert app.state.sandbox.webhooks.wait_idle()
+    finally:
+        server.stop()
+        app.state.sandbox.webhooks.close()
+        receiver.shutdown()
+    [(headers, body)] = received
+    t, v1 = (part.split("=", 1)[1] for part in headers["X-Layers-Signature"].split(","))
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(expected, v1)
+    event = json.loads(body)
+    assert headers["X-Layers-Event-Type"] == event["type"] == "social_account.connected"
+    assert event["data"]["socialAccountId"] == done.social_account_id
