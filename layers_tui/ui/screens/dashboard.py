@@ -241,7 +241,7 @@ class DashboardScreen(ReportsWorkerErrors, Screen):
         self.refresh_inventory(message.project_id)
 
     def on_action_failed(self, message: ActionFailed) -> None:
-        hint = hint_for(message.error.code)
+        hint = hint_for(message.error.code, message.error.details)
         self.app.notify(
             f"{format_error(message.error)}\n{hint}".strip(),
             title=f"{message.what} failed",

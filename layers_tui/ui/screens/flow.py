@@ -304,7 +304,7 @@ class FlowScreen(ReportsWorkerErrors, Screen):
         elif self.error is not None and flow is None:
             status.append(format_error(self.error), style=palette.critical)
             extra = self.error.details.get("host") if self.error.details else None
-            hint = hint_for(self.error.code)
+            hint = hint_for(self.error.code, self.error.details)
             if extra:
                 status.append(f"\nRejected host: {safe(extra, 80)}")
             if hint:
@@ -326,7 +326,7 @@ class FlowScreen(ReportsWorkerErrors, Screen):
                 status.append(f"\n{detail}", style=palette.muted)
             status.append(f"\n{countdown(flow, now)}")
             if flow.status in ("failed", "expired", "cancelled"):
-                why = explain(flow.code)
+                why = explain(flow.code, flow.kind)
                 status.append("\n")
                 if why.title != words:  # "Link expired" is already the heading
                     status.append(f"{why.title}: ", style=f"bold {palette.critical}")
