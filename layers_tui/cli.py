@@ -10,13 +10,27 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from layers_tui import __version__, paths
 from layers_tui.config import ConfigError, LoadedSettings, Settings, load_settings
 
 PLATFORMS = ("tiktok", "instagram", "meta_ads", "tiktok_ads", "apple_ads")
 QR_NEEDED = (77, 41)  # a 365-character authorize URL at ECC L plus the flow screen's text
+
+
+class _UsageError(Exception):
+    """A bad command line, raised instead of argparse's exit so `check` can answer UNKNOWN."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse's hook for every bad argument
+        raise _UsageError(self, message)
 
 
 def _common() -> argparse.ArgumentParser:
@@ -57,7 +71,7 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="layers-tui",
         parents=[common],
         description="Terminal dashboard for the Layers Partner API: every project's social "
@@ -172,8 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="health check for scripts and monitoring",
         description="Check every account once. Exit 0 OK, 1 WARNING, 2 CRITICAL (also when "
-        "the API is unreachable or the key is rejected), 3 UNKNOWN (bad flags or "
-        "config).",
+        "the API is unreachable or the key is rejected), 3 UNKNOWN (bad flags or config, a "
+        "selection that matches nothing, an internal error). --json prints one JSON object "
+        "for every outcome.",
     )
     check.add_argument("--json", action="store_true", help="JSON output (schemaVersion 1)")
     check.add_argument("--project", help="only this project (id or part of the name)")
@@ -202,23 +217,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(arguments)
+    except _UsageError as error:
+        if _is_check(error, arguments):
+            return check_usage_error(error.message, arguments)
+        argparse.ArgumentParser.error(error.parser, error.message)  # usage, then exit 2
     command = args.command
+    if command == "check":
+        return run_check_command(args)
     try:
         if command == "sandbox":
             return run_sandbox(args)
         with _environment(args) as loaded:
-            if command == "check":
-                return run_check_command(args, loaded)
             if command == "doctor":
                 return run_doctor(loaded)
             return run_dashboard(args, loaded)
     except ConfigError as error:
         print(f"layers-tui: config error: {error}", file=sys.stderr)
-        return 3 if command == "check" else 2
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _is_check(error: _UsageError, arguments: list[str]) -> bool:
+    """Whether a command line that did not parse was meant for `check`."""
+    if error.parser.prog.endswith(" check"):
+        return True
+    try:
+        known, _ = build_parser().parse_known_args(arguments)
+    except _UsageError:
+        return "check" in arguments
+    return getattr(known, "command", None) == "check"
 
 
 def start_demo_sandbox(reset: bool = False) -> Any:
@@ -364,45 +396,69 @@ def _self_command() -> str:
     return f"{shlex.quote(sys.executable)} -m layers_tui"
 
 
-def run_check_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+def check_usage_error(message: str, arguments: list[str]) -> int:
+    """Bad `check` arguments: UNKNOWN (3), one line or one JSON object, never argparse's 2."""
+    from layers_tui.check import json_requested, unknown
+
+    result = unknown(f"bad arguments: {message} (see layers-tui check --help)", "USAGE")
+    print(result.render(json_requested(arguments)))
+    return result.code
+
+
+def run_check_command(args: argparse.Namespace) -> int:
+    """Run `check` and print its one outcome; every failure becomes a Nagios status."""
+    from layers_tui.check import internal_error
+    from layers_tui.logs import close_logging, setup_logging
+
+    log_file = setup_logging(paths.log_dir())
+    try:
+        result = _check_result(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # any surprise is UNKNOWN with one line, never a traceback
+        result = internal_error(error)
+    finally:
+        close_logging(log_file)
+    print(result.render(bool(args.json)))
+    return result.code
+
+
+def _check_result(args: argparse.Namespace) -> Any:
     from layers_tui.api import LayersClient
-    from layers_tui.check import CheckScope, parse_duration, run_check
+    from layers_tui.check import CheckScope, check, parse_duration, unknown
     from layers_tui.clock import SystemClock
     from layers_tui.domain.status import Thresholds
 
-    settings = loaded.settings
     try:
-        _require_key(settings)
-        warn = (
-            parse_duration(args.warn_within)
-            if args.warn_within
-            else settings.expiry_warn_days * 86_400
-        )
-        crit = (
-            parse_duration(args.crit_within)
-            if args.crit_within
-            else settings.expiry_crit_hours * 3600
-        )
-    except ValueError as error:
-        print(f"layers-tui check: {error}", file=sys.stderr)
-        return 3
-    clock = SystemClock()
+        with _environment(args) as loaded:
+            settings = loaded.settings
+            _require_key(settings)
+            try:
+                warn = (
+                    parse_duration(args.warn_within)
+                    if args.warn_within
+                    else settings.expiry_warn_days * 86_400
+                )
+                crit = (
+                    parse_duration(args.crit_within)
+                    if args.crit_within
+                    else settings.expiry_crit_hours * 3600
+                )
+            except ValueError as error:
+                return unknown(f"bad arguments: {error}", "USAGE")
+            clock = SystemClock()
+            scope = CheckScope(args.project, args.platform, args.kind)
 
-    async def go() -> tuple[int, str]:
-        assert settings.api_key is not None
-        async with LayersClient(settings.base_url, settings.api_key, clock=clock) as client:
-            return await run_check(
-                client,
-                clock.now,
-                Thresholds(warn, crit),
-                CheckScope(args.project, args.platform, args.kind),
-                args.json,
-                settings.concurrency,
-            )
+            async def go() -> Any:
+                assert settings.api_key is not None
+                async with LayersClient(settings.base_url, settings.api_key, clock=clock) as client:
+                    return await check(
+                        client, clock.now, Thresholds(warn, crit), scope, settings.concurrency
+                    )
 
-    code, output = asyncio.run(go())
-    print(output)
-    return code
+            return asyncio.run(go())
+    except ConfigError as error:
+        return unknown(f"config error: {error}", "CONFIG")
 
 
 def run_doctor(loaded: LoadedSettings) -> int:

@@ -36,14 +36,17 @@ async def follow_pages(
     fetch: Callable[[str | None], Awaitable[Page[Any]]],
     *,
     what: str = "a paginated list",
-    max_pages: int = MAX_PAGES,
-    max_seconds: float = MAX_SECONDS,
+    max_pages: int | None = None,
+    max_seconds: float | None = None,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[Page[Any]]:
     """Yield pages until `nextCursor` is null or missing (treated alike) or repeats.
 
     A list that keeps handing out new cursors raises `PaginationLimitError` (naming `what`)
-    after `max_pages` pages or once `max_seconds` have passed since the first request."""
+    after `max_pages` pages (default `MAX_PAGES`) or once `max_seconds` (default
+    `MAX_SECONDS`) have passed since the first request."""
+    page_limit = MAX_PAGES if max_pages is None else max_pages
+    time_limit = MAX_SECONDS if max_seconds is None else max_seconds
     cursor: str | None = None
     seen: set[str] = set()
     started = monotonic()
@@ -56,18 +59,18 @@ async def follow_pages(
         if cursor is None or cursor in seen:
             return
         seen.add(cursor)
-        if pages >= max_pages:
-            raise PaginationLimitError(what, pages, f"limit {max_pages} pages")
-        if monotonic() - started >= max_seconds:
-            raise PaginationLimitError(what, pages, f"limit {max_seconds:g} s")
+        if pages >= page_limit:
+            raise PaginationLimitError(what, pages, f"limit {page_limit} pages")
+        if monotonic() - started >= time_limit:
+            raise PaginationLimitError(what, pages, f"limit {time_limit:g} s")
 
 
 async def collect_pages(
     fetch: Callable[[str | None], Awaitable[Page[Any]]],
     *,
     what: str = "a paginated list",
-    max_pages: int = MAX_PAGES,
-    max_seconds: float = MAX_SECONDS,
+    max_pages: int | None = None,
+    max_seconds: float | None = None,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> Page[Any]:
     """Every page merged into one; raises `PaginationLimitError` as `follow_pages` does."""

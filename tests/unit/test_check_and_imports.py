@@ -51,14 +51,25 @@ async def test_check_scope_and_json(sandbox_app, api_key, fake_clock):
 
 
 async def test_check_ok_when_thresholds_are_tight(sandbox_app, api_key, fake_clock):
-    code, _ = await run(sandbox_app, api_key, fake_clock, CheckScope(project="lumen"))
-    assert code == 0
+    code, text = await run(
+        sandbox_app,
+        api_key,
+        fake_clock,
+        CheckScope(project="bloom"),
+        thresholds=Thresholds(warn_seconds=86_400, crit_seconds=3600),
+    )
+    assert code == 0 and text.startswith("LAYERS OK - 0 critical, 0 warning, 4 ok, 1 disc")
+
+
+async def test_check_of_a_project_without_accounts_is_unknown(sandbox_app, api_key, fake_clock):
+    code, text = await run(sandbox_app, api_key, fake_clock, CheckScope(project="lumen"))
+    assert code == 3 and text == "LAYERS UNKNOWN - no accounts match --project lumen"
 
 
 async def test_check_api_down_is_critical(sandbox_app, api_key, fake_clock):
     code, text = await run(sandbox_app, "lp_test_NOPE_nope", fake_clock)
     assert code == 2
-    assert text.startswith("LAYERS CRITICAL - API unavailable: UNAUTHENTICATED (401)")
+    assert text.startswith("LAYERS CRITICAL - API key rejected: UNAUTHENTICATED (401)")
 
 
 def test_parse_duration():

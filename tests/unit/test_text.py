@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from layers_tui.text import is_clean, safe
+from layers_tui.text import is_clean, safe, safe_data
 
 HOSTILE = [
     "[bold red]ADMIN",
@@ -52,3 +52,18 @@ def test_output_has_no_control_characters(value):
     cleaned = safe(value, limit=None)
     assert all(not (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F) for c in cleaned)
     assert is_clean(cleaned)
+
+
+def test_safe_data_cleans_every_string_and_cuts_none():
+    data = {
+        "name\x1b[2J": ["a\x07", ("b\x9b",), {"c": "x" * 500}],
+        "n": 3,
+        "ok": True,
+        "none": None,
+    }
+    assert safe_data(data) == {
+        "name␛[2J": ["a␇", ["b\\u009b"], {"c": "x" * 500}],
+        "n": 3,
+        "ok": True,
+        "none": None,
+    }
