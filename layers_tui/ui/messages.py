@@ -48,6 +48,10 @@ class RefreshFinished(Message, bubble=False):
 class FlowChanged(Message, bubble=False):
     flow: PendingFlow
 
+    def can_replace(self, message: Message) -> bool:
+        """Only a flow's latest state matters: a queued older change of it is dropped."""
+        return isinstance(message, FlowChanged) and message.flow.id == self.flow.id
+
 
 @dataclass
 class FlowsHalted(Message, bubble=False):
