@@ -24,7 +24,6 @@ from layers_tui.domain.status import AD_PLATFORMS, PLATFORM_LABELS, AccountRow
 from layers_tui.flows.describe import countdown, flow_status, handoff_message, link_warning
 from layers_tui.flows.engine import new_flow
 from layers_tui.flows.model import PendingFlow
-from layers_tui.flows.store import StoreError
 from layers_tui.models import Project
 from layers_tui.probes import browser_probe
 from layers_tui.text import safe
@@ -210,14 +209,7 @@ class FlowScreen(ReportsWorkerErrors, Screen):
             timezone=request.timezone,
             ad_baseline=baseline,
         )
-        problem = None
-        try:  # saved before it is shown: a crash from here on loses nothing
-            await asyncio.to_thread(
-                app.store.save, [*app.engine.flows.values(), flow], app.clock.now()
-            )
-        except StoreError as error:
-            problem = str(error)
-        app.engine.add(flow)
+        problem = app.flow_minted(flow)  # saved before it is shown, then polled
         self.post_message(FlowMinted(flow, problem))
 
     def on_flow_minted(self, message: FlowMinted) -> None:
