@@ -5,8 +5,15 @@ API or a rejected key is CRITICAL with the cause named; bad flags, a bad config,
 that matches nothing and any surprise inside layers-tui are UNKNOWN. Every outcome is one
 `CheckResult`, printed as text (first line the status line) or as one JSON object.
 
-The module has three parts kept apart so the data source can change: gathering
-(`gather`: today from the API), deciding (`exit_code`) and reporting (`build_report`).
+The check reads the local store (`session/`): it refreshes only projects whose data is older
+than `max_age`, within the request budget and a time limit, under the store's refresh lease;
+when another layers-tui holds the lease it asks that one through the store and waits for
+fresher data. A fresh store costs one whoami and no list requests. What could not be
+refreshed is reported stale; `exit_code` applies the stale rule (written out for users in
+`cli.CHECK_EPILOG`, the check --help epilog).
+
+Three parts kept apart: gathering (`gather`: whoami, then `freshen` the store), deciding
+(`exit_code`) and reporting (`build_report`, counting in SQL through `session.health`).
 """
 
 from __future__ import annotations
@@ -15,10 +22,10 @@ import json
 import logging
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from layers_tui.api import (
     ApiConnectionError,
@@ -28,19 +35,33 @@ from layers_tui.api import (
     LayersClient,
     format_error,
 )
+from layers_tui.clock import Clock
 from layers_tui.domain.export import row_record
 from layers_tui.domain.status import (
     AccountRow,
     Severity,
     Summary,
     Thresholds,
+    age,
     relative_time,
     summarize,
 )
-from layers_tui.inventory import Inventory, load_inventory, load_projects
+from layers_tui.flows.budget import RequestBudget
 from layers_tui.logs import redact
-from layers_tui.models import Project
+from layers_tui.models import Project, WhoAmI
+from layers_tui.session.health import Selection, account_rows, health, match_projects
+from layers_tui.session.inventory import (
+    FOLLOW_SECONDS,
+    Inventory,
+    InventoryEvent,
+    ProjectUpdated,
+    error_from_record,
+)
+from layers_tui.session.store import ProjectRecord, Store, from_epoch
 from layers_tui.text import safe, safe_data
+
+if TYPE_CHECKING:
+    from layers_tui.session.session import Session
 
 log = logging.getLogger("layers_tui.check")
 
@@ -49,6 +70,9 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 EXIT = {Severity.OK: OK, Severity.OFF: OK, Severity.WARNING: WARNING, Severity.CRITICAL: CRITICAL}
 LABEL = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+DEFAULT_MAX_AGE = 600.0  # --max-age: older data is refreshed first
+DEFAULT_TIMEOUT = 20.0  # --timeout: what does not fit is reported stale
+STALE_LISTED = 10  # never-loaded projects named one by one in the text output
 
 
 # -- outcomes --------------------------------------------------------------------------------
@@ -175,212 +199,570 @@ class CheckScope:
         ]
         return " ".join(parts) or "(everything)"
 
-    def select_projects(self, projects: list[Project]) -> list[Project]:
-        """Projects whose id is `project` exactly (case-insensitive); failing that, whose
-        name contains it. Every project when no `project` was given."""
-        if not self.project:
-            return projects
-        wanted = self.project.lower()
-        by_id = [project for project in projects if project.id.lower() == wanted]
-        return by_id or [project for project in projects if wanted in project.name.lower()]
+    def select(self, records: list[ProjectRecord]) -> list[ProjectRecord]:
+        """Projects by id (exact), else by name (exact, then containing), case-insensitively;
+        every project when no `project` was given."""
+        return match_projects(records, self.project) if self.project else records
 
-    def keeps(self, row: AccountRow) -> bool:
-        if self.platform and row.platform != self.platform:
-            return False
-        return not (self.kind and row.kind != self.kind)
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh the data must be, and how long the check may spend making it so."""
+
+    max_age: float = DEFAULT_MAX_AGE
+    timeout: float | None = DEFAULT_TIMEOUT  # None: no limit
+
+
+def parse_seconds(text: str) -> float:
+    """A duration (`10m`, `20s`) or a plain number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        return parse_duration(text)
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{safe(text, 40)!r} is not a duration like 10m or 20s")
+    return value
+
+
+# -- the engine ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Engine:
+    """What `check` reads and refreshes through: an inventory over a store, and whoami."""
+
+    inventory: Inventory
+    store: Store
+    clock: Clock
+    identify: Callable[[], Awaitable[WhoAmI]]
+
+    @classmethod
+    def of_session(cls, session: Session) -> Engine:
+        session.cached_tier()
+        return cls(session.inventory, session.store, session.clock, session.identify)
+
+    @classmethod
+    def of_client(
+        cls, client: LayersClient, concurrency: int = 8, thresholds: Thresholds | None = None
+    ) -> Engine:
+        """A one-off engine over `client` with a store in memory (nothing kept): every
+        project is fetched. For callers that hold a client rather than a session."""
+        store = Store.memory()
+        budget = RequestBudget(client.clock, 120)
+        inventory = Inventory(
+            client, store, budget, client.clock, thresholds=thresholds, concurrency=concurrency
+        )
+
+        async def identify() -> WhoAmI:
+            whoami = await client.whoami()
+            budget.set_tier(whoami.rate_limit_tier)
+            if whoami.kill_switch or whoami.api_access_revoked:
+                raise ApiError(
+                    200, "KILL_SWITCH", "whoami reports this key or organisation as disabled."
+                )
+            return whoami
+
+        return cls(inventory, store, client.clock, identify)
 
 
 # -- gathering -------------------------------------------------------------------------------
+@dataclass
+class Refreshed:
+    """What this run did to make the data fresh."""
+
+    refreshed: int = 0
+    failed: int = 0
+    followed: bool = False  # another process held the lease: we asked it and waited
+    duplicates: tuple[Project, ...] = ()
+
+
 @dataclass(frozen=True)
 class CheckData:
-    """What the report is built from, whatever the source."""
+    """What the report is built from."""
 
     organization: str
-    listed_projects: int
-    inventory: Inventory
+    store: Store
+    project_ids: tuple[str, ...] | None  # the selection; None: every project
+    refreshed: Refreshed
+    started_at: datetime
+    freshness: Freshness
+    per_minute: int = 0  # the request budget, for the stale explanation
+
+
+def _due(
+    records: Sequence[ProjectRecord], now: float, max_age: float, asked_at: float | None = None
+) -> list[str]:
+    """Projects to refresh: no data, data older than `max_age`, or a failed last attempt;
+    with `asked_at`, not those the refresher has tried since we asked."""
+    due = []
+    for record in records:
+        fresh = (
+            record.refreshed_at is not None
+            and now - record.refreshed_at < max_age
+            and record.error is None
+        )
+        tried = (
+            asked_at is not None
+            and record.attempted_at is not None
+            and record.attempted_at >= asked_at
+        )
+        if not fresh and not tried:
+            due.append(record.id)
+    return due
+
+
+def _listing_due(store: Store, now: datetime, max_age: float) -> bool:
+    listed_at = store.projects_listed_at()
+    return listed_at is None or (now - listed_at).total_seconds() >= max_age
+
+
+async def _refresh_here(
+    engine: Engine, scope: CheckScope, freshness: Freshness, deadline: float | None
+) -> Refreshed:
+    """We hold the lease: list when the list is old, then refresh what is due, in the
+    inventory's priority order, within the budget and until `deadline`."""
+    inventory, store, clock = engine.inventory, engine.store, engine.clock
+    outcome = Refreshed()
+    if _listing_due(store, clock.now(), freshness.max_age):
+        await inventory.list_projects()  # an ApiError here fails the whole check
+        outcome.duplicates = tuple(inventory.duplicates)
+    records = scope.select(store.projects())
+    due = _due(records, clock.now().timestamp(), freshness.max_age)
+    if due:
+        result = await inventory.refresh(due, deadline=deadline)
+        outcome.refreshed = len(result.refreshed)
+        outcome.failed = len(result.failed)
+    return outcome
+
+
+async def freshen(
+    engine: Engine, scope: CheckScope, freshness: Freshness, deadline: float | None
+) -> Refreshed:
+    """Make the selection's data fresh where the budget and `deadline` allow: ourselves under
+    the refresh lease, or, when another process holds it, by asking that one through the
+    store and waiting for its news (taking over if it goes away meanwhile)."""
+    inventory, store, clock = engine.inventory, engine.store, engine.clock
+    if not inventory.take_lease():
+        asked_at = clock.now().timestamp()
+        asked: set[str] = set()
+        while True:
+            records = scope.select(store.projects())
+            due = _due(records, clock.now().timestamp(), freshness.max_age, asked_at)
+            if not due and store.projects_listed_at() is not None:
+                return Refreshed(followed=True)
+            new = [ident for ident in due if ident not in asked]
+            if new:
+                inventory.request_refresh(new)
+                asked.update(new)
+            left = FOLLOW_SECONDS if deadline is None else deadline - clock.monotonic()
+            if left <= 0:
+                return Refreshed(followed=True)
+            await clock.sleep(min(FOLLOW_SECONDS, left))
+            if inventory.take_lease():  # its holder went away
+                break
+
+    # The lease is renewed as projects complete (no timer task: a pass within a time limit
+    # completes a project every few seconds even on the smallest budget).
+    def renew(event: InventoryEvent) -> None:
+        if isinstance(event, ProjectUpdated):
+            inventory.take_lease()
+
+    inventory.listeners.append(renew)
+    try:
+        return await _refresh_here(engine, scope, freshness, deadline)
+    finally:
+        inventory.listeners.remove(renew)
+        inventory.release()
 
 
 async def gather(
-    client: LayersClient, scope: CheckScope, now: Callable[[], datetime], concurrency: int
+    engine: Engine, scope: CheckScope, freshness: Freshness, now: Callable[[], datetime]
 ) -> CheckData | CheckResult:
-    """Read the organisation: a `CheckResult` when the selection matches no project."""
-    whoami = await client.whoami()
-    projects = await load_projects(client)
-    selected = scope.select_projects(projects)
+    """whoami, then the store made as fresh as the budget and the time limit allow. A
+    `CheckResult` when the selection matches no project."""
+    started_at = now()
+    deadline = None if freshness.timeout is None else engine.clock.monotonic() + freshness.timeout
+    whoami = await engine.identify()
+    outcome = await freshen(engine, scope, freshness, deadline)
+    records = engine.store.projects()
+    selected = scope.select(records)
     if scope.project and not selected:
         return unknown(
             f"no project matches --project {safe(scope.project, 60)!r} (by id, or part of a "
-            f"name; {len(projects)} projects listed)",
+            f"name; {len(records)} projects listed)",
             "NO_MATCH",
         )
-    inventory = await load_inventory(client, now, concurrency, projects=selected)
-    return CheckData(whoami.organization_name, len(projects), inventory)
+    return CheckData(
+        whoami.organization_name,
+        engine.store,
+        tuple(record.id for record in selected) if scope.project else None,
+        outcome,
+        started_at,
+        freshness,
+        engine.inventory.budget.per_minute,
+    )
 
 
 # -- deciding --------------------------------------------------------------------------------
-def exit_code(summary: Summary, failed_projects: int, duplicate_projects: int, invalid: int) -> int:
-    """Worst account severity; CRITICAL when a project did not load (its accounts are not
-    known); at least WARNING when the API sent duplicate project ids or unreadable records."""
+def exit_code(
+    summary: Summary,
+    failed_projects: int,
+    duplicate_projects: int,
+    invalid: int,
+    stale: Summary | None = None,
+    unseen_projects: int = 0,
+) -> int:
+    """Worst account severity in fresh data; CRITICAL when a project did not load (its
+    accounts are not known); at least WARNING when the API sent duplicate project ids or
+    unreadable records. Then the stale rule (see `cli.CHECK_EPILOG`): UNKNOWN when stale data alone
+    shows something worse, or when a project has no data at all, unless already CRITICAL."""
     code = EXIT[summary.worst]
     if failed_projects:
         code = max(code, CRITICAL)
     if duplicate_projects or invalid:
         code = max(code, WARNING)
+    if stale is not None and EXIT[stale.worst] > code:
+        return UNKNOWN
+    if unseen_projects and code < CRITICAL:
+        return UNKNOWN
     return code
 
 
 # -- reporting -------------------------------------------------------------------------------
-def _min_expiry_hours(rows: list[AccountRow], now: datetime) -> float | None:
-    expiries = [
-        (row.token_expires_at - now).total_seconds() / 3600
-        for row in rows
-        if row.token_expires_at is not None and row.status == "connected"
-    ]
-    return round(min(expiries), 1) if expiries else None
+@dataclass(frozen=True)
+class Staleness:
+    """Which projects of the report are not fresh, and what their data shows."""
+
+    stale: list[ProjectRecord]  # data older than max_age
+    never: list[ProjectRecord]  # no data at all (and no failure recorded)
+    summary: Summary  # problems seen in stale projects only
+    ids: frozenset[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.stale) + len(self.never)
+
+
+def _hours(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600, 1)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def build_report(
-    data: CheckData, scope: CheckScope, thresholds: Thresholds, now: datetime
+    data: CheckData,
+    scope: CheckScope,
+    thresholds: Thresholds,
+    now: datetime,
+    as_json: bool = False,
 ) -> CheckResult:
-    inventory = data.inventory
-    rows = [row for row in inventory.rows(now, thresholds) if scope.keeps(row)]
-    failed = inventory.failed
-    invalid = sum(len(snap.invalid) for snap in inventory.snapshots.values())
-    if scope.narrowed and not rows and not failed:
+    selection = Selection(data.project_ids, scope.platform, scope.kind)
+    report = health(data.store, now, thresholds, selection)
+    records = report.projects
+    failed_ids = {record.id for record in report.failed}
+    cutoff = data.started_at.timestamp() - data.freshness.max_age
+    stale = [r for r in records if r.refreshed_at is not None and r.refreshed_at < cutoff]
+    never = [r for r in records if r.refreshed_at is None and r.id not in failed_ids]
+    if scope.narrowed and not report.summary.total and not report.failed and not never:
         return unknown(f"no accounts match {scope.describe()}", "NO_MATCH")
-    summary = summarize(rows)
-    code = exit_code(summary, len(failed), len(inventory.duplicates), invalid)
+    stale_ids = frozenset(record.id for record in stale)
+    staleness = Staleness(
+        stale,
+        never,
+        summarize([row for row in report.problems if row.project_id in stale_ids]),
+        stale_ids,
+    )
+    summary = report.summary
+    fresh = Summary(
+        critical=summary.critical - staleness.summary.critical,
+        warning=summary.warning - staleness.summary.warning,
+        ok=summary.ok,
+        off=summary.off,
+    )
+    invalid = sum(len(record.invalid) for record in records)
+    duplicates = data.refreshed.duplicates
+    code = exit_code(
+        fresh, len(report.failed), len(duplicates), invalid, staleness.summary, len(never)
+    )
+    min_hours = _hours(report.min_expiry_seconds)
+    lines = _text_lines(data, report.problems, records, report.failed, staleness, now)
+    lines[0] = _status_line(
+        code, summary, len(records), len(report.failed), duplicates, invalid, staleness, now
+    ) + _perf(
+        summary,
+        len(records),
+        len(report.failed),
+        len(duplicates),
+        invalid,
+        min_hours,
+        staleness.count,
+    )
+    rows = account_rows(data.store, now, thresholds, selection) if as_json else []
     return CheckResult(
         code,
-        _text_lines(code, summary, rows, inventory, invalid, now),
-        _json_data(data, summary, rows, invalid, now),
+        tuple(lines),
+        _json_data(
+            data, summary, rows, report.failed, invalid, staleness, min_hours, len(records), now
+        ),
     )
 
 
-def _text_lines(
+def _status_line(
     code: int,
     summary: Summary,
-    rows: list[AccountRow],
-    inventory: Inventory,
+    projects: int,
+    failed: int,
+    duplicates: tuple[Project, ...],
     invalid: int,
+    staleness: Staleness,
     now: datetime,
-) -> tuple[str, ...]:
-    projects = len(inventory.snapshots)
+) -> str:
     head = (
         f"LAYERS {LABEL[code]} - {summary.critical} critical, {summary.warning} warning, "
         f"{summary.ok} ok, {summary.off} disconnected across {projects} projects"
     )
-    if inventory.failed:
-        head += f"; {len(inventory.failed)} project(s) failed to load"
-    if inventory.duplicates:
-        head += (
-            f"; {len(inventory.duplicates)} duplicate project id(s) "
-            f"({len(inventory.projects)} listed)"
-        )
+    if failed:
+        head += f"; {failed} project(s) failed to load"
+    if duplicates:
+        head += f"; {len(duplicates)} duplicate project id(s) ({projects + len(duplicates)} listed)"
     if invalid:
         head += f"; {invalid} unreadable account record(s)"
+    if staleness.count:
+        parts = []
+        oldest = min((r.refreshed_at or 0.0 for r in staleness.stale), default=None)
+        if oldest is not None:
+            parts.append(f"oldest data from {_ago(oldest, now)}")
+        if staleness.never:
+            parts.append(f"{len(staleness.never)} with no data yet")
+        head += f"; {staleness.count} of {projects} project(s) stale ({', '.join(parts)})"
+        seen = staleness.summary
+        if seen.critical or seen.warning:
+            head += f", {seen.critical} critical and {seen.warning} warning from stale data"
+    return head
+
+
+def _ago(stamp: float, now: datetime) -> str:
+    return age(from_epoch(stamp), now)
+
+
+def _perf(
+    summary: Summary,
+    projects: int,
+    failed: int,
+    duplicates: int,
+    invalid: int,
+    min_hours: float | None,
+    stale: int = 0,
+) -> str:
     perf = (
-        f"critical={summary.critical} warning={summary.warning} ok={summary.ok} "
-        f"disconnected={summary.off} projects={projects} "
-        f"failed_projects={len(inventory.failed)}"
+        f" | critical={summary.critical} warning={summary.warning} ok={summary.ok} "
+        f"disconnected={summary.off} projects={projects} failed_projects={failed}"
     )
-    if inventory.duplicates:
-        perf += f" duplicate_projects={len(inventory.duplicates)}"
+    if duplicates:
+        perf += f" duplicate_projects={duplicates}"
     if invalid:
         perf += f" invalid_records={invalid}"
-    min_hours = _min_expiry_hours(rows, now)
     if min_hours is not None:
         perf += f" min_expiry_hours={min_hours}h"
-    lines = [f"{head} | {perf}"]
-    problems = sorted(
-        (row for row in rows if row.severity >= Severity.WARNING),
-        key=lambda row: (-int(row.severity), row.project_name, row.name),
-    )
+    if stale:
+        perf += f" stale_projects={stale}"
+    return perf
+
+
+def _text_lines(
+    data: CheckData,
+    problems: list[AccountRow],
+    records: list[ProjectRecord],
+    failed: list[ProjectRecord],
+    staleness: Staleness,
+    now: datetime,
+) -> list[str]:
+    lines = [""]  # the status line, filled in by the caller
+    refreshed_at = {record.id: record.refreshed_at for record in staleness.stale}
     for row in problems:
         expiry = relative_time(row.token_expires_at, now) if row.token_expires_at else ""
-        lines.append(
+        line = (
             f"{row.severity.name}: {safe(row.project_name, 60)} / "
             f"{safe(row.platform_label, 40)} / {safe(row.name, 60)}: "
             f"{safe(row.status_label, 60)}"
             + (f", token {expiry}" if expiry else "")
             + f" [{safe(row.key, 60)}]"
         )
-    for snap in inventory.failed:
-        if snap.error is not None:
+        if row.project_id in staleness.ids:
+            line += f" (stale: data from {_ago(refreshed_at[row.project_id] or 0.0, now)})"
+        lines.append(line)
+    for record in failed:
+        error = error_from_record(record.error)
+        if error is not None:
             lines.append(
-                f"CRITICAL: project {safe(snap.project.name, 60)} "
-                f"[{safe(snap.project.id, 60)}] did not load: {format_error(snap.error)}"
+                f"CRITICAL: project {safe(_name(record), 60)} [{safe(record.id, 60)}] did not "
+                f"load: {format_error(error)}"
             )
-    for project in inventory.duplicates:
+    for project in data.refreshed.duplicates:
         lines.append(
             f"WARNING: project id {safe(project.id, 60)} is listed more than once "
             f"(also as {safe(project.name, 60)!r}); its accounts are counted once"
         )
-    for snap in inventory.snapshots.values():
-        if snap.invalid:
+    for record in records:
+        if record.invalid:
             lines.append(
-                f"WARNING: project {safe(snap.project.name, 60)}: {len(snap.invalid)} account "
+                f"WARNING: project {safe(_name(record), 60)}: {len(record.invalid)} account "
                 "record(s) could not be read"
             )
-    return tuple(lines)
+    for record in staleness.never[:STALE_LISTED]:
+        lines.append(
+            f"STALE: project {safe(_name(record), 60)} [{safe(record.id, 60)}] has no data yet"
+        )
+    if len(staleness.never) > STALE_LISTED:
+        lines.append(
+            f"STALE: and {len(staleness.never) - STALE_LISTED} more project(s) with no data yet"
+        )
+    if staleness.count:
+        lines.append(f"STALE: {_stale_reason(data, staleness.count)}")
+    return lines
+
+
+def _stale_reason(data: CheckData, count: int) -> str:
+    limit = data.freshness.timeout
+    within = f"within the {_span(limit)} time limit" if limit is not None else "in time"
+    if data.refreshed.followed:
+        why = (
+            f"the layers-tui holding the refresh lease (watch or a dashboard) did not refresh "
+            f"them {within}"
+        )
+    else:
+        why = f"not reached {within} at the request budget ({data.per_minute} req/min)"
+    return (
+        f"{count} project(s) not refreshed in the last {_span(data.freshness.max_age)}: "
+        f"{why}; keep the store fresh with `layers-tui watch` (or `layers-tui sync` from cron), "
+        "or raise --max-age or --timeout"
+    )
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} h"
+
+
+def _name(record: ProjectRecord) -> str:
+    return str(record.doc.get("name") or record.id)
 
 
 def _json_data(
-    data: CheckData, summary: Summary, rows: list[AccountRow], invalid: int, now: datetime
+    data: CheckData,
+    summary: Summary,
+    rows: list[AccountRow],
+    failed: list[ProjectRecord],
+    invalid: int,
+    staleness: Staleness,
+    min_hours: float | None,
+    projects: int,
+    now: datetime,
 ) -> dict[str, Any]:
-    inventory = data.inventory
+    duplicates = data.refreshed.duplicates
+    oldest = min((r.refreshed_at or 0.0 for r in staleness.stale), default=None)
     return {
         "organization": data.organization,
-        "checkedAt": now.isoformat().replace("+00:00", "Z"),
+        "checkedAt": _iso(now),
         "summary": {
             "critical": summary.critical,
             "warning": summary.warning,
             "ok": summary.ok,
             "disconnected": summary.off,
-            "projects": len(inventory.snapshots),
-            "failedProjects": len(inventory.failed),
-            "duplicateProjects": len(inventory.duplicates),
+            "projects": projects,
+            "failedProjects": len(failed),
+            "duplicateProjects": len(duplicates),
             "invalidRecords": invalid,
-            "minExpiryHours": _min_expiry_hours(rows, now),
+            "minExpiryHours": min_hours,
+            "staleProjects": staleness.count,
+            "noDataProjects": len(staleness.never),
+            "staleCritical": staleness.summary.critical,
+            "staleWarning": staleness.summary.warning,
+            "oldestDataAt": _iso(from_epoch(oldest)),
+            "maxAgeSeconds": data.freshness.max_age,
+            "refreshedProjects": data.refreshed.refreshed,
         },
-        "accounts": [row_record(row) for row in rows],
+        "accounts": [{**row_record(row), "stale": row.project_id in staleness.ids} for row in rows],
         "failedProjects": [
             {
-                "projectId": snap.project.id,
-                "name": snap.project.name,
+                "projectId": record.id,
+                "name": _name(record),
                 "error": {
-                    "code": snap.error.code,
-                    "message": snap.error.message,
-                    "requestId": snap.error.request_id,
+                    "code": error.code,
+                    "message": error.message,
+                    "requestId": error.request_id,
                 },
             }
-            for snap in inventory.failed
-            if snap.error is not None
+            for record in failed
+            if (error := error_from_record(record.error)) is not None
         ],
-        "duplicateProjects": [
-            {"projectId": project.id, "name": project.name} for project in inventory.duplicates
+        "duplicateProjects": [{"projectId": p.id, "name": p.name} for p in duplicates],
+        "staleProjects": [
+            {
+                "projectId": record.id,
+                "name": _name(record),
+                "refreshedAt": _iso(from_epoch(record.refreshed_at)),
+            }
+            for record in [*staleness.stale, *staleness.never]
         ],
     }
 
 
 # -- the command -----------------------------------------------------------------------------
+async def check_engine(
+    engine: Engine,
+    now: Callable[[], datetime],
+    thresholds: Thresholds,
+    scope: CheckScope,
+    freshness: Freshness = Freshness(),
+    as_json: bool = False,
+) -> CheckResult:
+    """The whole check as one result; never raises (but for cancellation)."""
+    try:
+        gathered = await gather(engine, scope, freshness, now)
+        if isinstance(gathered, CheckResult):
+            return gathered
+        return build_report(gathered, scope, thresholds, now(), as_json)
+    except ApiError as error:
+        return api_failure(error)
+    except Exception as error:  # any surprise is UNKNOWN, never a traceback
+        return internal_error(error)
+
+
+async def check_session(
+    session: Session,
+    thresholds: Thresholds,
+    scope: CheckScope,
+    freshness: Freshness = Freshness(),
+    as_json: bool = False,
+) -> CheckResult:
+    """`check` over a session's store (what the command line runs)."""
+    try:
+        engine = Engine.of_session(session)
+    except Exception as error:
+        return internal_error(error)
+    return await check_engine(engine, session.clock.now, thresholds, scope, freshness, as_json)
+
+
 async def check(
     client: LayersClient,
     now: Callable[[], datetime],
     thresholds: Thresholds,
     scope: CheckScope,
     concurrency: int,
+    as_json: bool = False,
 ) -> CheckResult:
-    """The whole check as one result; never raises (but for cancellation)."""
+    """`check` with a client and nothing kept: every selected project is fetched."""
+    engine = Engine.of_client(client, concurrency, thresholds)
     try:
-        gathered = await gather(client, scope, now, concurrency)
-        if isinstance(gathered, CheckResult):
-            return gathered
-        return build_report(gathered, scope, thresholds, now())
-    except ApiError as error:
-        return api_failure(error)
-    except Exception as error:  # any surprise is UNKNOWN, never a traceback
-        return internal_error(error)
+        return await check_engine(
+            engine, now, thresholds, scope, Freshness(max_age=0, timeout=None), as_json
+        )
+    finally:
+        engine.store.close()
 
 
 async def run_check(
@@ -392,5 +774,5 @@ async def run_check(
     concurrency: int,
 ) -> tuple[int, str]:
     """Returns (exit code, text to print)."""
-    result = await check(client, now, thresholds, scope, concurrency)
+    result = await check(client, now, thresholds, scope, concurrency, as_json)
     return result.code, result.render(as_json)

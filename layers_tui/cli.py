@@ -1,22 +1,44 @@
-"""Command line: the dashboard (default), --demo, sandbox, connect, reauth, check, doctor."""
+"""Command line: the dashboard (default), --demo, sandbox, connect, reauth, check, sync, watch,
+doctor."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shlex
 import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from layers_tui import __version__, paths
 from layers_tui.config import ConfigError, LoadedSettings, Settings, load_settings
 
+if TYPE_CHECKING:
+    import httpx
+
+    from layers_tui.clock import Clock
+
 PLATFORMS = ("tiktok", "instagram", "meta_ads", "tiktok_ads", "apple_ads")
+log = logging.getLogger("layers_tui.cli")
 QR_NEEDED = (77, 41)  # a 365-character authorize URL at ECC L plus the flow screen's text
+
+# Kept here, not in check.py, so `--help` does not import the whole headless core.
+CHECK_EPILOG = (
+    "Fresh data: check reads the local store that the dashboard, `sync` and `watch` keep. "
+    "Projects whose data is older than --max-age are refreshed within the request budget "
+    "(never causing a 429) and --timeout; when another layers-tui (watch, a dashboard) holds "
+    "the refresh lease, check asks it to refresh them and waits for its news instead. "
+    "With a fresh store check makes no list requests (one whoami). Projects not refreshed "
+    "in time count as stale; the output says how many and how old their data is. "
+    "Stale rule: the exit code comes from fresh data; it is UNKNOWN (3) when a problem worse "
+    "than that is seen only in stale data, or when a project has no data at all, unless "
+    "fresh data is already CRITICAL. Stale data showing no problem leaves the code as it is. "
+    "A project whose last refresh failed is CRITICAL."
+)
 
 
 class _UsageError(Exception):
@@ -187,8 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="health check for scripts and monitoring",
         description="Check every account once. Exit 0 OK, 1 WARNING, 2 CRITICAL (also when "
         "the API is unreachable or the key is rejected), 3 UNKNOWN (bad flags or config, a "
-        "selection that matches nothing, an internal error). --json prints one JSON object "
-        "for every outcome.",
+        "selection that matches nothing, stale data only (see below), an internal error). "
+        "--json prints one JSON object for every outcome.",
+        epilog=CHECK_EPILOG,
     )
     check.add_argument("--json", action="store_true", help="JSON output (schemaVersion 1)")
     check.add_argument("--project", help="only this project (id or part of the name)")
@@ -206,6 +229,40 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="token expiry that is critical (default 24h)",
     )
+    check.add_argument(
+        "--max-age",
+        default="10m",
+        metavar="DURATION",
+        help="refresh projects whose stored data is older than this (default 10m; 0 "
+        "refreshes every project)",
+    )
+    check.add_argument(
+        "--timeout",
+        default="20s",
+        metavar="DURATION",
+        help="time limit for refreshing (default 20s); what does not fit is reported stale",
+    )
+
+    commands.add_parser(
+        "sync",
+        parents=[common],
+        help="refresh the local store once (for cron)",
+        description="Make one full pass over the organisation within the request budget and "
+        "write it to the local store that check and the dashboard read. Progress on stderr. "
+        "Exit 0 when every project refreshed, 1 when some failed (named in the summary), 2 "
+        "when the API or the config could not be used. When another layers-tui (watch, a "
+        "dashboard) is already refreshing this key, sync leaves it to that one and exits 0.",
+    )
+    commands.add_parser(
+        "watch",
+        parents=[common],
+        help="keep the local store fresh, headless, and log status changes",
+        description="Run without a screen and keep the local store fresh for as long as it "
+        "runs, within the request budget (one refresher per key: a second watch or a "
+        "dashboard follows the first). Prints one line per account status change on stdout "
+        "(accounts seen for the first time are not logged); problems on stderr. Ctrl+C (or "
+        "SIGTERM) stops it cleanly with exit 0; a rejected key or a bad config exits 2.",
+    )
 
     commands.add_parser(
         "doctor",
@@ -216,7 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+) -> int:
+    """Run a command. `transport` and `clock` are for tests (the in-process sandbox, a fake
+    clock) and reach the headless commands' session."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
@@ -227,13 +291,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         argparse.ArgumentParser.error(error.parser, error.message)  # usage, then exit 2
     command = args.command
     if command == "check":
-        return run_check_command(args)
+        return run_check_command(args, transport=transport, clock=clock)
     try:
         if command == "sandbox":
             return run_sandbox(args)
         with _environment(args) as loaded:
             if command == "doctor":
                 return run_doctor(loaded)
+            if command in ("sync", "watch"):
+                return run_headless(command, loaded, transport=transport, clock=clock)
             return run_dashboard(args, loaded)
     except ConfigError as error:
         print(f"layers-tui: config error: {error}", file=sys.stderr)
@@ -405,14 +471,19 @@ def check_usage_error(message: str, arguments: list[str]) -> int:
     return result.code
 
 
-def run_check_command(args: argparse.Namespace) -> int:
+def run_check_command(
+    args: argparse.Namespace,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+) -> int:
     """Run `check` and print its one outcome; every failure becomes a Nagios status."""
     from layers_tui.check import internal_error
     from layers_tui.logs import close_logging, setup_logging
 
     log_file = setup_logging(paths.log_dir())
     try:
-        result = _check_result(args)
+        result = _check_result(args, transport, clock)
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # any surprise is UNKNOWN with one line, never a traceback
@@ -423,11 +494,21 @@ def run_check_command(args: argparse.Namespace) -> int:
     return result.code
 
 
-def _check_result(args: argparse.Namespace) -> Any:
-    from layers_tui.api import LayersClient
-    from layers_tui.check import CheckScope, check, parse_duration, unknown
-    from layers_tui.clock import SystemClock
+def _check_result(
+    args: argparse.Namespace,
+    transport: httpx.AsyncBaseTransport | None,
+    clock: Clock | None,
+) -> Any:
+    from layers_tui.check import (
+        CheckScope,
+        Freshness,
+        check_session,
+        parse_duration,
+        parse_seconds,
+        unknown,
+    )
     from layers_tui.domain.status import Thresholds
+    from layers_tui.session.session import open_session
 
     try:
         with _environment(args) as loaded:
@@ -444,21 +525,71 @@ def _check_result(args: argparse.Namespace) -> Any:
                     if args.crit_within
                     else settings.expiry_crit_hours * 3600
                 )
+                freshness = Freshness(parse_seconds(args.max_age), parse_seconds(args.timeout))
             except ValueError as error:
                 return unknown(f"bad arguments: {error}", "USAGE")
-            clock = SystemClock()
             scope = CheckScope(args.project, args.platform, args.kind)
 
             async def go() -> Any:
-                assert settings.api_key is not None
-                async with LayersClient(settings.base_url, settings.api_key, clock=clock) as client:
-                    return await check(
-                        client, clock.now, Thresholds(warn, crit), scope, settings.concurrency
+                session = open_session(settings, clock=clock, transport=transport)
+                if session.store_problem:
+                    log.warning("check: %s", session.store_problem)
+                try:
+                    return await check_session(
+                        session, Thresholds(warn, crit), scope, freshness, bool(args.json)
                     )
+                finally:
+                    await session.aclose()
 
             return asyncio.run(go())
     except ConfigError as error:
         return unknown(f"config error: {error}", "CONFIG")
+
+
+def run_headless(
+    command: str,
+    loaded: LoadedSettings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+) -> int:
+    """`sync` or `watch`: one line for what stops them (config, key, store), never a
+    traceback; an unexpected error is logged with its redacted traceback."""
+    from layers_tui.logs import close_logging, redact, setup_logging
+    from layers_tui.session.session import open_session
+    from layers_tui.watch import run_sync, run_watch
+
+    settings = loaded.settings
+    _require_key(settings)
+    log_file = setup_logging(paths.log_dir())
+
+    async def go() -> int:
+        session = open_session(settings, clock=clock, transport=transport)
+        if session.store_problem:
+            print(f"layers-tui {command}: {session.store_problem}", file=sys.stderr)
+        try:
+            if command == "sync":
+                return await run_sync(session, sys.stderr)
+            return await run_watch(session, sys.stdout, sys.stderr)
+        finally:
+            await session.aclose()
+
+    try:
+        return asyncio.run(go())
+    except KeyboardInterrupt:  # before watch's own handler is in place, or during sync
+        return 0 if command == "watch" else 130
+    except Exception as error:
+        import traceback
+
+        log.error("%s failed: %s", command, redact("".join(traceback.format_exception(error))))
+        print(
+            f"layers-tui {command}: internal error: {type(error).__name__} (details in the "
+            "log file)",
+            file=sys.stderr,
+        )
+        return 2
+    finally:
+        close_logging(log_file)
 
 
 def run_doctor(loaded: LoadedSettings) -> int:

@@ -24,6 +24,7 @@ from layers_tui.session.inventory import (
     ListingFailed,
     Progress,
     ProgressUpdated,
+    ProjectUpdated,
     StatusChanged,
 )
 from layers_tui.session.session import Session
@@ -135,41 +136,67 @@ async def run_sync(session: Session, err: TextIO = sys.stderr) -> int:
     return 1 if result.failed else 0
 
 
+FATAL_CODES = frozenset({"UNAUTHENTICATED", "INVALID_API_KEY", "KILL_SWITCH", "FORBIDDEN_SCOPE"})
+
+
+def fatal(error: ApiError) -> bool:
+    """An error no retry can fix (the key is rejected, disabled or lacks the scope)."""
+    return error.code in FATAL_CODES or error.status in (401, 403)
+
+
 async def run_watch(session: Session, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Keep the store fresh until interrupted; one line per status change on `out`."""
+    """Keep the store fresh until interrupted (SIGINT, SIGTERM: exit 0); one line per status
+    change on `out`. Accounts seen for the first time (a project's first load) are not
+    changes and are not logged. A key the API rejects ends it at once (exit 2); an API that
+    cannot be reached is retried with each refresh."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    loaded = {r.id for r in session.store.projects() if r.refreshed_at is not None}
 
     def on_event(event: InventoryEvent) -> None:
         if isinstance(event, StatusChanged):
             names = {project.id: project.name for project in session.inventory.projects}
             for change in event.changes:
+                if change.project_id not in loaded:
+                    continue  # first load: every account is "new", none changed
                 name = names.get(change.project_id, "")
                 out.write(change_line(change, session.clock.now(), name) + "\n")
             out.flush()
+        elif isinstance(event, ProjectUpdated):
+            if event.snapshot.fetched_at is not None:
+                loaded.add(event.snapshot.project.id)
         elif isinstance(event, ListingFailed):
             err.write(f"layers-tui watch: project list failed: {format_error(event.error)}\n")
             err.flush()
 
-    session.inventory.listeners.append(on_event)
-    session.cached_tier()
     try:
-        whoami = await session.identify()
-        err.write(
-            f"layers-tui watch: {safe(whoami.organization_name, 80)} "
-            f"({safe(whoami.rate_limit_tier, 20)} tier); store {session.store.path}\n"
-        )
-    except ApiError as error:
-        err.write(f"layers-tui watch: {format_error(error)}; retrying with each refresh\n")
-    err.flush()
-    runner = asyncio.ensure_future(session.inventory.run())
-    stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    runner.cancel()
-    stopper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await runner
-    return 0
+        session.inventory.listeners.append(on_event)
+        session.cached_tier()
+        try:
+            whoami = await session.identify()
+            err.write(
+                f"layers-tui watch: {safe(whoami.organization_name, 80)} "
+                f"({safe(whoami.rate_limit_tier, 20)} tier); store {session.store.path}\n"
+            )
+        except ApiError as error:
+            if fatal(error):
+                err.write(f"layers-tui watch: {format_error(error)}\n")
+                return 2
+            err.write(f"layers-tui watch: {format_error(error)}; retrying with each refresh\n")
+        err.flush()
+        runner = asyncio.ensure_future(session.inventory.run())
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        runner.cancel()
+        stopper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        return 0
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

@@ -93,16 +93,7 @@ def health(
     )
     for project_id, kind, doc in undecided:
         project = projects.get(project_id) or Project(id=project_id)
-        if kind == "social":
-            row = social_row(
-                SocialAccount.model_validate(doc),
-                project,
-                now,
-                thresholds,
-                refreshed.get(project_id),
-            )
-        else:
-            row = ad_row(AdAccount.model_validate(doc), project)
+        row = _row(kind, doc, project, now, thresholds, refreshed.get(project_id))
         counts[row.severity] += 1
         if row.severity >= Severity.WARNING:
             problems.append(row)
@@ -132,3 +123,40 @@ def health(
         min_expiry_seconds=None if expiry is None else expiry - stamp,
         oldest_data=from_epoch(min(times)) if times else None,
     )
+
+
+def _row(
+    kind: str,
+    doc: dict,
+    project: Project,
+    now: datetime,
+    thresholds: Thresholds,
+    refreshed: datetime | None,
+) -> AccountRow:
+    if kind == "social":
+        return social_row(SocialAccount.model_validate(doc), project, now, thresholds, refreshed)
+    return ad_row(AdAccount.model_validate(doc), project)
+
+
+def account_rows(
+    store: Store, now: datetime, thresholds: Thresholds, selection: Selection = Selection()
+) -> list[AccountRow]:
+    """Every account of a selection as a full row (for `check --json`, which lists them all:
+    O(accounts), unlike `health`)."""
+    records = store.projects()
+    projects = {r.id: Project.model_validate(r.doc) for r in records}
+    refreshed = {r.id: from_epoch(r.refreshed_at) for r in records}
+    ids = list(selection.project_ids) if selection.project_ids is not None else None
+    return [
+        _row(
+            kind,
+            doc,
+            projects.get(project_id) or Project(id=project_id),
+            now,
+            thresholds,
+            refreshed.get(project_id),
+        )
+        for project_id, kind, doc in store.accounts_where(
+            "1 = 1", (), project_ids=ids, platform=selection.platform, kind=selection.kind
+        )
+    ]
