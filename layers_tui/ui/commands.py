@@ -1,41 +1,24 @@
-"""Command-palette entries built from the active screen's bindings, so footer, help and
-palette never disagree."""
+"""Command-palette entries from the active screen's key hints (`keys.palette_hints`), so the
+key bar, Help and the palette never disagree: the palette offers what applies on this screen
+in this mode, and nothing `check_action` refuses or disables (no demo keys outside --demo)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from textual.app import SystemCommand
-from textual.binding import Binding
 from textual.screen import Screen
 
-
-def screen_bindings(screen: Screen) -> list[Binding]:
-    bindings = []
-    for binding in getattr(screen, "BINDINGS", []):
-        if isinstance(binding, Binding) and binding.description:
-            bindings.append(binding)
-    return bindings
-
-
-def key_label(key: str) -> str:
-    return {
-        "slash": "/",
-        "exclamation_mark": "!",
-        "question_mark": "?",
-        "escape": "esc",
-        "enter": "enter",
-    }.get(key, key)
+from .keys import palette_hints
 
 
 def commands_for(screen: Screen) -> Iterable[SystemCommand]:
-    for binding in screen_bindings(screen):
-        if binding.action.startswith("app."):
-            continue
-        action = binding.action
+    app = screen.app
+    for hint in palette_hints(screen):
+        namespace = hint.namespace or screen
 
-        async def run(action: str = action) -> None:
-            await screen.run_action(action)
+        async def run(action: str = hint.action, namespace: object = namespace) -> None:
+            await app.run_action(action, namespace)  # type: ignore[arg-type]
 
         # The palette shows the help under the title: say the key, don't repeat the title.
-        yield SystemCommand(binding.description, f"key {key_label(binding.key)}", run)
+        yield SystemCommand(hint.description, f"key {hint.keys_display}", run)

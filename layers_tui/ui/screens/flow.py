@@ -28,6 +28,7 @@ from layers_tui.models import Project
 from layers_tui.probes import browser_probe
 from layers_tui.text import safe
 
+from ..keys import Group, hint_line, key_hints, shown_hints
 from ..messages import ActionFailed, ConsentSent, FlowChanged, FlowMinted, FlowsHalted
 from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
@@ -104,6 +105,7 @@ DEMO_JUMP_SECONDS = 600.0
 WAITING_ONLY = frozenset(
     {"copy_link", "copy_message", "open_link", "cancel_flow", "approve", "deny", "time_travel"}
 )
+DEMO_ONLY = frozenset({"approve", "deny", "time_travel"})
 
 
 class FlowScreen(ReportsWorkerErrors, Screen):
@@ -258,7 +260,13 @@ class FlowScreen(ReportsWorkerErrors, Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Only a waiting flow has a link to share: otherwise its keys show dimmed and do
-        nothing (no link minted yet, or the flow is finished)."""
+        nothing (no link minted yet, or the flow is finished). Keys that never apply here
+        (the sandbox's consent keys outside --demo, skip with one account) do not exist: not
+        on the key bar, in Help or in the palette."""
+        if action in DEMO_ONLY and not self.app.settings.demo:
+            return False
+        if action == "skip" and len(self.requests) < 2:
+            return False
         flow = self.flow
         if flow is not None and not flow.terminal:
             return True
@@ -381,40 +389,24 @@ class FlowScreen(ReportsWorkerErrors, Screen):
         if mode == "full":
             now = self.app.clock.now()
             glyph, words, _ = flow_status(flow, now)
-            mini.update(
-                Text(
-                    f" {glyph} {words} · {countdown(flow, now)} · y copy link · "
-                    "m copy message · esc back"
-                )
-            )
+            # The key bar is hidden here: the same hints (`keys.shown_hints`) go on this line.
+            hints = [hint for hint in shown_hints(self) if hint.enabled]
+            lead = f" {glyph} {words} · {countdown(flow, now)}"
+            mini.update(Text(hint_line(hints, self.app.size.width, lead)))
 
     def _keys_text(self) -> Text:
-        """The keys that do something now, by the same rule as the key bar (`check_action`):
-        a finished flow has no link left to share."""
+        """The keys that do something now (`keys.key_hints`, enabled ones, the same source
+        as the key bar, Help and the palette), a few with what the bar has no room to say."""
         waiting = self.flow is not None and not self.flow.terminal
-        probe = browser_probe(self.app.env)
-        hints = [
-            ("y", "copy_link", "copy link"),
-            ("m", "copy_message", "copy message"),
-            ("o", "open_link", "open in browser" + ("" if probe.ok else " (unavailable here)")),
-            ("n", "new_link", "new link"),
-            ("ctrl+x", "cancel_flow", "cancel"),
-        ]
-        if len(self.requests) > 1:
-            hints.append(("s", "skip", "skip this account"))
-        if self.app.settings.demo:
-            hints += [
-                ("a", "approve", "approve (sandbox consent)"),
-                ("x", "deny", "deny (sandbox consent)"),
-                ("t", "time_travel", "jump 10 min ahead"),
-            ]
-        back = "back (polling continues; p lists pending flows)" if waiting else "back"
-        hints.append(("esc", "back", back))
+        notes = {
+            "back": " (polling continues; p lists pending flows)" if waiting else "",
+            "open_link": "" if browser_probe(self.app.env).ok else " (unavailable here)",
+        }
         keys = Text()
-        for name, action, what in hints:
-            if self.check_action(action, ()) is True:
-                keys.append(f"\n{name}", style="bold")
-                keys.append(f" {what}")
+        for hint in key_hints(self):
+            if hint.group is Group.SCREEN and hint.enabled:
+                keys.append(f"\n{hint.keys_display}", style="bold")
+                keys.append(f" {hint.description}{notes.get(hint.action, '')}")
         return keys
 
     # -- actions -------------------------------------------------------------------------------

@@ -1,31 +1,75 @@
-"""`?`: every binding of the screen it was opened from, with what it does."""
+"""`?`: every key of the screen it was opened from, from the same source as the key bar and
+the palette (`keys.key_hints`): what `check_action` refuses is absent, what it disables is
+listed dimmed with "(not now)"."""
 
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from ..commands import key_label, screen_bindings
+from ..keys import Group, KeyHint, key_hints
 from .base import ReportsWorkerErrors
 
-EXTRA = [
-    ("tab", "Move between the project list and the accounts table"),
-    ("ctrl+p", "Command palette: every action by name, themes"),
-    (
-        "filter",
-        "Terms AND together: text anywhere, field:value (status, platform, project, "
-        "kind, name, id), !term to exclude, /regex/",
-    ),
-    (
-        "Checked",
-        "Ads: when Layers last validated the token (tokenLastValidatedAt). Social: when "
-        "layers-tui last read the status (the API reports no check time).",
-    ),
-]
+HEADINGS = {
+    Group.SCREEN: "This screen",
+    Group.WIDGET: "In the focused panel",
+    Group.GENERAL: "Everywhere",
+}
+
+# What a key list cannot say, per screen (by class name: help must not import the screens).
+NOTES: dict[str, list[tuple[str, str]]] = {
+    "DashboardScreen": [
+        (
+            "filter",
+            "Terms AND together: text anywhere, field:value (status, platform, project, "
+            "kind, name, id), !term to exclude, /regex/",
+        ),
+        (
+            "Checked",
+            "Ads: when Layers last validated the token (tokenLastValidatedAt). Social: when "
+            "layers-tui last read the status (the API reports no check time).",
+        ),
+    ],
+}
+
+
+def help_table(hints: list[KeyHint], notes: list[tuple[str, str]]) -> Table:
+    """The keys grouped (this screen, the focused panel, everywhere), then the notes; each
+    heading on a row of its own so the key column stays as narrow as the keys."""
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    sections: list[tuple[str, list[tuple[Text, Text]]]] = []
+    for group in Group:
+        rows = []
+        for hint in hints:
+            if hint.group is not group:
+                continue
+            if hint.enabled:
+                rows.append((Text(hint.keys_display), Text(hint.description)))
+            else:
+                rows.append(
+                    (
+                        Text(hint.keys_display, style="dim"),
+                        Text(f"{hint.description} (not now)", style="dim"),
+                    )
+                )
+        if rows:
+            sections.append((HEADINGS[group], rows))
+    if notes:
+        sections.append(("Notes", [(Text(key), Text(text)) for key, text in notes]))
+    for index, (heading, rows) in enumerate(sections):
+        if index:
+            table.add_row("", "")
+        table.add_row("", Text(heading, style="bold underline"))
+        for key, text in rows:
+            table.add_row(key, text)
+    return table
 
 
 class HelpScreen(ReportsWorkerErrors, ModalScreen[None]):
@@ -34,19 +78,14 @@ class HelpScreen(ReportsWorkerErrors, ModalScreen[None]):
     def __init__(self, origin: Screen) -> None:
         super().__init__()
         self.origin = origin
+        self.hints = key_hints(origin)
 
     def compose(self) -> ComposeResult:
-        table = Table(box=None, show_header=False, padding=(0, 2))
-        table.add_column(style="bold")
-        table.add_column()
-        for binding in screen_bindings(self.origin):
-            table.add_row(key_label(binding.key), binding.description)
-        for key, text in EXTRA:
-            table.add_row(key, text)
+        notes = NOTES.get(type(self.origin).__name__, [])
         body = VerticalScroll(id="help-body")
         body.border_title = "Keys (esc to close)"
         with body:
-            yield Static(table)
+            yield Static(help_table(self.hints, notes), id="help-keys")
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

@@ -101,7 +101,7 @@ class AccountsTable(ScrollView, can_focus=True):
     AccountsTable > .accounts-table--cursor { background: $block-cursor-background;
         color: $block-cursor-foreground; text-style: bold; }
     AccountsTable:blur > .accounts-table--cursor { background: $block-cursor-blurred-background;
-        text-style: none; }
+        color: $block-cursor-blurred-foreground; text-style: $block-cursor-blurred-text-style; }
     AccountsTable > .accounts-table--odd { background: $surface-lighten-1 40%; }
     """
 
@@ -211,7 +211,12 @@ class AccountsTable(ScrollView, can_focus=True):
         if index >= len(self.rows):
             return Strip.blank(width, self.rich_style)
         row = self.rows[index]
-        variant = "cursor" if index == self.cursor_row else ("odd" if index % 2 else "even")
+        if index == self.cursor_row:
+            # Focused and blurred cursors are drawn differently (`:blur` in DEFAULT_CSS), so
+            # a cached strip of one must never stand in for the other.
+            variant = "cursor" if self.has_focus else "cursor-blurred"
+        else:
+            variant = "odd" if index % 2 else "even"
         cached = self._strips.get(row.key)
         if (
             cached is not None
@@ -261,7 +266,7 @@ class AccountsTable(ScrollView, can_focus=True):
         text = Text.assemble(
             *(_fit(cell, w) for cell, (_, _, w) in zip(cells, COLUMNS, strict=True))
         )
-        if variant == "cursor":
+        if variant.startswith("cursor"):
             style = self.get_component_rich_style("accounts-table--cursor")
             text.stylize(style)
             style = self.rich_style + style

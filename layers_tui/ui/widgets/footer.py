@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.screen import Screen
 from textual.widget import Widget
 
+from ..keys import Group, KeyHint, key_hints, shown_hints
 
-class KeyHint(NamedTuple):
-    key: str
-    display: str
-    description: str
-    enabled: bool
+__all__ = ["KeyBar", "KeyHint"]
+
+# Kept on the bar however narrow: where every other key is explained, and the way back.
+PINNED = frozenset({"help", "back", "app.pop_screen"})
+CUE = " … "
 
 
 class KeyBar(Widget, can_focus=False):
     """Looks and works like Textual's Footer: the theme's footer colours, a click presses
     the key, keys that do nothing right now are dimmed, the palette key sits on the right.
+    The keys are `keys.shown_hints(screen)`, the same source as Help and the palette; when
+    they do not all fit, `? Help` stays first and the line ends with a `…` cue.
     The Footer mounts one widget per key and rebuilds them all after every focus change and
     screen switch (tens of milliseconds each, several times during start-up); this draws
     one line of text and repaints only when the keys it shows change."""
@@ -62,24 +63,25 @@ class KeyBar(Widget, can_focus=False):
             self.refresh()
 
     def _hints(self) -> tuple[KeyHint, ...]:
-        """What the Footer would show: each action once, in binding order."""
-        seen: set[str] = set()
-        hints = []
-        for _, binding, enabled, _tooltip in self.screen.active_bindings.values():
-            if binding.show and binding.action not in seen:
-                seen.add(binding.action)
-                display = self.app.get_key_display(binding)
-                hints.append(KeyHint(binding.key, display, binding.description, enabled))
-        return tuple(hints)
+        """What the bar shows: each action once, in binding order."""
+        return tuple(shown_hints(self.screen))
 
     def _palette_hint(self) -> KeyHint | None:
         if not self.app.ENABLE_COMMAND_PALETTE:
             return None
-        found = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
-        if found is None:
-            return None
-        _, binding, enabled, _tooltip = found
-        return KeyHint(binding.key, self.app.get_key_display(binding), "palette", enabled)
+        key = self.app.COMMAND_PALETTE_BINDING
+        for hint in key_hints(self.screen):
+            if hint.key == key:
+                return KeyHint(
+                    hint.key,
+                    hint.display,
+                    "palette",
+                    hint.action,
+                    hint.enabled,
+                    True,
+                    Group.GENERAL,
+                )
+        return None
 
     def render(self) -> Text:
         hints = self._hints()
@@ -91,14 +93,30 @@ class KeyBar(Widget, can_focus=False):
             right = Text("▏", style=Style(dim=True)) + right
         line = Text(no_wrap=True, overflow="crop", end="")
         self._spans = []
+        texts = [self._hint_text(hint) for hint in hints]
         room = width - right.cell_len
-        for hint in hints:  # whole hints only: the rest are in `?` help and the palette
-            text = self._hint_text(hint)
+        if sum(text.cell_len for text in texts) > room:
+            room -= len(CUE)  # not all fit: keep room for the cue
+        # Room the pinned hints still need: a hint that would take it is left out.
+        reserved = sum(t.cell_len for h, t in zip(hints, texts, strict=True) if h.action in PINNED)
+        cut = False
+        for hint, text in zip(hints, texts, strict=True):
+            # Whole hints only: the rest are in `?` help and the palette.
             start = line.cell_len
-            if start + text.cell_len > room:
-                break
+            if hint.action in PINNED:
+                reserved -= text.cell_len
+            elif cut or start + text.cell_len + reserved > room:
+                cut = True  # and every later one: the bar keeps the binding order
+                continue
             line.append_text(text)
             self._spans.append((start, line.cell_len, hint))
+        if cut:
+            start = line.cell_len
+            line.append(CUE, self.get_component_rich_style("keybar--description", partial=True))
+            # A click on the cue opens Help (or the palette): where the missing keys are.
+            target = next((h for h in hints if h.action == "help" and h.enabled), palette)
+            if target is not None:
+                self._spans.append((start, line.cell_len, target))
         if palette:
             gap = width - line.cell_len - right.cell_len
             line.append(" " * max(0, gap))
