@@ -2,6 +2,10 @@
 
 No Textual here. Time comes from an injected Clock; HTTP from an injected poller (the
 LayersClient in the app, fakes in tests). Every change is reported through `on_change`.
+
+At scale (a bulk reauth of hundreds): first polls of flows minted together are spread over
+one cadence, due polls run a few at a time concurrently, and no flow is ever polled sooner
+than the 5 s floor after its previous poll, its last one at expiry included.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import asyncio
 import contextlib
 import random
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -26,6 +31,7 @@ from .model import PendingFlow
 FIRST_POLL_DELAY = 2.0
 JITTER = 1.0
 MAX_BACKOFF = 30.0
+CONCURRENCY = 8  # polls in flight at once: 100 ms round trips allow ~80 polls/s, not ~10
 
 
 class Poller(Protocol):
@@ -81,8 +87,12 @@ class FlowEngine:
         budget: RequestBudget | None = None,
         rng: random.Random | None = None,
         on_halt: Callable[[ApiError], None] | None = None,
+        concurrency: int = CONCURRENCY,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.poller = poller
+        self.concurrency = concurrency
         self.clock = clock
         self.on_change = on_change
         self.on_halt = on_halt
@@ -94,6 +104,9 @@ class FlowEngine:
         self._pending: dict[str, PendingFlow] = {}
         self.halted: ApiError | None = None
         self.cooldown_until: datetime | None = None
+        # While a flow added earlier still waits for its first poll, flows added now are
+        # part of the same burst and have their first poll spread over one cadence.
+        self._burst_until: datetime | None = None
         self._wake = asyncio.Event()
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -112,13 +125,34 @@ class FlowEngine:
         return flow
 
     def add(self, flow: PendingFlow) -> PendingFlow:
+        """Track a freshly minted flow. Returns it as scheduled (its first poll may have been
+        moved later to spread a burst)."""
+        if not flow.terminal and flow.attempts == 0 and flow.next_poll_at is not None:
+            flow = self._spread_first_poll(flow, flow.next_poll_at)
         self._set(flow)
         self._wake.set()
         return flow
 
+    def _spread_first_poll(self, flow: PendingFlow, first: datetime) -> PendingFlow:
+        """First poll at `first` for a lone flow; for one of a burst somewhere in
+        [first, first + cadence), drawn from the engine's rng, so 200 flows minted in one
+        second neither poll in that second nor keep polling in step afterwards."""
+        if self._burst_until is not None and self.clock.now() <= self._burst_until:
+            first = first + timedelta(seconds=self.rng.uniform(0.0, self.cadence()))
+        if self._burst_until is None or first > self._burst_until:
+            self._burst_until = first
+        return flow.evolve(flow.updated_at, next_poll_at=first)
+
     def adopt(self, flows: Iterable[PendingFlow]) -> None:
-        """Resume flows loaded from disk (expired ones are finished on the next tick)."""
+        """Resume flows loaded from disk (expired ones are finished on the next tick). Overdue
+        flows are spread like a burst: a restart with 200 saved flows is not one herd."""
+        now = self.clock.now()
         for flow in flows:
+            if not flow.terminal and self._due_at(flow) <= now:
+                first = now
+                if flow.last_polled_at is not None:
+                    first = max(first, flow.last_polled_at + timedelta(seconds=FLOW_CADENCE))
+                flow = self._spread_first_poll(flow, first)
             self._track(flow)
         if self.budget is not None:
             self.budget.pending_flows = len(self._pending)
@@ -147,6 +181,10 @@ class FlowEngine:
     def pending(self) -> list[PendingFlow]:
         return list(self._pending.values())
 
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
     def resume(self) -> None:
         """Lift a kill-switch halt (the user pressed retry after the key was restored)."""
         self.halted = None
@@ -156,39 +194,66 @@ class FlowEngine:
     def cadence(self) -> float:
         return self.budget.flow_cadence() if self.budget is not None else 5.0
 
+    @staticmethod
+    def _due_at(flow: PendingFlow) -> datetime:
+        return flow.next_poll_at or flow.expires_at
+
     def next_due(self) -> datetime | None:
-        times = [flow.next_poll_at or flow.expires_at for flow in self.pending()]
-        if not times:
+        if not self._pending:
             return None
-        soonest = min(times)
+        soonest = min(self._due_at(flow) for flow in self._pending.values())
         if self.cooldown_until is not None:
             soonest = max(soonest, self.cooldown_until)
         return soonest
 
+    def _stopped(self) -> bool:
+        """Halted, or in a shared 429 cool-down: start no further polls."""
+        if self.halted is not None:
+            return True
+        return self.cooldown_until is not None and self.clock.now() < self.cooldown_until
+
     async def tick(self) -> float | None:
-        """Poll every due flow once. Returns seconds until the next one is due (None: idle)."""
+        """Poll every due flow once, at most `concurrency` at a time. Returns seconds until
+        the next one is due (None: idle)."""
         if self.halted is not None:
             return None
         now = self.clock.now()
         if self.cooldown_until is not None and now < self.cooldown_until:
             return (self.cooldown_until - now).total_seconds()
-        due = [
-            flow
-            for flow in self.pending()
-            if (flow.next_poll_at or flow.expires_at) <= now or now >= flow.expires_at
-        ]
-        for flow in sorted(due, key=lambda f: f.next_poll_at or f.expires_at):
-            if self.halted is not None:
-                break
+        due = deque(
+            sorted(
+                (flow for flow in self._pending.values() if self._due_at(flow) <= now),
+                key=self._due_at,
+            )
+        )
+        lanes = min(self.concurrency, len(due))
+        if lanes == 1:
+            await self._drain(due, now)
+        elif lanes > 1:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(lanes):
+                        group.create_task(self._drain(due, now))
+            except ExceptionGroup as errors:
+                # A bug below the engine surfaces as itself (what the app's worker report
+                # shows), not as a group; the TaskGroup has cancelled the other lanes.
+                raise errors.exceptions[0] from None
+        upcoming = self.next_due()
+        if upcoming is None:
+            return None
+        return max(0.0, (upcoming - self.clock.now()).total_seconds())
+
+    async def _drain(self, due: deque[PendingFlow], now: datetime) -> None:
+        """One lane of a tick: poll due flows one after another until none is left."""
+        while due and not self._stopped():
+            flow = self._pending.get(due.popleft().id)
+            if flow is None:
+                continue  # finished (e.g. cancelled) while it waited its turn
             if self.budget is not None and not self.budget.try_take("flow"):
                 wait = self.budget.wait_seconds("flow")
                 self._set(flow.evolve(now, next_poll_at=now + timedelta(seconds=wait)))
                 continue
             await self._poll(flow)
-        upcoming = self.next_due()
-        if upcoming is None:
-            return None
-        return max(0.0, (upcoming - self.clock.now()).total_seconds())
 
     async def run(self) -> None:
         """Long-lived loop for the app's `flows` worker."""
@@ -210,7 +275,18 @@ class FlowEngine:
                 updated = self._apply_status(flow, status, final)
         except ApiError as error:
             updated = self._apply_error(flow, error, final)
+        if flow.id not in self._pending:
+            return  # cancelled while the request was in flight: that outcome stands
         self._set(updated)
+
+    @staticmethod
+    def _next_poll(flow: PendingFlow, now: datetime, delay: float) -> datetime:
+        """`delay` from now; a poll that would land within 5 s of expiry moves to expiry itself,
+        so the final poll comes at expiry and still keeps the 5 s floor after this one."""
+        wanted = now + timedelta(seconds=delay)
+        if wanted <= flow.expires_at - timedelta(seconds=FLOW_CADENCE):
+            return wanted
+        return max(flow.expires_at, now + timedelta(seconds=FLOW_CADENCE))
 
     def _scheduled(self, flow: PendingFlow, now: datetime, **changes: object) -> PendingFlow:
         cadence = self.cadence()
@@ -218,10 +294,9 @@ class FlowEngine:
         # Jitter spreads polls out; at the 5 s floor it may only add, above it it subtracts
         # so a budget-stretched cadence (e.g. 15 s) is still a promise, not an average.
         delay = cadence + jitter if cadence <= FLOW_CADENCE else cadence - jitter
-        next_poll = min(now + timedelta(seconds=delay), flow.expires_at)
         return flow.evolve(
             now,
-            next_poll_at=next_poll,
+            next_poll_at=self._next_poll(flow, now, delay),
             attempts=flow.attempts + 1,
             failures=0,
             last_polled_at=now,
@@ -308,8 +383,9 @@ class FlowEngine:
     def _apply_error(self, flow: PendingFlow, error: ApiError, final: bool) -> PendingFlow:
         now = self.clock.now()
         if error.code == "KILL_SWITCH":
+            first_halt = self.halted is None  # other polls in flight may answer the same
             self.halted = error
-            if self.on_halt is not None:
+            if first_halt and self.on_halt is not None:
                 self.on_halt(error)
             return flow.evolve(
                 now,
@@ -344,6 +420,6 @@ class FlowEngine:
             attempts=flow.attempts + 1,
             last_polled_at=now,
             request_id=error.request_id,
-            next_poll_at=min(now + timedelta(seconds=wait), flow.expires_at),
+            next_poll_at=self._next_poll(flow, now, wait),
             last_result=result,
         )
