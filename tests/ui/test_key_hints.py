@@ -214,3 +214,17 @@ async def test_the_table_cursor_dims_when_the_table_loses_focus():
         table.focus()
         await pilot.pause()
         assert cursor_style(table) == focused
+
+
+async def test_the_qr_only_line_takes_its_keys_from_the_same_source():
+    harness = build()
+    async with harness.app.run_test(size=(100, 40)) as pilot:  # the code alone fits: no key bar
+        flow_screen = await start_reauth(pilot)
+        await pilot.pause()
+        assert not flow_screen.query_one(KeyBar).display
+        line = screen_text(harness.app).splitlines()[-1].rstrip()
+        assert line.startswith(" ⏳ Waiting for the account owner · Expires in 10:00")
+        assert line.endswith(" · y Copy link · …")
+        await pilot.resize_terminal(160, 40)  # side by side again: the key bar is back
+        await pilot.pause()
+        assert flow_screen.query_one(KeyBar).display
