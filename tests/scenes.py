@@ -235,7 +235,7 @@ async def key_rejected(pilot: Pilot, harness: Harness) -> None:
 
 async def failed_project(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
-    projects = pilot.app.screen.projects
+    projects = pilot.app.screen.board.projects
     target = next(p for p in projects if p.name == "Pixel Pals Games")
     harness.transport.fail_paths.add(target.id)
     advance(pilot, harness, 61)

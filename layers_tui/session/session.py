@@ -51,10 +51,12 @@ class FlowRecords:
         return LoadResult(flows=flows, skipped=skipped)
 
     def save(self, flows: Iterable[PendingFlow], now: datetime) -> list[PendingFlow]:
+        """Upsert `flows` (others' rows stay) and drop finished ones past keeping."""
+        saved = list(flows)
         try:
             self.store.save_flow_documents(
                 (flow.id, flow.status, flow.updated_at.timestamp(), flow.to_json())
-                for flow in flows
+                for flow in saved
             )
             self.store.prune_flows(now - KEEP_FINISHED)
         except Exception as error:  # sqlite3 errors: disk full, read-only, locked too long
@@ -62,21 +64,23 @@ class FlowRecords:
                 f"{self.store.path}: cannot save pending flows ({error}); they are kept in "
                 "memory and saved again on the next change"
             ) from None
-        return self.load(now).flows
+        return saved
 
 
-def migrate_flow_file(store: Store, legacy_dir: Path, now: datetime) -> int:
+def migrate_flow_file(store: Store, legacy_dir: Path, now: datetime) -> LoadResult:
     """Fold the pending-flow JSON file of earlier versions into the store, once. The file is
-    kept beside as `pending.json.migrated`; nothing in it is lost."""
+    kept beside as `pending.json.migrated` (a damaged one as `pending.json.corrupt-…`);
+    nothing in it is lost."""
     legacy = FlowStore(legacy_dir)
     if not legacy.path.exists():
-        return 0
+        return LoadResult()
     loaded = legacy.load(now)
     FlowRecords(store).save(loaded.flows, now)
-    with contextlib.suppress(OSError):
-        os.replace(legacy.path, legacy.path.with_name("pending.json.migrated"))
+    if legacy.path.exists():
+        with contextlib.suppress(OSError):
+            os.replace(legacy.path, legacy.path.with_name("pending.json.migrated"))
     log.info("moved %d pending flow(s) from %s into the store", len(loaded.flows), legacy.path)
-    return len(loaded.flows)
+    return loaded
 
 
 def open_store(path: Path | None, now: datetime) -> tuple[Store, str | None]:
@@ -124,11 +128,19 @@ class Session:
         )
         now = self.clock.now()
         self.store, self.store_problem = open_store(store_path, now)
+        self.notes: list[str] = []  # things the user should hear once, at start
         if legacy_flows_dir is not None and self.store.persistent:
             try:
-                migrate_flow_file(self.store, legacy_flows_dir, now)
+                migrated = migrate_flow_file(self.store, legacy_flows_dir, now)
             except Exception as error:  # the JSON store's own errors; never fatal here
                 log.warning("could not migrate pending flows: %s", error)
+                self.notes.append(f"Pending flows from an earlier version were not read: {error}")
+            else:
+                if migrated.quarantined is not None:
+                    self.notes.append(
+                        "The pending-flow file of an earlier version was damaged and moved "
+                        f"aside to {migrated.quarantined}; what could be read was kept."
+                    )
         self.flow_records = FlowRecords(self.store)
         self.identity: WhoAmI | None = None
         self.inventory = Inventory(

@@ -10,6 +10,7 @@ from layers_tui.api import ApiError
 from layers_tui.flows.model import PendingFlow
 from layers_tui.inventory import ProjectSnapshot
 from layers_tui.models import ContentHealth, Project, RevokeResult, WhoAmI
+from layers_tui.session.inventory import PassResult, Progress
 
 
 @dataclass
@@ -31,17 +32,31 @@ class ProjectsListed(Message, bubble=False):
 class ProjectLoaded(Message, bubble=False):
     snapshot: ProjectSnapshot
 
+    def can_replace(self, message: Message) -> bool:
+        return (
+            isinstance(message, ProjectLoaded)
+            and message.snapshot.project.id == self.snapshot.project.id
+        )
+
 
 @dataclass
-class RefreshFailed(Message, bubble=False):
-    """The project list itself could not be fetched: everything stays, marked stale."""
+class RefreshProgress(Message, bubble=False):
+    """Where the refresh pass is (only the latest matters)."""
 
-    error: ApiError
+    progress: Progress
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RefreshProgress)
 
 
 @dataclass
 class RefreshFinished(Message, bubble=False):
-    failed_projects: int
+    """A refresh pass ended (`full`: over every project due, else over a few). When the
+    project list itself could not be fetched, `result.listing_error` says why and
+    everything stays on screen, marked stale."""
+
+    result: PassResult
+    full: bool = True
 
 
 @dataclass

@@ -224,13 +224,13 @@ def test_pending_flow_file_is_migrated_once_losing_nothing(tmp_path):
     flows = [make_flow(f"f{n}") for n in range(3)]
     FlowStore(legacy_dir).save(flows, NOW)
     store = Store.open(tmp_path / "s.sqlite3")
-    assert migrate_flow_file(store, legacy_dir, NOW) == 3
+    assert len(migrate_flow_file(store, legacy_dir, NOW).flows) == 3
     loaded = FlowRecords(store).load(NOW)
     assert sorted(f.id for f in loaded.flows) == ["f0", "f1", "f2"]
     assert loaded.flows[0] == next(f for f in flows if f.id == loaded.flows[0].id)
     assert not (legacy_dir / "pending.json").exists()
     assert (legacy_dir / "pending.json.migrated").exists()
-    assert migrate_flow_file(store, legacy_dir, NOW) == 0  # once
+    assert migrate_flow_file(store, legacy_dir, NOW).flows == []  # once
 
 
 def test_flow_records_newest_update_wins(tmp_path):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import zxingcpp
 
-from layers_tui.flows.store import FlowStore
+from layers_tui.session.session import FlowRecords
+from layers_tui.session.store import Store
 from layers_tui.ui.screens.flow import FlowScreen
 from layers_tui.ui.widgets.footer import KeyBar
 from tests.scenes import build, highlight_project, loaded, poll, screen_text, select_account, settle
@@ -131,9 +132,10 @@ async def test_demo_keys_do_nothing_outside_the_demo():
 async def test_outcomes_are_saved_at_once_poll_bookkeeping_is_not_saved_every_poll():
     harness = build()
     saves: list[int] = []
-    save = harness.app.store.save
-    harness.app.store.save = lambda flows, now: saves.append(1) or save(flows, now)
     async with harness.app.run_test(size=SIZE) as pilot:
+        records = harness.app.store
+        save = records.save
+        records.save = lambda flows, now: saves.append(1) or save(flows, now)
         screen = await start_reauth(pilot)
         after_mint = len(saves)
         assert after_mint >= 1
@@ -146,7 +148,7 @@ async def test_outcomes_are_saved_at_once_poll_bookkeeping_is_not_saved_every_po
         await poll(pilot, harness, 6)
         assert screen.flow.status == "completed"
         assert len(saves) == before_outcome + 1
-    stored = FlowStore(harness.state_dir).load(harness.clock.now()).flows
+    stored = stored_flows(harness.state_dir, harness.clock.now())
     assert [flow.status for flow in stored if flow.id == screen.flow.id] == ["completed"]
 
 
@@ -173,7 +175,7 @@ async def test_restart_mid_flow_resumes_and_completes(tmp_path):
     async with first.app.run_test(size=SIZE) as pilot:
         screen = await start_reauth(pilot)
         flow_id, state = screen.flow.id, screen.flow.state
-    assert any(f.id == flow_id for f in FlowStore(tmp_path).load(first.clock.now()).flows)
+    assert any(f.id == flow_id for f in stored_flows(tmp_path, first.clock.now()))
     second = build(state_dir=tmp_path, clock=first.clock, sandbox=first.sandbox)
     async with second.app.run_test(size=SIZE, notifications=True) as pilot:
         await loaded(pilot)
@@ -187,7 +189,33 @@ async def test_restart_mid_flow_resumes_and_completes(tmp_path):
         assert second.app.engine.flows[flow_id].status == "completed"
 
 
-async def test_corrupt_state_file_is_moved_aside(tmp_path):
+def stored_flows(state_dir, now):
+    """The pending flows in the app's local store, read as another process would."""
+    store = Store.open(state_dir / "state.sqlite3", now)
+    try:
+        return FlowRecords(store).load(now).flows
+    finally:
+        store.close()
+
+
+async def test_corrupt_store_is_moved_aside_and_rebuilt(tmp_path):
+    (tmp_path / "state.sqlite3").write_bytes(b"this is not a database" * 100)
+    harness = build(state_dir=tmp_path)
+    async with harness.app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded_keep_notes(pilot)
+        notes = [n.message for n in harness.app._notifications]
+        assert any("moved aside" in note and "history" in note for note in notes)
+        assert harness.app.dashboard.board.projects  # rebuilt from the API
+    assert list(tmp_path.glob("state.sqlite3.corrupt-*"))
+
+
+async def loaded_keep_notes(pilot) -> None:
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def test_corrupt_old_flow_file_is_moved_aside(tmp_path):
     (tmp_path / "pending.json").write_text("{garbage")
     harness = build(state_dir=tmp_path)
     async with harness.app.run_test(size=SIZE, notifications=True) as pilot:

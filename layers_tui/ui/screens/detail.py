@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
 from rich.table import Table
@@ -16,6 +17,7 @@ from textual.widgets import Static
 
 from layers_tui.api import ApiError, format_error
 from layers_tui.domain.status import SEVERITY_GLYPH, AccountRow, relative_time
+from layers_tui.domain.timeline import HistoryEntry, flaps, history_lines
 from layers_tui.inventory import ProjectSnapshot
 from layers_tui.models import ContentHealth
 from layers_tui.text import safe
@@ -45,14 +47,21 @@ class DetailScreen(ReportsWorkerErrors, Screen):
         Binding("P", "copy_project", "Copy project ID"),
     ]
 
-    def __init__(self, row: AccountRow, snapshot: ProjectSnapshot | None) -> None:
+    def __init__(
+        self,
+        row: AccountRow,
+        snapshot: ProjectSnapshot | None,
+        history: Sequence[HistoryEntry] = (),
+    ) -> None:
         super().__init__()
         self.row = row
         self.snapshot = snapshot
+        self.history = list(history)  # newest first, from the local store
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail-body"):
             yield Static(id="detail-head")
+            yield Static(id="detail-history")
             yield Static(id="detail-fields")
             yield Static(id="detail-health")
         yield KeyBar()
@@ -102,6 +111,7 @@ class DetailScreen(ReportsWorkerErrors, Screen):
         head.append("\nNext step: ", style="bold")
         head.append(row.problem or "Nothing to do.")
         self.query_one("#detail-head", Static).update(head)
+        self.query_one("#detail-history", Static).update(self._history_text(now))
         table = Table(
             box=None, show_header=False, padding=(0, 2), title="API fields", title_justify="left"
         )
@@ -110,6 +120,20 @@ class DetailScreen(ReportsWorkerErrors, Screen):
         for name, value in self._model_fields().items():
             table.add_row(Text(safe(name, 40)), Text(safe(_value(value), 300)))
         self.query_one("#detail-fields", Static).update(table)
+
+    def _history_text(self, now: datetime) -> Text:
+        text = Text()
+        text.append("History", style="bold")
+        if not self.history:
+            text.append(" (kept locally): no change seen yet.")
+            return text
+        flapped = flaps(self.history, now)
+        text.append(" (kept locally, newest first)")
+        if flapped > 1:
+            text.append(f" · broke {flapped} times in the last 7 days", style="bold")
+        for line in history_lines(self.history, now):
+            text.append(f"\n{line}")
+        return text
 
     @work(group="detail", exit_on_error=False)
     async def load_health(self) -> None:

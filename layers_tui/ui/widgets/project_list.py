@@ -15,6 +15,21 @@ ALL = "__all__"
 
 
 def project_prompt(
+    name: str,
+    summary: Summary | None,
+    failed: bool,
+    loading: bool,
+    palette: Palette,
+    age: str = "",
+) -> Text:
+    """One project's line; `age` (e.g. "3 h") marks data older than usual."""
+    text = _prompt(name, summary, failed, loading, palette)
+    if age:
+        text.append(f" ·{age}", style=palette.muted)
+    return text
+
+
+def _prompt(
     name: str, summary: Summary | None, failed: bool, loading: bool, palette: Palette
 ) -> Text:
     if failed:

@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from layers_tui.api import ApiError, format_error
 from layers_tui.domain.status import Summary
+from layers_tui.session.inventory import Progress
 from layers_tui.text import safe
 
 from .palette import palette_for
@@ -33,6 +34,7 @@ class StatusState:
     sort: str
     sort_reverse: bool
     failed_projects: int = 0  # projects whose last refresh failed (their old data is shown)
+    progress: Progress | None = None  # the refresh pass under way
 
 
 def _ago(seconds: float) -> str:
@@ -41,6 +43,23 @@ def _ago(seconds: float) -> str:
     if seconds < 3600:
         return f"{int(seconds // 60)} min ago"
     return f"{int(seconds // 3600)} h ago"
+
+
+def _progress_text(progress: Progress | None) -> str:
+    """ "refreshing 120 of 500 projects, about 4 min left"."""
+    if progress is None or not progress.total:
+        return "refreshing…"
+    text = f"refreshing {progress.done} of {progress.total} projects"
+    if progress.eta_seconds is not None and progress.done < progress.total:
+        eta = progress.eta_seconds
+        text += (
+            f", about {int(eta) + 1} s left"
+            if eta < 90
+            else f", about {int(eta // 60) + 1} min left"
+        )
+    if progress.failed:
+        text += f" ({progress.failed} failed)"
+    return text
 
 
 class StatusLine(Static):
@@ -95,7 +114,7 @@ class StatusLine(Static):
             second.append(f"⚠ {stale}{format_error(state.error)}", style=palette.critical)
         else:
             if state.refreshing:
-                second.append("refreshing… ", style=palette.muted)
+                second.append(f"{_progress_text(state.progress)} · ", style=palette.muted)
             if state.updated_seconds is not None:
                 second.append(f"updated {_ago(state.updated_seconds)}", style=palette.muted)
             if state.plan_reason:

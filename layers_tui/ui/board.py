@@ -1,0 +1,140 @@
+"""What the dashboard shows, as data: projects, their last snapshots, rows and totals.
+
+No Textual here: the dashboard screen renders a `Board`, the inventory fills it, and tests
+can drive it without a terminal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from layers_tui.api import ApiError
+from layers_tui.domain.filtering import sort_rows
+from layers_tui.domain.status import AccountRow, Summary, Thresholds, combine, summarize
+from layers_tui.inventory import ProjectSnapshot
+from layers_tui.models import Project
+
+
+class Board:
+    """Rows are computed per project once per data change (and again every recompute, so
+    relative times move); sorting is cached per (selection, order, data version)."""
+
+    def __init__(self, thresholds: Thresholds) -> None:
+        self.thresholds = thresholds
+        self.projects: list[Project] = []
+        self.snapshots: dict[str, ProjectSnapshot] = {}
+        self.listed = False  # the project list has been seen (from the store or the API)
+        self.rows_at: datetime | None = None
+        self._rows: dict[str, list[AccountRow]] = {}
+        self._summaries: dict[str, Summary] = {}
+        self._version = 0
+        self._sorted: list[AccountRow] = []
+        self._sorted_key: tuple | None = None
+
+    # -- changes ---------------------------------------------------------------------------
+    def set_projects(self, projects: list[Project]) -> None:
+        self.projects = list(projects)
+        self.listed = True
+        self._version += 1
+        known = {project.id for project in self.projects}
+        for gone in set(self.snapshots) - known:
+            del self.snapshots[gone]
+            self._rows.pop(gone, None)
+            self._summaries.pop(gone, None)
+
+    def put(self, snapshot: ProjectSnapshot) -> bool:
+        """Take a project's new snapshot; False when nothing visible changed. A failed fetch
+        keeps the last good data, marked with the error."""
+        project_id = snapshot.project.id
+        previous = self.snapshots.get(project_id)
+        if (
+            snapshot.error is not None
+            and previous is not None
+            and not (snapshot.social or snapshot.ads)
+        ):
+            snapshot = ProjectSnapshot(
+                previous.project,
+                previous.social,
+                previous.ads,
+                previous.invalid,
+                snapshot.error,
+                previous.fetched_at,
+            )
+        self.snapshots[project_id] = snapshot
+        if previous is not None and _same_data(previous, snapshot):
+            return False
+        self._rows.pop(project_id, None)
+        self._summaries.pop(project_id, None)
+        self._version += 1
+        return True
+
+    def recompute(self) -> None:
+        """Drop every computed row: relative times and expiry severities move with the clock."""
+        self._rows.clear()
+        self._summaries.clear()
+        self._version += 1
+
+    # -- reading ---------------------------------------------------------------------------
+    def ensure_rows(self, now: datetime) -> None:
+        if not self._rows:
+            self.rows_at = now
+        for project_id in self.snapshots:
+            self.project_rows(project_id, now)
+
+    def project_rows(self, project_id: str, now: datetime) -> list[AccountRow]:
+        rows = self._rows.get(project_id)
+        if rows is None:
+            if not self._rows:
+                self.rows_at = now
+            rows = self._rows[project_id] = self.snapshots[project_id].rows(now, self.thresholds)
+            self._summaries[project_id] = summarize(rows)
+        return rows
+
+    def summary(self, project_id: str) -> Summary | None:
+        return self._summaries.get(project_id)
+
+    @property
+    def total(self) -> Summary:
+        return combine(self._summaries.values())
+
+    def sorted_rows(self, selected: str | None, column: str, reverse: bool) -> list[AccountRow]:
+        key = (selected, column, reverse, self._version)
+        if key != self._sorted_key:
+            if selected is None:
+                rows = [
+                    row
+                    for project in self.projects
+                    if project.id in self._rows
+                    for row in self._rows[project.id]
+                ]
+            else:
+                rows = list(self._rows.get(selected, ()))
+            self._sorted = sort_rows(rows, column, reverse)
+            self._sorted_key = key
+        return self._sorted
+
+    def project(self, project_id: str) -> Project | None:
+        return next((p for p in self.projects if p.id == project_id), None)
+
+    def timezones(self) -> dict[str, str]:
+        return {project.id: project.timezone for project in self.projects}
+
+    @property
+    def failed_projects(self) -> int:
+        return sum(1 for snapshot in self.snapshots.values() if snapshot.error is not None)
+
+    def first_error(self) -> ApiError | None:
+        return next((s.error for s in self.snapshots.values() if s.error is not None), None)
+
+    def newest_data(self) -> datetime | None:
+        times = [s.fetched_at for s in self.snapshots.values() if s.fetched_at is not None]
+        return max(times, default=None)
+
+
+def _same_data(old: ProjectSnapshot, new: ProjectSnapshot) -> bool:
+    return (
+        old.project == new.project
+        and old.social == new.social
+        and old.ads == new.ads
+        and (old.error is None) == (new.error is None)
+    )

@@ -1,0 +1,100 @@
+"""The app's part in keeping the inventory fresh: the session's inventory does the work,
+the app runs its passes as workers (one at a time) and turns its events into messages for
+the dashboard, and nobody else."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.timer import Timer
+
+from layers_tui.session.inventory import (
+    FOLLOW_SECONDS,
+    InventoryEvent,
+    ListingFailed,
+    ProgressUpdated,
+    ProjectsUpdated,
+    ProjectUpdated,
+)
+
+from .messages import ProjectLoaded, ProjectsListed, RefreshFinished, RefreshProgress
+
+if TYPE_CHECKING:
+    from .app import LayersApp
+
+
+class RefreshDriver:
+    """Mixed into `LayersApp`."""
+
+    _next_pass: Timer | None = None
+
+    def inventory_event(self: LayersApp, event: InventoryEvent) -> None:
+        """The inventory's news, for the dashboard only (whatever screen is on top)."""
+        target = self.dashboard
+        if target is None:
+            return
+        if isinstance(event, ProjectUpdated):
+            target.post_message(ProjectLoaded(event.snapshot))
+        elif isinstance(event, ProjectsUpdated):
+            target.post_message(ProjectsListed(list(event.projects)))
+        elif isinstance(event, ProgressUpdated):
+            target.post_message(RefreshProgress(event.progress))
+        elif isinstance(event, ListingFailed):
+            pass  # told once, with the pass's outcome (RefreshFinished)
+
+    def start_refreshing(self: LayersApp) -> None:
+        inventory = self.session.inventory
+        inventory.flow_projects = lambda: {flow.project_id for flow in self.engine.pending()}
+        self.set_interval(FOLLOW_SECONDS, self.follow_store)
+        self.refresh_pass()
+
+    @work(group="refresh", exit_on_error=False)
+    async def refresh_pass(
+        self: LayersApp, project_ids: Sequence[str] | None = None, *, force: bool = False
+    ) -> None:
+        """A pass over every project due (or over `project_ids`). The inventory never runs
+        two full passes at once; a single project's refresh never ends a full one. Only the
+        holder of the store's lease refreshes; otherwise the holder is asked to."""
+        inventory = self.session.inventory
+        if not inventory.take_lease():
+            inventory.request_refresh(project_ids)
+            return
+        if project_ids is not None:
+            result = await inventory.refresh(list(project_ids))
+            if self.dashboard is not None:
+                self.dashboard.post_message(RefreshFinished(result, full=False))
+            return
+        try:
+            interval = self.settings.refresh_interval
+            result = await inventory.refresh(
+                max_age=None if force else interval * 0.9, relist=True if force else None
+            )
+            if self.dashboard is not None:
+                self.dashboard.post_message(RefreshFinished(result, full=True))
+        finally:
+            self._schedule_next_pass()
+
+    def _schedule_next_pass(self: LayersApp) -> None:
+        if self._next_pass is not None:
+            self._next_pass.stop()
+        self._next_pass = self.set_timer(self.session.inventory.next_pass_in(), self.refresh_pass)
+
+    def follow_store(self: LayersApp) -> None:
+        """Once a second: keep the lease, take refreshes other processes asked for, or (not
+        holding it) show what the holder wrote; take over when the holder is gone."""
+        inventory = self.session.inventory
+        was_holder = inventory.is_holder
+        try:
+            holder = inventory.take_lease()
+            if holder and not was_holder:
+                self.refresh_pass()  # the previous holder went away
+            elif holder:
+                asked = self.session.store.take_refresh_requests()
+                if asked:
+                    self.refresh_pass(list(dict.fromkeys(asked)))
+            else:
+                inventory.follow()
+        except Exception as error:  # sqlite3: locked, disk gone; never fatal here
+            self.log.warning(f"store follow failed: {type(error).__name__}")

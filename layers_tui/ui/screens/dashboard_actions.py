@@ -1,0 +1,194 @@
+"""The dashboard's actions: what its keys do (the screen itself only shows)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.widgets import Input
+
+from layers_tui.api import ApiError
+from layers_tui.domain.export import to_csv, to_json
+from layers_tui.domain.filtering import SORT_KEYS, sort_rows
+from layers_tui.domain.status import AccountRow
+from layers_tui.models import Project
+from layers_tui.text import safe
+
+from ..messages import AccountRevoked, ActionFailed
+from ..widgets.project_list import ProjectList
+
+if TYPE_CHECKING:
+    from ..board import Board
+
+
+class DashboardActions:
+    """Mixed into `DashboardScreen`, which provides the board, the filter state and
+    `selected_row`/`_render_table`."""
+
+    board: Board
+    filter_text: str
+    problems_only: bool
+    sort_column: str
+    sort_reverse: bool
+    visible_rows: list[AccountRow]
+
+    # -- actions ---------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        if field.has_focus:
+            # A slash typed inside the filter (a /regex/): hand it on in order.
+            field.call_later(field.insert_text_at_cursor, "/")
+            return
+        # Synchronous: `focus()` is deferred, and keys typed right after `/` must land here.
+        self.set_focus(field)
+        field.cursor_position = len(field.value)  # refine the filter, don't replace it
+
+    def action_problems(self) -> None:
+        self.problems_only = not self.problems_only
+        self._render_table()
+
+    def action_cycle_sort(self) -> None:
+        index = SORT_KEYS.index(self.sort_column)
+        self.sort_column = SORT_KEYS[(index + 1) % len(SORT_KEYS)]
+        self.sort_reverse = False
+        self._render_table()
+
+    def action_flip_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._render_table()
+
+    def action_refresh(self) -> None:
+        """A full pass now, the project list included (data the pass finds fresh too)."""
+        self.app.refresh_pass(force=True)
+
+    def action_details(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            return
+        from .detail import DetailScreen
+
+        snapshot = self.board.snapshots.get(row.project_id)
+        try:
+            history = self.app.session.store.history(account_key=row.key, limit=50)
+        except Exception:  # the store's trouble never keeps the details away
+            history = []
+        self.app.push_screen(DetailScreen(row, snapshot, history))
+
+    def action_copy_id(self) -> None:
+        row = self.selected_row()
+        if row is not None:
+            self.app.copy_text(row.key, "account id")
+
+    def action_export(self) -> None:
+        stamp = self.app.clock.now().strftime("%Y%m%d-%H%M%S")
+        base = Path.cwd() / f"layers-accounts-{stamp}"
+        try:
+            base.with_suffix(".csv").write_text(to_csv(self.visible_rows), encoding="utf-8")
+            base.with_suffix(".json").write_text(to_json(self.visible_rows), encoding="utf-8")
+        except OSError as error:
+            self.app.notify(
+                f"Export failed: {error.strerror} ({base.parent})", severity="error", markup=False
+            )
+            return
+        self.app.notify(
+            f"Exported {len(self.visible_rows)} rows to {base}.csv and .json",
+            title="Export",
+            markup=False,
+        )
+
+    def action_pending(self) -> None:
+        from .pending import PendingScreen
+
+        self.app.push_screen(PendingScreen())
+
+    def action_help(self) -> None:
+        from .help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self))
+
+    def action_connect(self) -> None:
+        if self.app.refuse_if_read_only("Connecting an account"):
+            return
+        project = self._target_project()
+        if project is None:
+            self.app.notify(
+                "Pick a project on the left first (connect needs a project).", markup=False
+            )
+            return
+        from .connect import ConnectDialog
+
+        def chosen(platform: str | None) -> None:
+            if platform:
+                self.app.start_connect(project, platform)
+
+        self.app.push_screen(ConnectDialog(project.name), chosen)
+
+    def action_reauth(self) -> None:
+        if self.app.refuse_if_read_only("Reconnecting an account"):
+            return
+        row = self.selected_row()
+        if row is None:
+            return
+        if not row.can_reauth:
+            why = (
+                "leased accounts are managed by Layers"
+                if row.leased
+                else "a disconnected account cannot be reauthorised; press c for a new connection"
+            )
+            self.app.notify(f"Cannot reconnect {safe(row.name, 40)}: {why}.", markup=False)
+            return
+        self.app.start_reauth([row], self.board.timezones())
+
+    def action_bulk_reauth(self) -> None:
+        if self.app.refuse_if_read_only("Bulk reauth"):
+            return
+        selected = self.query_one(ProjectList).selected_project
+        queue = [
+            row
+            for row in sort_rows(self.visible_rows, "status")
+            if row.kind == "social"
+            and row.status == "reauth_required"
+            and (selected is None or row.project_id == selected)
+        ]
+        if not queue:
+            self.app.notify("No account needs reauth here.", markup=False)
+            return
+        self.app.start_reauth(queue, self.board.timezones())
+
+    def action_revoke(self) -> None:
+        if self.app.refuse_if_read_only("Revoking an account"):
+            return
+        row = self.selected_row()
+        if row is None:
+            return
+        if not row.can_revoke:
+            why = {True: "leased accounts are released through Layers, not revoked"}.get(
+                row.leased, "only connected social accounts can be revoked"
+            )
+            self.app.notify(f"Cannot revoke {safe(row.name, 40)}: {why}.", markup=False)
+            return
+        from .confirm import RevokeDialog
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.revoke(row)
+
+        self.app.push_screen(RevokeDialog(row, live=self.app.is_live_key), confirmed)
+
+    @work(group="revoke", exit_on_error=False)
+    async def revoke(self, row: AccountRow) -> None:
+        try:
+            result = await self.app.client.revoke_social_account(row.key)
+        except ApiError as error:
+            self.post_message(ActionFailed(f"Revoke {safe(row.name, 40)}", error))
+            return
+        self.app.session.journal("revoke", project_id=row.project_id, account_id=row.key)
+        self.post_message(AccountRevoked(result, safe(row.name, 40), row.project_id))
+
+    def _target_project(self) -> Project | None:
+        selected = self.query_one(ProjectList).selected_project
+        if selected is not None:
+            return self.board.project(selected)
+        row = self.selected_row()
+        return self.board.project(row.project_id) if row else None
