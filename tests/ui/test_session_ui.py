@@ -1,0 +1,155 @@
+"""The dashboard on the session: instant start from the store, one refresh pass at a time,
+identity told to the dashboard whatever screen is on top, history in the details."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from layers_tui.session.store import Store
+from layers_tui.ui.screens.detail import DetailScreen
+from tests.scenes import build, loaded, screen_text, select_account, settle
+
+SIZE = (120, 40)
+
+
+class Gate(httpx.AsyncBaseTransport):
+    """Holds account-list requests until opened; counts project-list requests."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.open = asyncio.Event()
+        self.open.set()
+        self.project_lists = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/projects":
+            self.project_lists += 1
+        if "social-accounts" in request.url.path:
+            await self.open.wait()
+        return await self.inner.handle_async_request(request)
+
+
+async def test_full_refreshes_never_overlap_and_a_single_project_refresh_never_ends_one():
+    harness = build()
+    gate = Gate(harness.transport)
+    harness.app._transport = gate
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        app = harness.app
+        inventory = app.session.inventory
+        assert gate.project_lists == 1
+        gate.open.clear()
+        harness.clock.advance(120)
+        app.refresh_pass(force=True)
+        for _ in range(5):
+            await pilot.pause()
+        assert inventory.progress.running
+        app.refresh_pass(force=True)  # ctrl+r twice more while the pass runs
+        await pilot.press("ctrl+r")
+        project_id = inventory.projects[0].id
+        single = app.refresh_pass([project_id])
+        for _ in range(5):
+            await pilot.pause()
+        assert gate.project_lists == 2  # the two extra full passes did not start
+        gate.open.set()
+        await single.wait()
+        await settle(pilot)
+        assert not inventory.progress.running
+        assert "refreshing" not in screen_text(app).splitlines()[1]
+
+
+async def test_single_project_refresh_keeps_the_full_pass_running():
+    harness = build()
+    gate = Gate(harness.transport)
+    harness.app._transport = gate
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        app = harness.app
+        inventory = app.session.inventory
+        gate.open.clear()
+        harness.clock.advance(120)
+        full = app.refresh_pass(force=True)
+        for _ in range(5):
+            await pilot.pause()
+        await app.refresh_pass([inventory.projects[0].id]).wait()  # ends while the pass waits
+        await pilot.pause()
+        assert inventory.progress.running and inventory._pass_running
+        assert "refreshing" in screen_text(app).splitlines()[1]
+        gate.open.set()
+        await full.wait()
+        await settle(pilot)
+        assert not inventory.progress.running
+
+
+async def test_second_start_shows_the_store_before_any_request(tmp_path):
+    first = build(state_dir=tmp_path)
+    async with first.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        names = [row.name for row in first.app.screen.visible_rows]
+    second = build(state_dir=tmp_path, clock=first.clock, sandbox=first.sandbox)
+    second.transport.offline = True  # nothing can come from the API this time
+    async with second.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = second.app.dashboard
+        assert len(screen.board.projects) == 6
+        await loaded(pilot)
+        assert [row.name for row in screen.visible_rows] == names
+        text = screen_text(second.app)
+        assert "CONNECTION_FAILED" in text and "Loading" not in text
+
+
+async def test_identity_failure_reaches_the_dashboard_while_help_is_open():
+    harness = build()
+    harness.transport.reject_key = True
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert harness.app.identity_error is not None
+        await pilot.press("escape")
+        await settle(pilot)
+        assert harness.app.dashboard.error is not None
+        assert "UNAUTHENTICATED" in screen_text(harness.app).splitlines()[1]
+
+
+async def test_a_status_change_is_recorded_and_shown_in_the_details(tmp_path):
+    harness = build(state_dir=tmp_path)
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        target = next(r for r in harness.app.screen.visible_rows if r.name == "acmecoffee")
+        async with harness.control() as control:
+            response = await control.post(f"/sandbox/social-accounts/{target.key}/expire-token")
+            assert response.status_code < 300
+        harness.clock.advance(120)
+        await pilot.press("ctrl+r")
+        await loaded(pilot)
+        await select_account(pilot, "acmecoffee")
+        assert "seen since" in screen_text(harness.app)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(harness.app.screen, DetailScreen)
+        text = screen_text(harness.app)
+        assert "History" in text and "connected → ✖ reauth_required" in text
+    store = Store.open(tmp_path / "state.sqlite3")
+    try:
+        changes = store.history(account_key=target.key)
+        assert [c.new_status for c in changes][:1] == ["reauth_required"]
+    finally:
+        store.close()
+
+
+async def test_mint_is_saved_once_and_journalled(tmp_path):
+    harness = build(state_dir=tmp_path)
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        records = harness.app.store
+        saves: list[int] = []
+        save = records.save
+        records.save = lambda flows, now: saves.append(len(list(flows))) or save(flows, now)
+        await select_account(pilot, "acme_baristas")
+        await pilot.press("r")
+        await settle(pilot)
+        assert saves == [1]
+        journal = harness.app.session.store.journal()
+        assert [entry.action for entry in journal][-1:] == ["reauth:minted"]
