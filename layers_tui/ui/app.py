@@ -10,13 +10,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.segment import Segments
 from textual import work
 from textual.app import App, SystemCommand
 from textual.reactive import var
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.worker import Worker, WorkerState
 
 from layers_tui.api import ApiError, LayersClient, key_env
 from layers_tui.clock import Clock, SystemClock
@@ -29,6 +27,7 @@ from layers_tui.session.session import FlowRecords, Session, open_session
 from .commands import commands_for
 from .flow_wiring import FlowWiring
 from .refresh import RefreshDriver
+from .services import AppServices
 
 if TYPE_CHECKING:
     import httpx
@@ -44,7 +43,7 @@ def browser_opener(url: str) -> bool:
     return webbrowser.open(url, new=2)
 
 
-class LayersApp(RefreshDriver, FlowWiring, App[int]):
+class LayersApp(RefreshDriver, FlowWiring, AppServices, App[int]):
     CSS_PATH = [
         STYLES / "app.tcss",
         STYLES / "dashboard.tcss",
@@ -173,74 +172,6 @@ class LayersApp(RefreshDriver, FlowWiring, App[int]):
             self.identity_error = error
             return
         self.identity_error = None
-
-    # -- failures nobody else caught ---------------------------------------------------------------
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        self.worker_state_changed(event)
-
-    def worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Every worker's failure, the app's and every screen's, reaches the user: workers
-        run with `exit_on_error=False`, so anything they did not catch would vanish."""
-        if event.state is not WorkerState.ERROR or event.worker.error is None:
-            return
-        import traceback
-
-        from layers_tui.logs import redact
-        from layers_tui.text import safe
-
-        error = event.worker.error
-        where = event.worker.group or event.worker.name or "background"
-        log.error("worker %s failed: %s", where, redact("".join(traceback.format_exception(error))))
-        summary = safe(redact(f"{type(error).__name__}: {error}"), 300)
-        self.notify(
-            f"Unexpected error in the {where} task: {summary} (details in the log file).",
-            title="Error",
-            severity="error",
-            markup=False,
-            timeout=15,
-        )
-
-    # -- helpers for screens ---------------------------------------------------------------------
-    def refuse_if_read_only(self, what: str) -> bool:
-        if self.settings.read_only:
-            self.notify(
-                f"{what} is disabled: layers-tui runs read-only (--read-only or "
-                "read_only in config).",
-                title="Read-only",
-                severity="warning",
-                markup=False,
-            )
-        return self.settings.read_only
-
-    def copy_text(self, text: str, what: str) -> None:
-        self.copy_to_clipboard(text)
-        from layers_tui.probes import clipboard_probe
-
-        probe = clipboard_probe(self.env)
-        note = "" if probe.ok else f" ({probe.detail})"
-        self.notify(
-            f"Copied {what} to the terminal clipboard (OSC 52; the terminal cannot "
-            f"confirm it){note}.",
-            title="Copy",
-            markup=False,
-            timeout=6,
-        )
-
-    def _fatal_error(self) -> None:
-        """Crash report without local variables: Textual's default prints locals, which
-        could hold the API key. The full (redacted) traceback goes to the log file."""
-        import traceback
-
-        import rich
-        from rich.traceback import Traceback
-
-        from layers_tui.logs import redact
-
-        log.error("crash: %s", redact(traceback.format_exc()))
-        self.bell()
-        report = Traceback(show_locals=False, width=None, suppress=[rich], max_frames=8)
-        self._exit_renderables.append(Segments(self.console.render(report, self.console.options)))
-        self._close_messages_no_wait()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
