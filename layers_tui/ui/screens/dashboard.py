@@ -78,6 +78,8 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         self.progress = Progress()
         self._render_pending = False
         self._filter_error: str | None = None
+        self._prompts: dict[tuple, Text] = {}
+        self._prompts_palette: object = None
 
     # -- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -161,7 +163,9 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
             self.last_error = self.board.first_error()
         elif self.last_error is not None and self.last_error is not self.board.first_error():
             self.last_error = self.board.first_error()
-        self.render_all()
+        # New data arrived as ProjectLoaded (and is rendered from there): here only the
+        # stale mark, the empty-state text and the status line can change.
+        self._render_table()
 
     def on_flows_halted(self, message: FlowsHalted) -> None:
         self.last_error = message.error
@@ -225,6 +229,9 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         board.ensure_rows(now)
         palette = palette_for(self.app)
         old_after = 2 * self.app.settings.refresh_interval
+        if palette != self._prompts_palette:
+            self._prompts, self._prompts_palette = {}, palette
+        prompts: dict[tuple, Text] = {}  # reused while nothing about a project changed
         entries = []
         for project in board.projects:
             snapshot = board.snapshots.get(project.id)
@@ -234,8 +241,13 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
             if snapshot is not None and snapshot.fetched_at is not None:
                 seconds = (now - snapshot.fetched_at).total_seconds()
                 age = _short_age(seconds) if seconds >= old_after else ""
-            prompt = project_prompt(project.name, summary, failed, snapshot is None, palette, age)
+            key = (project.name, summary, failed, snapshot is None, age)
+            prompt = self._prompts.get(key)
+            if prompt is None:
+                prompt = project_prompt(*key[:4], palette, age)
+            prompts[key] = prompt
             entries.append((ProjectList.severity_order(summary, failed), project.id, prompt))
+        self._prompts = prompts
         entries.sort(key=lambda entry: entry[0])  # stable: API order within a severity
         self.query_one(ProjectList).show_projects(
             [(key, prompt) for _, key, prompt in entries],
