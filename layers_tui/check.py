@@ -73,6 +73,7 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 DEFAULT_MAX_AGE = 600.0  # --max-age: older data is refreshed first
 DEFAULT_TIMEOUT = 20.0  # --timeout: what does not fit is reported stale
 STALE_LISTED = 10  # never-loaded projects named one by one in the text output
+PROBLEMS_LISTED = 25  # problem accounts named one by one in the text output (worst first)
 
 
 # -- outcomes --------------------------------------------------------------------------------
@@ -272,6 +273,7 @@ class Refreshed:
     failed: int = 0
     followed: bool = False  # another process held the lease: we asked it and waited
     duplicates: tuple[Project, ...] = ()
+    records: list[ProjectRecord] = field(default_factory=list)  # the store's, read last
 
 
 @dataclass(frozen=True)
@@ -338,7 +340,23 @@ async def freshen(
 ) -> Refreshed:
     """Make the selection's data fresh where the budget and `deadline` allow: ourselves under
     the refresh lease, or, when another process holds it, by asking that one through the
-    store and waiting for its news (taking over if it goes away meanwhile)."""
+    store and waiting for its news (taking over if it goes away meanwhile). A fresh store
+    is read once and nothing else happens (no lease, no request)."""
+    store, clock = engine.store, engine.clock
+    records = store.projects()
+    now = clock.now()
+    if not _listing_due(store, now, freshness.max_age) and not _due(
+        scope.select(records), now.timestamp(), freshness.max_age
+    ):
+        return Refreshed(records=records)
+    outcome = await _freshen(engine, scope, freshness, deadline)
+    outcome.records = store.projects()
+    return outcome
+
+
+async def _freshen(
+    engine: Engine, scope: CheckScope, freshness: Freshness, deadline: float | None
+) -> Refreshed:
     inventory, store, clock = engine.inventory, engine.store, engine.clock
     if not inventory.take_lease():
         asked_at = clock.now().timestamp()
@@ -382,7 +400,7 @@ async def gather(
     deadline = None if freshness.timeout is None else engine.clock.monotonic() + freshness.timeout
     whoami = await engine.identify()
     outcome = await freshen(engine, scope, freshness, deadline)
-    records = engine.store.projects()
+    records = outcome.records
     selected = scope.select(records)
     if scope.project and not selected:
         return unknown(
@@ -457,20 +475,25 @@ def build_report(
     as_json: bool = False,
 ) -> CheckResult:
     selection = Selection(data.project_ids, scope.platform, scope.kind)
-    report = health(data.store, now, thresholds, selection)
+    report = health(
+        data.store,
+        now,
+        thresholds,
+        selection,
+        stale_before=data.started_at.timestamp() - data.freshness.max_age,
+        problem_limit=PROBLEMS_LISTED,
+        records=data.refreshed.records,
+    )
     records = report.projects
     failed_ids = {record.id for record in report.failed}
-    cutoff = data.started_at.timestamp() - data.freshness.max_age
-    stale = [r for r in records if r.refreshed_at is not None and r.refreshed_at < cutoff]
-    never = [r for r in records if r.refreshed_at is None and r.id not in failed_ids]
+    never = [record for record in report.never if record.id not in failed_ids]
     if scope.narrowed and not report.summary.total and not report.failed and not never:
         return unknown(f"no accounts match {scope.describe()}", "NO_MATCH")
-    stale_ids = frozenset(record.id for record in stale)
     staleness = Staleness(
-        stale,
+        report.stale,
         never,
-        summarize([row for row in report.problems if row.project_id in stale_ids]),
-        stale_ids,
+        report.stale_summary,
+        frozenset(record.id for record in report.stale),
     )
     summary = report.summary
     fresh = Summary(
@@ -485,7 +508,7 @@ def build_report(
         fresh, len(report.failed), len(duplicates), invalid, staleness.summary, len(never)
     )
     min_hours = _hours(report.min_expiry_seconds)
-    lines = _text_lines(data, report.problems, records, report.failed, staleness, now)
+    lines = _text_lines(data, report.problems, summary, records, report.failed, staleness, now)
     lines[0] = _status_line(
         code, summary, len(records), len(report.failed), duplicates, invalid, staleness, now
     ) + _perf(
@@ -572,6 +595,7 @@ def _perf(
 def _text_lines(
     data: CheckData,
     problems: list[AccountRow],
+    summary: Summary,
     records: list[ProjectRecord],
     failed: list[ProjectRecord],
     staleness: Staleness,
@@ -591,6 +615,14 @@ def _text_lines(
         if row.project_id in staleness.ids:
             line += f" (stale: data from {_ago(refreshed_at[row.project_id] or 0.0, now)})"
         lines.append(line)
+    listed = summarize(problems)
+    more_critical = summary.critical - listed.critical
+    more_warning = summary.warning - listed.warning
+    if more_critical or more_warning:
+        lines.append(
+            f"... and {more_critical + more_warning} more problem account(s) ({more_critical} "
+            f"critical, {more_warning} warning); --json lists every account"
+        )
     for record in failed:
         error = error_from_record(record.error)
         if error is not None:

@@ -1,9 +1,9 @@
 """The organisation's health from the store, for `check`, metrics and alerts.
 
-Counting 40,000 accounts must not mean building 40,000 rows: SQL counts the accounts whose
-verdict cannot depend on anything but their columns (a valid ad token, a disconnected social
-account, a connected one whose token outlives the warning window), and only the rest, the
-few that may be problems, are judged by the domain rules in Python.
+Counting 40,000 accounts must not mean building 40,000 rows: SQL counts by the columns the
+verdict depends on (kind, status, token expiry against now and the thresholds), mirroring
+`domain.status` (a property test holds the two together), and only the problem rows a
+report shows (`problem_limit`) are built and judged by the domain rules in Python.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from datetime import datetime
 
 from layers_tui.domain.status import (
     AccountRow,
-    Severity,
     Summary,
     Thresholds,
     ad_row,
@@ -25,12 +24,20 @@ from layers_tui.models import AdAccount, Project, SocialAccount
 from .inventory import error_from_record
 from .store import ProjectRecord, Store, from_epoch
 
-# What SQL may decide alone; everything else goes through domain.status (see module doc).
+# SQL's reading of domain.status (see module doc). Parameters: now + max(warn, crit) for
+# OK, now + crit for CRITICAL; WARNING is every other account (unknown statuses included).
 _SURELY_OK = (
     "(kind = 'ad' AND status = 'valid') OR (kind = 'social' AND status = 'connected' "
     "AND (expires_at IS NULL OR expires_at > ?))"
 )
 _SURELY_OFF = "kind = 'social' AND status = 'disconnected'"
+_CRITICAL = (
+    "(kind = 'social' AND status = 'reauth_required') "
+    "OR (kind = 'ad' AND status IN ('expired', 'revoked', 'invalid')) "
+    "OR (kind = 'social' AND status = 'connected' AND expires_at IS NOT NULL "
+    "AND expires_at <= ?)"
+)
+_WARNING = f"NOT ({_SURELY_OK}) AND NOT ({_SURELY_OFF}) AND NOT ({_CRITICAL})"
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class HealthReport:
     failed: list[ProjectRecord] = field(default_factory=list)  # last attempt failed
     min_expiry_seconds: float | None = None
     oldest_data: datetime | None = None
+    stale_summary: Summary = field(default_factory=Summary)  # problems in stale projects
 
 
 def match_projects(records: Sequence[ProjectRecord], wanted: str) -> list[ProjectRecord]:
@@ -72,57 +80,103 @@ def health(
     thresholds: Thresholds,
     selection: Selection = Selection(),
     max_age: float | None = None,
+    *,
+    stale_before: float | None = None,
+    problem_limit: int | None = None,
+    records: Sequence[ProjectRecord] | None = None,
 ) -> HealthReport:
-    records = store.projects()
+    """Counts by severity in SQL; problem rows (worst first, at most `problem_limit`)
+    judged by the domain rules. Projects refreshed before `stale_before` (epoch; or more
+    than `max_age` seconds before `now`) are stale, and `stale_summary` counts their
+    problems. `records`: the store's projects when the caller has just read them."""
+    chosen = list(store.projects() if records is None else records)
     if selection.project_ids is not None:
         wanted = set(selection.project_ids)
-        records = [r for r in records if r.id in wanted]
-    ids = [r.id for r in records] if selection.project_ids is not None else None
+        chosen = [r for r in chosen if r.id in wanted]
+    ids = [r.id for r in chosen] if selection.project_ids is not None else None
     scope = {"project_ids": ids, "platform": selection.platform, "kind": selection.kind}
-    horizon = now.timestamp() + thresholds.warn_seconds
-    ok = store.count_where(_SURELY_OK, (horizon,), **scope)
-    off = store.count_where(_SURELY_OFF, (), **scope)
-    projects = {r.id: Project.model_validate(r.doc) for r in records}
-    refreshed = {r.id: from_epoch(r.refreshed_at) for r in records}
-    counts = {severity: 0 for severity in Severity}
-    counts[Severity.OK] += ok
-    counts[Severity.OFF] += off
-    problems: list[AccountRow] = []
-    undecided = store.accounts_where(
-        f"NOT ({_SURELY_OK}) AND NOT ({_SURELY_OFF})", (horizon,), **scope
-    )
-    for project_id, kind, doc in undecided:
-        project = projects.get(project_id) or Project(id=project_id)
-        row = _row(kind, doc, project, now, thresholds, refreshed.get(project_id))
-        counts[row.severity] += 1
-        if row.severity >= Severity.WARNING:
-            problems.append(row)
-    problems.sort(key=lambda row: (-int(row.severity), row.project_name, row.name))
     stamp = now.timestamp()
-    never = [r for r in records if r.refreshed_at is None]
+    ok_after = stamp + max(thresholds.warn_seconds, thresholds.crit_seconds)
+    crit_until = stamp + thresholds.crit_seconds
+    warning_params = (ok_after, crit_until)
+    total = store.count_where("1 = 1", (), **scope)
+    ok = store.count_where(_SURELY_OK, (ok_after,), **scope)
+    off = store.count_where(_SURELY_OFF, (), **scope)
+    critical = store.count_where(_CRITICAL, (crit_until,), **scope)
+    if stale_before is None and max_age is not None:
+        stale_before = stamp - max_age
     stale = [
         r
-        for r in records
-        if r.refreshed_at is not None and max_age is not None and stamp - r.refreshed_at > max_age
+        for r in chosen
+        if r.refreshed_at is not None and stale_before is not None and r.refreshed_at < stale_before
     ]
-    failed = [r for r in records if error_from_record(r.error) is not None]
+    stale_summary = Summary()
+    if stale:
+        stale_scope = {**scope, "project_ids": [r.id for r in stale]}
+        stale_critical = store.count_where(_CRITICAL, (crit_until,), **stale_scope)
+        stale_warning = store.count_where(_WARNING, warning_params, **stale_scope)
+        stale_summary = Summary(critical=stale_critical, warning=stale_warning)
+    by_id = {r.id: r for r in chosen}
+    projects: dict[str, tuple[Project, datetime | None]] = {}  # only those with problems shown
+    problems: list[AccountRow] = []
+    for condition, params in ((_CRITICAL, (crit_until,)), (_WARNING, warning_params)):
+        limit = None if problem_limit is None else problem_limit - len(problems)
+        if limit is not None and limit <= 0:
+            break
+        for project_id, kind, doc in _accounts(store, condition, params, scope, limit):
+            if project_id not in projects:
+                record = by_id.get(project_id)
+                projects[project_id] = (
+                    (Project.model_validate(record.doc), from_epoch(record.refreshed_at))
+                    if record
+                    else (Project(id=project_id), None)
+                )
+            project, refreshed = projects[project_id]
+            problems.append(_row(kind, doc, project, now, thresholds, refreshed))
+    problems.sort(key=lambda row: (-int(row.severity), row.project_name, row.name))
+    never = [r for r in chosen if r.refreshed_at is None]
+    failed = [r for r in chosen if error_from_record(r.error) is not None]
     expiry = store.min_expiry(**scope)
-    times = [r.refreshed_at for r in records if r.refreshed_at is not None]
+    times = [r.refreshed_at for r in chosen if r.refreshed_at is not None]
     return HealthReport(
         summary=Summary(
-            critical=counts[Severity.CRITICAL],
-            warning=counts[Severity.WARNING],
-            ok=counts[Severity.OK],
-            off=counts[Severity.OFF],
+            critical=critical,
+            warning=total - ok - off - critical,
+            ok=ok,
+            off=off,
         ),
         problems=problems,
-        projects=records,
+        projects=chosen,
         stale=stale,
         never=never,
         failed=failed,
         min_expiry_seconds=None if expiry is None else expiry - stamp,
         oldest_data=from_epoch(min(times)) if times else None,
+        stale_summary=stale_summary,
     )
+
+
+def _accounts(
+    store: Store,
+    condition: str,
+    params: Sequence[object],
+    scope: dict,
+    limit: int | None,
+) -> list[tuple[str, str, dict]]:
+    """Accounts matching `condition` within `scope`; with `limit`, only the first ones
+    (SQL picks them, so the others are never read)."""
+    if limit is None:
+        return store.accounts_where(condition, params, **scope)
+    clauses, args = [f"({condition})"], list(params)
+    if scope["project_ids"] is not None:
+        clauses.append(f"project_id IN ({','.join('?' * len(scope['project_ids']))})")
+        args.extend(scope["project_ids"])
+    for column in ("platform", "kind"):
+        if scope[column] is not None:
+            clauses.append(f"{column} = ?")
+            args.append(scope[column])
+    inner = f"SELECT rowid FROM accounts WHERE {' AND '.join(clauses)} LIMIT {int(limit)}"
+    return store.accounts_where(f"rowid IN ({inner})", args)
 
 
 def _row(

@@ -7,9 +7,12 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
+from datetime import timedelta
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from layers_tui.check import (
     CRITICAL,
@@ -23,12 +26,19 @@ from layers_tui.check import (
 )
 from layers_tui.clock import FakeClock
 from layers_tui.config import Settings
-from layers_tui.domain.status import Summary, Thresholds
+from layers_tui.domain.status import Severity, Summary, Thresholds, summarize
+from layers_tui.inventory import ProjectSnapshot
+from layers_tui.models import Project, SocialAccount
 from layers_tui.sandbox import SandboxClock, create_app
+from layers_tui.session.health import health
+from layers_tui.session.inventory import stored_accounts
 from layers_tui.session.session import Session
+from layers_tui.session.store import Store
 from layers_tui.watch import run_sync
 from tests.conftest import BASE, START
 from tests.session.conftest import CountingTransport
+from tests.session.test_health import STATUSES, ads
+from tests.session.test_store import NOW
 
 DEMO_HEAD = "8 critical, 3 warning, 11 ok, 2 disconnected across 6 projects"
 TIGHT = Thresholds(warn_seconds=86_400, crit_seconds=3600)  # bloom is all OK with these
@@ -71,6 +81,60 @@ def test_stale_rule(fresh, stale, unseen, expected):
 
 def test_a_failed_project_stays_critical_even_with_stale_data():
     assert exit_code(Summary(ok=1), 1, 0, 0, Summary(critical=1), 3) == CRITICAL
+
+
+MOMENTS = [0, 1800, 3600, 86_400, 2 * 86_400, 3 * 86_400, 7 * 86_400, 8 * 86_400]
+
+
+@st.composite
+def social(draw, number: int) -> SocialAccount:
+    """Token expiries around the thresholds below (within ten days either way)."""
+    offset = draw(st.one_of(st.none(), st.sampled_from(MOMENTS), st.integers(-86_400, 9 * 86_400)))
+    return SocialAccount(
+        social_account_id=f"sa_{number}",
+        platform="tiktok",
+        handle=f"h{number}",
+        status=draw(STATUSES),
+        token_expires_at=None if offset is None else NOW + timedelta(seconds=offset),
+    )
+
+
+@settings(max_examples=120, deadline=None)
+@given(data=st.data())
+def test_sql_counts_stale_split_and_problem_limit_agree_with_the_domain_rules(data):
+    """Any thresholds (a critical window wider than the warning one too), two projects of
+    which one is stale, and only the worst few problem rows built."""
+    thresholds = Thresholds(
+        data.draw(st.sampled_from(MOMENTS)), data.draw(st.sampled_from(MOMENTS))
+    )
+    store = Store.memory()
+    store.replace_projects([{"id": "p1", "name": "One"}, {"id": "p2", "name": "Two"}], NOW)
+    expected_rows = {}
+    for index, pid in enumerate(("p1", "p2")):
+        socials = tuple(
+            data.draw(social(100 * index + n)) for n in range(data.draw(st.integers(0, 8)))
+        )
+        adverts = tuple(
+            data.draw(ads(100 * index + n)) for n in range(data.draw(st.integers(0, 4)))
+        )
+        snapshot = ProjectSnapshot(Project(id=pid, name=pid), socials, adverts, (), None, NOW)
+        at = NOW - timedelta(hours=2 if pid == "p2" else 0)
+        store.save_project(pid, stored_accounts(snapshot, at, Thresholds()), [], at)
+        expected_rows[pid] = snapshot.rows(NOW, thresholds)
+    limit = data.draw(st.integers(0, 5))
+    report = health(
+        store, NOW, thresholds, stale_before=NOW.timestamp() - 3600, problem_limit=limit
+    )
+    everything = summarize(expected_rows["p1"] + expected_rows["p2"])
+    stale = summarize(expected_rows["p2"])
+    assert report.summary == everything
+    assert [r.id for r in report.stale] == ["p2"]
+    assert report.stale_summary == Summary(critical=stale.critical, warning=stale.warning)
+    shown = report.problems
+    assert len(shown) == min(limit, everything.critical + everything.warning)
+    assert all(row.severity >= Severity.WARNING for row in shown)
+    if shown and everything.critical >= len(shown):
+        assert all(row.severity == Severity.CRITICAL for row in shown)  # worst first
 
 
 # -- the store --------------------------------------------------------------------------------
