@@ -7,15 +7,65 @@ from datetime import datetime
 from typing import Any
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")
+STATUSES = ("pending", *TERMINAL)
 KINDS = ("connect", "reauth", "ads")
+
+# Field types of a persisted record: read strictly, since a wrong type would surface later as a
+# TypeError deep in the engine or the UI (comparing a naive with an aware time, say).
+_TEXT = ("id", "kind", "project_id", "project_name", "platform", "authorize_url")
+_TEXT_DEFAULTS = {
+    "account_label": "",
+    "timezone": "UTC",
+    "status": "pending",
+    "message": "",
+    "last_result": "minted",
+}
+_OPTIONAL_TEXT = (
+    "state",
+    "social_account_id",
+    "code",
+    "result_account_id",
+    "result_label",
+    "request_id",
+)
+_TIMES = ("created_at", "expires_at", "updated_at")
+_OPTIONAL_TIMES = ("last_polled_at", "next_poll_at")
+_COUNTS = ("attempts", "failures")
 
 
 def _ts(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _parse(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is {type(value).__name__}, not text")
+    return value
+
+
+def _moment(name: str, value: Any) -> datetime:
+    """An ISO 8601 time with its UTC offset; a naive time is as good as no time at all."""
+    moment = datetime.fromisoformat(_text(name, value))  # ValueError when it does not parse
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} has no UTC offset")
+    return moment
+
+
+def _count(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} is not a count")
+    return value
+
+
+def _baseline(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list | tuple):
+        raise ValueError("ad_baseline is not a list")
+    pairs = []
+    for pair in value:
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ValueError("ad_baseline holds something other than pairs")
+        pairs.append((_text("ad_baseline", pair[0]), _text("ad_baseline", pair[1])))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)
@@ -61,16 +111,33 @@ class PendingFlow:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PendingFlow:
-        """Raises KeyError/TypeError/ValueError on a malformed record."""
-        values = dict(data)
-        for name in ("created_at", "expires_at", "updated_at"):
-            moment = _parse(values[name])
-            if moment is None:
-                raise ValueError(f"{name} missing")
-            values[name] = moment
-        for name in ("last_polled_at", "next_poll_at"):
-            values[name] = _parse(values.get(name))
-        values["ad_baseline"] = tuple(tuple(pair) for pair in values.get("ad_baseline", ()))
-        known = set(cls.__dataclass_fields__)
-        return cls(**{name: value for name, value in values.items() if name in known})
+    def from_json(cls, data: Any) -> PendingFlow:
+        """A flow from its persisted record; ValueError (only) when the record is malformed:
+        not an object, a field missing, a value of the wrong type, a time without a UTC
+        offset, an unknown kind or status. Unknown fields are ignored."""
+        if not isinstance(data, dict):
+            raise ValueError(f"record is {type(data).__name__}, not an object")
+        missing = [name for name in (*_TEXT, *_TIMES) if name not in data]
+        if missing:
+            raise ValueError(f"record lacks {', '.join(missing)}")
+        values: dict[str, Any] = {name: _text(name, data[name]) for name in _TEXT}
+        if not values["id"]:
+            raise ValueError("id is empty")
+        for name, default in _TEXT_DEFAULTS.items():
+            values[name] = _text(name, data.get(name, default))
+        for name in _OPTIONAL_TEXT:
+            value = data.get(name)
+            values[name] = None if value is None else _text(name, value)
+        for name in _TIMES:
+            values[name] = _moment(name, data[name])
+        for name in _OPTIONAL_TIMES:
+            value = data.get(name)
+            values[name] = None if value is None else _moment(name, value)
+        for name in _COUNTS:
+            values[name] = _count(name, data.get(name, 0))
+        values["ad_baseline"] = _baseline(data.get("ad_baseline", ()))
+        if values["kind"] not in KINDS:
+            raise ValueError(f"unknown kind {values['kind']!r}")
+        if values["status"] not in STATUSES:
+            raise ValueError(f"unknown status {values['status']!r}")
+        return cls(**values)
