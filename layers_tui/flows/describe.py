@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -101,18 +103,63 @@ def handoff_message(flow: PendingFlow) -> str:
 
 
 def link_warning(url: str, base_url: str) -> str | None:
-    """Why a URL must not be made clickable or opened, or None when it looks right."""
+    """Why a URL must not be made clickable or opened, or None when it looks right.
+
+    The host is read the way a browser reads it (WHATWG URL), not the way `urlsplit` does. For
+    http and https a browser takes a backslash for a slash, so `https://evil.example\\.tiktok.com/`
+    and `https://evil.example\\@www.tiktok.com/` both open evil.example, while `urlsplit` sees a
+    tiktok.com host in each (a subdomain in the first, after a user name in the second). Links
+    with a backslash, a user name (`@` before the host), any control or space character, or a
+    host that is not plain ASCII letters, digits, dots and hyphens are refused, not guessed at.
+    """
     if not is_clean(url) or any(c.isspace() for c in url):
         return "the link contains control or space characters"
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http"):
-        return f"unexpected link scheme {parts.scheme!r}"
-    host = (parts.hostname or "").lower()
+    if "\\" in url:
+        return (
+            "the link contains a backslash, which a browser reads as '/': its real host may differ"
+        )
+    scheme, colon, rest = url.partition(":")
+    scheme = scheme.lower()
+    if not colon or not _SCHEME.fullmatch(scheme):
+        return "the link has no scheme"
+    if scheme not in ("https", "http"):
+        return f"unexpected link scheme {scheme!r}"
+    if not rest.startswith("//"):
+        return "the link has no // after its scheme"
+    authority = re.split(r"[/?#]", rest[2:], maxsplit=1)[0]
+    if "@" in authority:
+        return "the link names a user before its host (@): its real host may differ"
+    host, port = _split_authority(authority)
+    if host is None or not (port == "" or port.isdigit()):
+        return "the link's host or port is malformed"
     api_host = (urlsplit(base_url).hostname or "").lower()
     if host == api_host and host:
         return None  # the sandbox serves its own consent page
-    if parts.scheme != "https":
+    if scheme != "https":
         return "the link is not https"
     if not any(host == known or host.endswith("." + known) for known in PLATFORM_HOSTS):
         return f"unexpected host {host}: check it before sending it to anyone"
     return None
+
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
+
+
+def _split_authority(authority: str) -> tuple[str | None, str]:
+    """(host in lower case, port text) of an authority without userinfo; host None when it is
+    not plain ASCII letters, digits, dots and hyphens (or a bracketed IPv6 address)."""
+    if authority.startswith("["):
+        address, bracket, port = authority[1:].partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            return None, ""
+        try:
+            host = str(ipaddress.IPv6Address(address))
+        except ValueError:
+            return None, ""
+        return host, port[1:]
+    host, _, port = authority.partition(":")
+    host = host.lower()
+    if not host.isascii() or not _HOST.fullmatch(host) or ".." in host:
+        return None, ""
+    return host, port
