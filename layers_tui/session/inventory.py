@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from layers_tui.api import ApiError, LayersClient
 from layers_tui.api.paging import fan_out
 from layers_tui.clock import Clock
@@ -113,13 +115,31 @@ def error_from_record(record: dict[str, Any] | None) -> ApiError | None:
     )
 
 
+SOCIAL_LIST = TypeAdapter(list[SocialAccount])
+AD_LIST = TypeAdapter(list[AdAccount])
+
+
 def snapshot_from_store(
     record: ProjectRecord, accounts: Sequence[tuple[str, dict]]
 ) -> ProjectSnapshot:
     """A project as the store has it, in the shape the faces draw."""
-    project = Project.model_validate(record.doc)
     social = tuple(SocialAccount.model_validate(doc) for kind, doc in accounts if kind == "social")
     ads = tuple(AdAccount.model_validate(doc) for kind, doc in accounts if kind == "ad")
+    return _snapshot(record, social, ads)
+
+
+def snapshot_from_arrays(record: ProjectRecord, arrays: dict[str, str]) -> ProjectSnapshot:
+    """As `snapshot_from_store`, from the store's JSON arrays: pydantic parses and validates
+    each array in one pass (about twice as fast as json.loads plus model_validate)."""
+    social = tuple(SOCIAL_LIST.validate_json(arrays["social"])) if "social" in arrays else ()
+    ads = tuple(AD_LIST.validate_json(arrays["ad"])) if "ad" in arrays else ()
+    return _snapshot(record, social, ads)
+
+
+def _snapshot(
+    record: ProjectRecord, social: tuple[SocialAccount, ...], ads: tuple[AdAccount, ...]
+) -> ProjectSnapshot:
+    project = Project.model_validate(record.doc)
     invalid = tuple(
         InvalidItem(raw=item.get("raw"), problem=str(item.get("problem", "")))
         for item in record.invalid
@@ -228,9 +248,9 @@ class Inventory:
         """Everything the store has, for an instant start."""
         records = self.store.projects()
         self.projects = [Project.model_validate(record.doc) for record in records]
-        accounts = self.store.all_accounts()
+        arrays = self.store.account_arrays()
         self._seen_seq = max((record.seq for record in records), default=0)
-        return [snapshot_from_store(record, accounts.get(record.id, [])) for record in records]
+        return [snapshot_from_arrays(record, arrays.get(record.id, {})) for record in records]
 
     def snapshot(self, project_id: str) -> ProjectSnapshot | None:
         for record in self.store.projects():

@@ -385,6 +385,18 @@ class Store:
             result.setdefault(project_id, []).append((kind, json.loads(doc)))
         return result
 
+    def account_arrays(self) -> dict[str, dict[str, str]]:
+        """project id -> kind -> its accounts' documents as one JSON array (text), in the
+        order they were listed: parsed and validated in one pass by the caller."""
+        result: dict[str, dict[str, str]] = {}
+        for project_id, kind, array in self._db.execute(
+            "SELECT project_id, kind, '[' || group_concat(doc, ',') || ']' FROM "
+            "(SELECT project_id, kind, doc FROM accounts ORDER BY project_id, rowid) "
+            "GROUP BY project_id, kind"
+        ):
+            result.setdefault(project_id, {})[kind] = array
+        return result
+
     def save_project(
         self,
         project_id: str,
