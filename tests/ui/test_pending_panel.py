@@ -120,6 +120,32 @@ async def test_a_poll_updates_the_waiting_row_and_leaves_the_others_alone():
         assert after["left"] != before["left"]
 
 
+async def test_poll_bookkeeping_waits_for_the_tick_a_new_outcome_does_not():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await pending_panel(pilot, harness)
+        screen = harness.app.screen
+        screen.ticker.pause()  # the tick is driven by hand below
+        table = table_of(harness.app)
+        engine = harness.app.engine
+        waiting = engine.pending()[0]
+        spy = TableSpy(table)
+
+        polled = waiting.evolve(
+            harness.clock.now(), attempts=waiting.attempts + 1, last_result="still waiting"
+        )
+        engine._set(polled)  # what a poll that found nothing new reports
+        await pilot.pause()
+        assert spy.updated == []  # not redrawn per poll
+        screen.render_flows()
+        assert set(spy.updated) == {(waiting.id, "last")}
+        assert cell(table, waiting.id, "last") == "still waiting"
+
+        engine.cancel(waiting.id)
+        await pilot.pause()
+        assert cell(table, waiting.id, "status") == "■ cancelled"  # at once
+
+
 async def test_a_new_flow_adds_a_row_and_a_vanished_one_removes_its_row():
     harness = build()
     async with harness.app.run_test(size=SIZE) as pilot:
