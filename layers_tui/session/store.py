@@ -24,7 +24,7 @@ from typing import Any
 
 log = logging.getLogger("layers_tui.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 REFRESH_LEASE = "refresh"
 BUSY_TIMEOUT_MS = 5000
 
@@ -103,7 +103,12 @@ CREATE TABLE refresh_requests (project_id TEXT PRIMARY KEY, at REAL NOT NULL);
 """
 
 # Each entry upgrades the schema by one version: MIGRATIONS[n] takes version n to n + 1.
-MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1}
+MIGRATIONS: dict[int, str] = {
+    0: _SCHEMA_V1,
+    # check and metrics count by state: a covering index reads no account documents.
+    1: "CREATE INDEX accounts_state ON accounts "
+    "(kind, status, expires_at, project_id, platform, severity);",
+}
 
 
 class StoreError(Exception):

@@ -16,7 +16,7 @@ import pytest
 from layers_tui.flows.model import PendingFlow
 from layers_tui.flows.store import FlowStore
 from layers_tui.session.session import FlowRecords, migrate_flow_file, open_store
-from layers_tui.session.store import JournalEntry, Store, StoredAccount, StoreError
+from layers_tui.session.store import SCHEMA_VERSION, JournalEntry, Store, StoredAccount, StoreError
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -243,3 +243,23 @@ def test_flow_records_newest_update_wins(tmp_path):
     assert records.load(NOW).flows[0].status == "completed"
     raw = json.loads(store._db.execute("SELECT doc FROM flows").fetchone()[0])
     assert raw["status"] == "completed"
+
+
+def test_a_version_1_store_is_upgraded_keeping_its_data(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    store = Store.open(path, NOW)
+    store.replace_projects([{"id": "p1", "name": "One"}], NOW)
+    store.close()
+    raw = sqlite3.connect(path)
+    raw.execute("DROP INDEX accounts_state")
+    raw.execute("PRAGMA user_version = 1")
+    raw.commit()
+    raw.close()
+    store = Store.open(path, NOW)
+    try:
+        assert [record.id for record in store.projects()] == ["p1"]
+        indexes = {row[1] for row in store._db.execute("PRAGMA index_list(accounts)")}
+        assert "accounts_state" in indexes
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    finally:
+        store.close()
