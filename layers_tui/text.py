@@ -30,6 +30,16 @@ def safe(value: object, limit: int | None = 200, multiline: bool = False) -> str
     """Return `value` as text with every control character replaced by a visible stand-in,
     and cut to `limit` characters with an ellipsis."""
     text = "" if value is None else str(value)
+    if text.isascii() and text.isprintable():  # the common case: nothing to replace
+        cleaned = text
+    else:
+        cleaned = _cleaned(text, multiline)
+    if limit is not None and len(cleaned) > limit:
+        cleaned = cleaned[: max(0, limit - 1)] + "…"
+    return cleaned
+
+
+def _cleaned(text: str, multiline: bool) -> str:
     out: list[str] = []
     for char in text:
         code = ord(char)
@@ -41,10 +51,7 @@ def safe(value: object, limit: int | None = 200, multiline: bool = False) -> str
             out.append("\ufffd")
         else:
             out.append(char)
-    cleaned = "".join(out)
-    if limit is not None and len(cleaned) > limit:
-        cleaned = cleaned[: max(0, limit - 1)] + "…"
-    return cleaned
+    return "".join(out)
 
 
 def is_clean(text: str) -> bool:
