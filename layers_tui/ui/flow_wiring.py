@@ -94,7 +94,8 @@ class FlowWiring:
             )
             self.refresh_pass([flow.project_id])
         for screen in self.screen_stack:
-            screen.post_message(FlowChanged(flow))
+            if hasattr(screen, "on_flow_changed"):  # only screens that show flows
+                screen.post_message(FlowChanged(flow))
 
     def _journal_flow(self: LayersApp, flow: PendingFlow, first: bool) -> None:
         action = f"{flow.kind}:{'minted' if first else flow.status}"
