@@ -6,7 +6,7 @@ can drive it without a terminal.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from layers_tui.api import ApiError
 from layers_tui.domain.filtering import sort_rows
@@ -27,6 +27,7 @@ class Board:
         self.rows_at: datetime | None = None
         self._rows: dict[str, list[AccountRow]] = {}
         self._summaries: dict[str, Summary] = {}
+        self._changes_at: dict[str, datetime | None] = {}  # when a row's severity next moves
         self._version = 0
         self._sorted: list[AccountRow] = []
         self._sorted_key: tuple | None = None
@@ -41,6 +42,7 @@ class Board:
             del self.snapshots[gone]
             self._rows.pop(gone, None)
             self._summaries.pop(gone, None)
+            self._changes_at.pop(gone, None)
 
     def put(self, snapshot: ProjectSnapshot) -> bool:
         """Take a project's new snapshot; False when nothing visible changed. A failed fetch
@@ -68,11 +70,20 @@ class Board:
         self._version += 1
         return True
 
-    def recompute(self) -> None:
-        """Drop every computed row: relative times and expiry severities move with the clock."""
-        self._rows.clear()
-        self._summaries.clear()
-        self._version += 1
+    def recompute(self, now: datetime) -> bool:
+        """Move the rows to `now`: only projects with a token that crossed a threshold (or
+        expired) since their rows were computed are computed again; every other row reads
+        the same at any time (relative times are drawn from `rows_at`). True when a row's
+        severity or text may have changed."""
+        due = [pid for pid, at in self._changes_at.items() if at is not None and at <= now]
+        for project_id in due:
+            self._rows.pop(project_id, None)
+            self._summaries.pop(project_id, None)
+            self._changes_at.pop(project_id, None)
+        self.rows_at = now
+        if due:
+            self._version += 1
+        return bool(due)
 
     # -- reading ---------------------------------------------------------------------------
     def ensure_rows(self, now: datetime) -> None:
@@ -88,6 +99,7 @@ class Board:
                 self.rows_at = now
             rows = self._rows[project_id] = self.snapshots[project_id].rows(now, self.thresholds)
             self._summaries[project_id] = summarize(rows)
+            self._changes_at[project_id] = next_change(rows, now, self.thresholds)
         return rows
 
     def summary(self, project_id: str) -> Summary | None:
@@ -129,6 +141,25 @@ class Board:
     def newest_data(self) -> datetime | None:
         times = [s.fetched_at for s in self.snapshots.values() if s.fetched_at is not None]
         return max(times, default=None)
+
+
+def next_change(rows: list[AccountRow], now: datetime, thresholds: Thresholds) -> datetime | None:
+    """The first moment after `now` when one of `rows` would be judged differently: a
+    connected token entering the warning or critical window, or expiring."""
+    soonest: datetime | None = None
+    for row in rows:
+        expires = row.token_expires_at
+        if row.kind != "social" or row.status != "connected" or expires is None:
+            continue
+        for at in (
+            expires - timedelta(seconds=thresholds.warn_seconds),
+            expires - timedelta(seconds=thresholds.crit_seconds),
+            expires,
+        ):
+            if at > now and (soonest is None or at < soonest):
+                soonest = at
+                break  # the later moments of this row come after this one
+    return soonest
 
 
 def _same_data(old: ProjectSnapshot, new: ProjectSnapshot) -> bool:

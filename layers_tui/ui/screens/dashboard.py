@@ -195,8 +195,10 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         now = self.app.clock.now()
         rows_at = self.board.rows_at
         if rows_at is None or (now - rows_at).total_seconds() >= ROW_RECOMPUTE_SECONDS:
-            self.board.recompute()
-            self.render_all()
+            if self.board.recompute(now):
+                self.render_all()
+            else:
+                self._render_table()  # relative times move; nothing else does
         else:
             self.render_status()
 
