@@ -6,9 +6,6 @@ poller sees completion.
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -20,11 +17,9 @@ from textual.widgets import Static
 
 from layers_tui.api import ApiError, format_error
 from layers_tui.domain.failures import explain, hint_for
-from layers_tui.domain.status import AD_PLATFORMS, PLATFORM_LABELS, AccountRow
-from layers_tui.flows.describe import countdown, flow_status, handoff_message, link_warning
+from layers_tui.flows.describe import countdown, flow_status, link_warning
 from layers_tui.flows.engine import new_flow
 from layers_tui.flows.model import PendingFlow
-from layers_tui.models import Project
 from layers_tui.probes import browser_probe
 from layers_tui.text import safe
 
@@ -34,81 +29,16 @@ from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
 from ..widgets.qr_panel import QrPanel, choose_layout
 from .base import ReportsWorkerErrors
+from .flow_actions import FlowActions
+from .flow_requests import BulkTally, FlowRequest
 
-
-@dataclass(frozen=True)
-class FlowRequest:
-    kind: str  # connect | reauth | ads
-    project_id: str
-    project_name: str
-    platform: str
-    timezone: str = "UTC"
-    account_id: str | None = None
-    account_label: str = ""
-    flow_id: str | None = None  # resume an existing flow instead of minting
-
-    @classmethod
-    def connect(cls, project: Project, platform: str) -> FlowRequest:
-        kind = "ads" if platform in AD_PLATFORMS else "connect"
-        return cls(kind, project.id, project.name, platform, project.timezone)
-
-    @classmethod
-    def reauth(cls, row: AccountRow, timezone: str = "UTC") -> FlowRequest:
-        kind = "ads" if row.kind == "ad" else "reauth"
-        return cls(
-            kind, row.project_id, row.project_name, row.platform, timezone, row.key, row.name
-        )
-
-    @classmethod
-    def resume(cls, flow: PendingFlow) -> FlowRequest:
-        return cls(
-            flow.kind,
-            flow.project_id,
-            flow.project_name,
-            flow.platform,
-            flow.timezone,
-            flow.social_account_id,
-            flow.account_label,
-            flow.id,
-        )
-
-    @property
-    def title(self) -> str:
-        verb = {"connect": "Connect", "reauth": "Reconnect", "ads": "Connect"}[self.kind]
-        if self.kind == "ads" and self.account_id:
-            verb = "Reconnect"
-        what = PLATFORM_LABELS.get(self.platform, self.platform)
-        label = f" · {safe(self.account_label, 40)}" if self.account_label else ""
-        return f"{verb} {what}{label}"
-
-
-@dataclass
-class BulkTally:
-    done: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        """ "2 reconnected (a, b), 1 failed (c), 0 skipped": who, not only how many."""
-        parts = []
-        for what, names in (
-            ("reconnected", self.done),
-            ("failed", self.failed),
-            ("skipped", self.skipped),
-        ):
-            who = f" ({', '.join(safe(name, 30) for name in names)})" if names else ""
-            parts.append(f"{len(names)} {what}{who}")
-        return ", ".join(parts)
-
-
-DEMO_JUMP_SECONDS = 600.0
 WAITING_ONLY = frozenset(
     {"copy_link", "copy_message", "open_link", "cancel_flow", "approve", "deny", "time_travel"}
 )
 DEMO_ONLY = frozenset({"approve", "deny", "time_travel"})
 
 
-class FlowScreen(ReportsWorkerErrors, Screen):
+class FlowScreen(FlowActions, ReportsWorkerErrors, Screen):
     ADVANCE_DELAY = 1.5  # seconds to show "connected" before the next account of a bulk run
     BINDINGS = [
         Binding("y", "copy_link", "Copy link"),
@@ -408,117 +338,3 @@ class FlowScreen(ReportsWorkerErrors, Screen):
                 keys.append(f"\n{hint.keys_display}", style="bold")
                 keys.append(f" {hint.description}{notes.get(hint.action, '')}")
         return keys
-
-    # -- actions -------------------------------------------------------------------------------
-    def action_copy_link(self) -> None:
-        if self.flow is not None:
-            self.app.copy_text(self.flow.authorize_url, "the link")
-
-    def action_copy_message(self) -> None:
-        if self.flow is not None:
-            self.app.copy_text(handoff_message(self.flow), "a message for the account owner")
-
-    def action_open_link(self) -> None:
-        if self.flow is None:
-            return
-        url = self.flow.authorize_url
-        warning = link_warning(url, self.app.settings.base_url)
-        if warning:
-            self.app.notify(f"Not opening: {warning}", severity="warning", markup=False)
-            return
-        probe = browser_probe(self.app.env)
-        if not probe.ok:
-            self.app.notify(f"Not opening a browser: {probe.detail}.", markup=False, timeout=8)
-            return
-        self.open_in_browser(url)
-
-    @work(group="open", exit_on_error=False, thread=False)
-    async def open_in_browser(self, url: str) -> None:
-        opened = await asyncio.to_thread(self.app.opener, url)
-        if not opened:
-            self.app.notify("No browser could be opened; copy the link with y.", markup=False)
-
-    def action_new_link(self) -> None:
-        if self.app.refuse_if_read_only("Minting a link"):
-            return
-        if self.flow is not None and not self.flow.terminal:
-            self.app.engine.cancel(self.flow.id)
-        if self._advance_timer is not None:
-            self._advance_timer.stop()
-        self.flow, self.error, self.problem = None, None, None
-        self.mint(self.request)
-        self.render_state()
-
-    def action_cancel_flow(self) -> None:
-        if self.flow is not None and not self.flow.terminal:
-            self.app.engine.cancel(self.flow.id)
-
-    def action_skip(self) -> None:
-        if len(self.requests) < 2:
-            return
-        if self.flow is None or not self.flow.terminal:
-            # Only a flow still waiting counts as skipped (a failed one is already counted).
-            if self.flow is not None:
-                self.app.engine.cancel(self.flow.id)
-            self.tally.skipped.append(self.request.account_label or self.request.platform)
-        if self.index + 1 < len(self.requests):
-            self.index += 1
-            self.begin()
-        else:
-            self.render_state()
-
-    def action_approve(self) -> None:
-        self._consent("approve")
-
-    def action_deny(self) -> None:
-        self._consent("deny")
-
-    def _demo_only(self, what: str) -> bool:
-        if not self.app.settings.demo:
-            self.app.notify(f"{what} only in --demo.", markup=False)
-        return self.app.settings.demo
-
-    def _consent(self, decision: str) -> None:
-        if not self._demo_only("a / x answer the consent page"):
-            return
-        if self.flow is not None and self.flow.status == "pending":
-            self.send_consent(self.flow.authorize_url, decision)
-
-    def action_time_travel(self) -> None:
-        if self._demo_only("t moves the sandbox clock"):
-            self.jump_clock(DEMO_JUMP_SECONDS)
-
-    @work(group="consent", exit_on_error=False)
-    async def jump_clock(self, seconds: float) -> None:
-        """Demo: age everything by `seconds`, the sandbox and this app alike, so a link's
-        10-minute expiry can be watched without waiting."""
-        try:
-            await self.app.client.sandbox_advance_clock(seconds)
-        except ApiError as error:
-            self.post_message(ActionFailed("Moving the sandbox clock", error))
-            return
-        advance = getattr(self.app.clock, "advance", None)
-        if advance is not None:
-            advance(seconds)
-        self.app.engine.wake()
-        self.app.notify(
-            f"Demo clock moved {seconds / 60:g} minutes ahead.", markup=False, timeout=4
-        )
-        self.render_state()
-
-    @work(group="consent", exit_on_error=False)
-    async def send_consent(self, url: str, decision: str) -> None:
-        try:
-            location = await self.app.client.sandbox_consent(url, decision)
-        except ApiError as error:
-            self.post_message(ActionFailed("Sandbox consent", error))
-            return
-        outcome = (
-            location.split("layers_oauth_error=")[-1]
-            if "layers_oauth_error=" in location
-            else "redirected clean (success)"
-        )
-        self.post_message(ConsentSent(decision, outcome))
-
-    def action_back(self) -> None:
-        self.app.pop_screen()

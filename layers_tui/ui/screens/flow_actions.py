@@ -1,0 +1,145 @@
+"""The flow screen's actions: what its keys do."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from textual import work
+
+from layers_tui.api import ApiError
+from layers_tui.flows.describe import handoff_message, link_warning
+from layers_tui.probes import browser_probe
+
+from ..messages import ActionFailed, ConsentSent
+
+if TYPE_CHECKING:
+    from layers_tui.flows.model import PendingFlow
+
+    from .flow_requests import BulkTally, FlowRequest
+
+
+DEMO_JUMP_SECONDS = 600.0
+
+
+class FlowActions:
+    """Mixed into `FlowScreen`, which holds the flow, its requests and renders them."""
+
+    flow: PendingFlow | None
+    requests: list[FlowRequest]
+    index: int
+    tally: BulkTally
+
+    # -- actions -------------------------------------------------------------------------------
+    def action_copy_link(self) -> None:
+        if self.flow is not None:
+            self.app.copy_text(self.flow.authorize_url, "the link")
+
+    def action_copy_message(self) -> None:
+        if self.flow is not None:
+            self.app.copy_text(handoff_message(self.flow), "a message for the account owner")
+
+    def action_open_link(self) -> None:
+        if self.flow is None:
+            return
+        url = self.flow.authorize_url
+        warning = link_warning(url, self.app.settings.base_url)
+        if warning:
+            self.app.notify(f"Not opening: {warning}", severity="warning", markup=False)
+            return
+        probe = browser_probe(self.app.env)
+        if not probe.ok:
+            self.app.notify(f"Not opening a browser: {probe.detail}.", markup=False, timeout=8)
+            return
+        self.open_in_browser(url)
+
+    @work(group="open", exit_on_error=False, thread=False)
+    async def open_in_browser(self, url: str) -> None:
+        opened = await asyncio.to_thread(self.app.opener, url)
+        if not opened:
+            self.app.notify("No browser could be opened; copy the link with y.", markup=False)
+
+    def action_new_link(self) -> None:
+        if self.app.refuse_if_read_only("Minting a link"):
+            return
+        if self.flow is not None and not self.flow.terminal:
+            self.app.engine.cancel(self.flow.id)
+        if self._advance_timer is not None:
+            self._advance_timer.stop()
+        self.flow, self.error, self.problem = None, None, None
+        self.mint(self.request)
+        self.render_state()
+
+    def action_cancel_flow(self) -> None:
+        if self.flow is not None and not self.flow.terminal:
+            self.app.engine.cancel(self.flow.id)
+
+    def action_skip(self) -> None:
+        if len(self.requests) < 2:
+            return
+        if self.flow is None or not self.flow.terminal:
+            # Only a flow still waiting counts as skipped (a failed one is already counted).
+            if self.flow is not None:
+                self.app.engine.cancel(self.flow.id)
+            self.tally.skipped.append(self.request.account_label or self.request.platform)
+        if self.index + 1 < len(self.requests):
+            self.index += 1
+            self.begin()
+        else:
+            self.render_state()
+
+    def action_approve(self) -> None:
+        self._consent("approve")
+
+    def action_deny(self) -> None:
+        self._consent("deny")
+
+    def _demo_only(self, what: str) -> bool:
+        if not self.app.settings.demo:
+            self.app.notify(f"{what} only in --demo.", markup=False)
+        return self.app.settings.demo
+
+    def _consent(self, decision: str) -> None:
+        if not self._demo_only("a / x answer the consent page"):
+            return
+        if self.flow is not None and self.flow.status == "pending":
+            self.send_consent(self.flow.authorize_url, decision)
+
+    def action_time_travel(self) -> None:
+        if self._demo_only("t moves the sandbox clock"):
+            self.jump_clock(DEMO_JUMP_SECONDS)
+
+    @work(group="consent", exit_on_error=False)
+    async def jump_clock(self, seconds: float) -> None:
+        """Demo: age everything by `seconds`, the sandbox and this app alike, so a link's
+        10-minute expiry can be watched without waiting."""
+        try:
+            await self.app.client.sandbox_advance_clock(seconds)
+        except ApiError as error:
+            self.post_message(ActionFailed("Moving the sandbox clock", error))
+            return
+        advance = getattr(self.app.clock, "advance", None)
+        if advance is not None:
+            advance(seconds)
+        self.app.engine.wake()
+        self.app.notify(
+            f"Demo clock moved {seconds / 60:g} minutes ahead.", markup=False, timeout=4
+        )
+        self.render_state()
+
+    @work(group="consent", exit_on_error=False)
+    async def send_consent(self, url: str, decision: str) -> None:
+        try:
+            location = await self.app.client.sandbox_consent(url, decision)
+        except ApiError as error:
+            self.post_message(ActionFailed("Sandbox consent", error))
+            return
+        outcome = (
+            location.split("layers_oauth_error=")[-1]
+            if "layers_oauth_error=" in location
+            else "redirected clean (success)"
+        )
+        self.post_message(ConsentSent(decision, outcome))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,75 @@
+"""What a flow screen is asked to do (connect, reconnect, resume) and a bulk run's tally."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from layers_tui.domain.status import AD_PLATFORMS, PLATFORM_LABELS, AccountRow
+from layers_tui.flows.model import PendingFlow
+from layers_tui.models import Project
+from layers_tui.text import safe
+
+
+@dataclass(frozen=True)
+class FlowRequest:
+    kind: str  # connect | reauth | ads
+    project_id: str
+    project_name: str
+    platform: str
+    timezone: str = "UTC"
+    account_id: str | None = None
+    account_label: str = ""
+    flow_id: str | None = None  # resume an existing flow instead of minting
+
+    @classmethod
+    def connect(cls, project: Project, platform: str) -> FlowRequest:
+        kind = "ads" if platform in AD_PLATFORMS else "connect"
+        return cls(kind, project.id, project.name, platform, project.timezone)
+
+    @classmethod
+    def reauth(cls, row: AccountRow, timezone: str = "UTC") -> FlowRequest:
+        kind = "ads" if row.kind == "ad" else "reauth"
+        return cls(
+            kind, row.project_id, row.project_name, row.platform, timezone, row.key, row.name
+        )
+
+    @classmethod
+    def resume(cls, flow: PendingFlow) -> FlowRequest:
+        return cls(
+            flow.kind,
+            flow.project_id,
+            flow.project_name,
+            flow.platform,
+            flow.timezone,
+            flow.social_account_id,
+            flow.account_label,
+            flow.id,
+        )
+
+    @property
+    def title(self) -> str:
+        verb = {"connect": "Connect", "reauth": "Reconnect", "ads": "Connect"}[self.kind]
+        if self.kind == "ads" and self.account_id:
+            verb = "Reconnect"
+        what = PLATFORM_LABELS.get(self.platform, self.platform)
+        label = f" · {safe(self.account_label, 40)}" if self.account_label else ""
+        return f"{verb} {what}{label}"
+
+
+@dataclass
+class BulkTally:
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """ "2 reconnected (a, b), 1 failed (c), 0 skipped": who, not only how many."""
+        parts = []
+        for what, names in (
+            ("reconnected", self.done),
+            ("failed", self.failed),
+            ("skipped", self.skipped),
+        ):
+            who = f" ({', '.join(safe(name, 30) for name in names)})" if names else ""
+            parts.append(f"{len(names)} {what}{who}")
+        return ", ".join(parts)
