@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from rich.text import Text
+
 from layers_tui.text import safe
 
-from .status import SEVERITY_GLYPH, Severity
+from .status import SEVERITY_GLYPH, AccountRow, Severity
 
 
 class HistoryEntry(Protocol):
@@ -32,6 +34,34 @@ def since_phrase(at: float | None, now: datetime) -> str:
     if at is None:
         return ""
     return f"seen since {when(datetime.fromtimestamp(at, UTC), now)}"
+
+
+def short_age(seconds: float) -> str:
+    """ "45 s", "12 min", "3 h", "2 d": how old data is."""
+    if seconds < 90:
+        return f"{max(0, int(seconds))} s"
+    if seconds < 5400:
+        return f"{int(seconds // 60)} min"
+    if seconds < 2 * 86_400:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86_400)} d"
+
+
+def row_line(
+    row: AccountRow, since: float | None, fetched_at: datetime | None, now: datetime
+) -> Text:
+    """The line under the table: the row's problem and next step, since when it is seen
+    so, and how old the data is."""
+    text = Text()
+    text.append(f"{safe(row.name, 40)} · {row.platform_label} · ", style="bold")
+    text.append(row.problem or "Healthy.")
+    phrase = since_phrase(since, now)
+    if phrase:
+        text.append(f" ({phrase})")
+    if fetched_at is not None:
+        age = (now - fetched_at).total_seconds()
+        text.append(f" · data as of {short_age(age)} ago", style="dim")
+    return text
 
 
 def flaps(changes: Sequence[HistoryEntry], now: datetime, days: int = 7) -> int:

@@ -7,12 +7,16 @@ can drive it without a terminal.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from layers_tui.api import ApiError
 from layers_tui.domain.filtering import sort_rows
 from layers_tui.domain.status import AccountRow, Summary, Thresholds, combine, summarize
 from layers_tui.inventory import ProjectSnapshot
 from layers_tui.models import Project
+
+if TYPE_CHECKING:
+    from layers_tui.session.session import Session
 
 
 class Board:
@@ -85,6 +89,14 @@ class Board:
             self._version += 1
         return bool(due)
 
+    def load_from(self, session: Session) -> None:
+        """What the session's store holds, for an instant start."""
+        snapshots = session.inventory.load_cached()
+        if session.store.projects_listed_at() is not None:
+            self.set_projects(session.inventory.projects)
+        for snapshot in snapshots:
+            self.put(snapshot)
+
     # -- reading ---------------------------------------------------------------------------
     def ensure_rows(self, now: datetime) -> None:
         if not self._rows:
@@ -141,6 +153,42 @@ class Board:
     def newest_data(self) -> datetime | None:
         times = [s.fetched_at for s in self.snapshots.values() if s.fetched_at is not None]
         return max(times, default=None)
+
+
+def empty_message(
+    board: Board,
+    has_rows: bool,
+    selected: str | None,
+    filter_text: str,
+    problems_only: bool,
+    failing: bool,
+) -> str:
+    """What an empty accounts table says, and what to do about it ("" when not empty)."""
+    if not board.listed:
+        if failing:
+            return (
+                "Cannot load projects. The last error is shown above; retrying on its own "
+                "(ctrl+r to retry now)."
+            )
+        return "Loading projects…"
+    if not board.projects:
+        return (
+            "No projects in this organisation yet. Create one in the Layers "
+            "dashboard or with POST /v1/projects, then press ctrl+r."
+        )
+    if has_rows:
+        return ""
+    if filter_text or problems_only:
+        ways = []
+        if filter_text:
+            ways.append("press / and esc to clear the filter")
+        if problems_only:
+            ways.append("press ! to show healthy accounts too")
+        where = " (problems only)" if problems_only else ""
+        return f"Nothing matches{where}: {' or '.join(ways)}."
+    if selected is not None and selected in board.snapshots:
+        return "No accounts in this project yet. Press c to connect one."
+    return "Loading accounts…"
 
 
 def next_change(rows: list[AccountRow], now: datetime, thresholds: Thresholds) -> datetime | None:

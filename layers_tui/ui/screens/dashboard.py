@@ -16,11 +16,11 @@ from layers_tui.api import ApiError, format_error
 from layers_tui.domain.failures import hint_for
 from layers_tui.domain.filtering import filter_rows, parse_filter
 from layers_tui.domain.status import AccountRow, Severity, Thresholds
-from layers_tui.domain.timeline import since_phrase
+from layers_tui.domain.timeline import row_line, short_age
 from layers_tui.session.inventory import Progress
 from layers_tui.text import safe
 
-from ..board import Board
+from ..board import Board, empty_message
 from ..messages import (
     AccountRevoked,
     ActionFailed,
@@ -108,10 +108,8 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
 
     def _load_from_store(self) -> None:
         """What the store knew at start: on screen at once, each project with its age."""
-        session = self.app.session
         try:
-            snapshots = session.inventory.load_cached()
-            listed = session.store.projects_listed_at() is not None
+            self.board.load_from(self.app.session)
         except Exception as error:  # an unreadable store: start empty, the API fills it
             self.app.notify(
                 f"Could not read the local store ({type(error).__name__}); loading from the API.",
@@ -119,10 +117,6 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
                 markup=False,
             )
             return
-        if listed:
-            self.board.set_projects(session.inventory.projects)
-        for snapshot in snapshots:
-            self.board.put(snapshot)
         self.last_ok_at = self.board.newest_data()
 
     @property
@@ -242,7 +236,7 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
             age = ""
             if snapshot is not None and snapshot.fetched_at is not None:
                 seconds = (now - snapshot.fetched_at).total_seconds()
-                age = _short_age(seconds) if seconds >= old_after else ""
+                age = short_age(seconds) if seconds >= old_after else ""
             key = (project.name, summary, failed, snapshot is None, age)
             prompt = self._prompts.get(key)
             if prompt is None:
@@ -283,62 +277,28 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         self.render_status()
 
     def _render_empty(self, selected: str | None) -> None:
-        board = self.board
-        message = ""
-        if not board.listed:
-            message = (
-                "Loading projects…"
-                if self.error is None
-                else (
-                    "Cannot load projects. The last error is shown above; retrying on its own "
-                    "(ctrl+r to retry now)."
-                )
-            )
-        elif not board.projects:
-            message = (
-                "No projects in this organisation yet. Create one in the Layers "
-                "dashboard or with POST /v1/projects, then press ctrl+r."
-            )
-        elif not self.visible_rows:
-            if self.filter_text or self.problems_only:
-                ways = []
-                if self.filter_text:
-                    ways.append("press / and esc to clear the filter")
-                if self.problems_only:
-                    ways.append("press ! to show healthy accounts too")
-                message = (
-                    "Nothing matches"
-                    + (" (problems only)" if self.problems_only else "")
-                    + ": "
-                    + " or ".join(ways)
-                    + "."
-                )
-            elif selected is not None and selected in board.snapshots:
-                message = "No accounts in this project yet. Press c to connect one."
-            else:
-                message = "Loading accounts…"
+        message = empty_message(
+            self.board,
+            bool(self.visible_rows),
+            selected,
+            self.filter_text,
+            self.problems_only,
+            self.error is not None,
+        )
         self.query_one(AccountsTable).show_message(safe(message, 300))
 
     def render_problem(self) -> None:
-        problem = self.query_one("#problem", Static)
         row = self.selected_row()
         text = Text()
         if self._filter_error:
             text.append("Filter: ", style="bold")
             text.append(f"{safe(self._filter_error, 200)} (ignored). Press / to fix it.")
         elif row is not None:
-            now = self.app.clock.now()
-            text.append(f"{safe(row.name, 40)} · {row.platform_label} · ", style="bold")
-            text.append(row.problem or "Healthy.")
-            if row.severity >= Severity.WARNING:
-                since = since_phrase(self._since(row), now)
-                if since:
-                    text.append(f" ({since})")
+            since = self._since(row) if row.severity >= Severity.WARNING else None
             snapshot = self.board.snapshots.get(row.project_id)
-            if snapshot is not None and snapshot.fetched_at is not None:
-                age = (now - snapshot.fetched_at).total_seconds()
-                text.append(f" · data as of {_short_age(age)} ago", style="dim")
-        problem.update(text, layout=False)
+            fetched = snapshot.fetched_at if snapshot is not None else None
+            text = row_line(row, since, fetched, self.app.clock.now())
+        self.query_one("#problem", Static).update(text, layout=False)
 
     def _since(self, row: AccountRow) -> float | None:
         try:
@@ -412,13 +372,3 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         if field.has_focus or field.value:
             field.value = ""
             self.query_one(AccountsTable).focus()
-
-
-def _short_age(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(0, int(seconds))} s"
-    if seconds < 5400:
-        return f"{int(seconds // 60)} min"
-    if seconds < 2 * 86_400:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86_400)} d"
