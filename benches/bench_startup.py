@@ -51,7 +51,8 @@ async def auto(pilot):
     wanted = int(sys.argv[3])
     while True:
         screen = pilot.app.screen
-        if getattr(screen, "listed", False) and len(screen.visible_rows) >= wanted:
+        board = getattr(screen, "board", None)
+        if board is not None and board.listed and len(screen.visible_rows) >= wanted:
             break
         await asyncio.sleep(0.002)
     await pilot.pause()
