@@ -602,8 +602,8 @@ def run_doctor(loaded: LoadedSettings) -> int:
     config_file = loaded.config_file or f"(none; would read {paths.default_config_file()})"
     print(f"{'config file:':<18}{config_file}")
     print(f"{'state dir:':<18}{paths.state_dir()}")
-    flows = paths.flows_dir(settings.base_url, key_id(settings.api_key), settings.demo)
-    print(f"{'pending flows:':<18}{flows}")
+    store = paths.store_path(settings.base_url, key_id(settings.api_key), settings.demo)
+    print(f"{'local store:':<18}{store} (projects, accounts, history, pending flows)")
     print(f"{'log dir:':<18}{paths.log_dir()}")
     print(f"{'profile:':<18}{settings.profile or '(none)'}")
     env = key_env(settings.api_key)

@@ -228,3 +228,15 @@ def test_the_flows_dir_never_holds_userinfo(tmp_path):
     folder = paths.flows_dir(f"https://user:{KEY}@api.layers.com:8443", "live-01HX")
     assert "SuperSecret" not in str(folder) and "user" not in folder.name
     assert folder.name.startswith("api.layers.com")
+
+
+def test_doctor_names_the_local_store_and_never_the_secret(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LAYERS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LAYERS_API_KEY", KEY)
+    monkeypatch.setenv("LAYERS_BASE_URL", "http://127.0.0.1:9")  # nothing listens: whoami fails
+    monkeypatch.setenv("LAYERS_CONFIG_DIR", str(tmp_path / "config"))  # no config file
+    main(["doctor"])
+    out = capsys.readouterr().out
+    store = tmp_path / "state" / "store" / "127.0.0.1_9-live-01HX9Y6K7EJ4T2AB.sqlite3"
+    assert f"local store:      {store}" in out
+    assert "SuperSecret" not in out
