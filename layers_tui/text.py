@@ -30,10 +30,8 @@ def safe(value: object, limit: int | None = 200, multiline: bool = False) -> str
     """Return `value` as text with every control character replaced by a visible stand-in,
     and cut to `limit` characters with an ellipsis."""
     text = "" if value is None else str(value)
-    if text.isascii() and text.isprintable():  # the common case: nothing to replace
-        cleaned = text
-    else:
-        cleaned = _cleaned(text, multiline)
+    # The common case (printable ASCII) has nothing to replace.
+    cleaned = text if text.isascii() and text.isprintable() else _cleaned(text, multiline)
     if limit is not None and len(cleaned) > limit:
         cleaned = cleaned[: max(0, limit - 1)] + "…"
     return cleaned

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TextIO
 
 from layers_tui.api import ApiError, format_error
-from layers_tui.domain.status import PLATFORM_LABELS, Severity
+from layers_tui.domain.status import PLATFORM_LABELS, Severity, span
 from layers_tui.session.inventory import (
     InventoryEvent,
     ListingFailed,
@@ -36,24 +36,11 @@ PROGRESS_EVERY = 2.0  # seconds between progress lines when stderr is not a term
 
 
 def describe_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    if seconds < 90:
-        return f"{max(0, round(seconds))} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
+    return "?" if seconds is None else span(max(0.0, seconds))
 
 
 def progress_line(progress: Progress) -> str:
-    line = f"refreshed {progress.done} of {progress.total} projects"
-    if progress.failed:
-        line += f" ({progress.failed} failed)"
-    if progress.running and progress.done < progress.total:
-        line += f", about {describe_duration(progress.eta_seconds)} left"
-    if progress.note:
-        line += f"; {progress.note}"
-    return line
+    return progress.describe()
 
 
 def change_line(change: Change, when: datetime, project_name: str = "") -> str:

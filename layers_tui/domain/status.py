@@ -105,20 +105,21 @@ def relative_time(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "—"
     seconds = (moment - now).total_seconds()
-    span = _span(abs(seconds))
+    length = span(abs(seconds))
     if seconds >= 0:
-        return f"in {span}"
-    return f"expired {span} ago"
+        return f"in {length}"
+    return f"expired {length} ago"
 
 
 def age(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "—"
     seconds = (now - moment).total_seconds()
-    return "just now" if seconds < 60 else f"{_span(seconds)} ago"
+    return "just now" if seconds < 60 else f"{span(seconds)} ago"
 
 
-def _span(seconds: float) -> str:
+def span(seconds: float) -> str:
+    """ "45 s", "12 min", "3 h", "5 days", "2 months": a duration as people say it."""
     if seconds < 60:
         return f"{int(seconds)} s"
     if seconds < 3600:

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from layers_tui.text import safe
 
-from .status import SEVERITY_GLYPH, AccountRow, Severity
+from .status import SEVERITY_GLYPH, AccountRow, Severity, span
 
 
 class HistoryEntry(Protocol):
@@ -36,17 +36,6 @@ def since_phrase(at: float | None, now: datetime) -> str:
     return f"seen since {when(datetime.fromtimestamp(at, UTC), now)}"
 
 
-def short_age(seconds: float) -> str:
-    """ "45 s", "12 min", "3 h", "2 d": how old data is."""
-    if seconds < 90:
-        return f"{max(0, int(seconds))} s"
-    if seconds < 5400:
-        return f"{int(seconds // 60)} min"
-    if seconds < 2 * 86_400:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86_400)} d"
-
-
 def row_line(
     row: AccountRow, since: float | None, fetched_at: datetime | None, now: datetime
 ) -> Text:
@@ -60,7 +49,7 @@ def row_line(
         text.append(f" ({phrase})")
     if fetched_at is not None:
         age = (now - fetched_at).total_seconds()
-        text.append(f" · data as of {short_age(age)} ago", style="dim")
+        text.append(f" · data as of {span(age)} ago", style="dim")
     return text
 
 

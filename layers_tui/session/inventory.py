@@ -25,7 +25,7 @@ from pydantic import TypeAdapter
 from layers_tui.api import ApiError, LayersClient
 from layers_tui.api.paging import fan_out
 from layers_tui.clock import Clock
-from layers_tui.domain.status import Severity, Thresholds, ad_row, social_row
+from layers_tui.domain.status import Severity, Thresholds, ad_row, social_row, span
 from layers_tui.flows.budget import RequestBudget
 from layers_tui.inventory import (
     ProjectSnapshot,
@@ -55,6 +55,17 @@ class Progress:
     failed: int = 0
     eta_seconds: float | None = None
     note: str = ""  # why a pass is slower than it could be (the request budget)
+
+    def describe(self, verb: str = "refreshed") -> str:
+        """ "refreshed 120 of 500 projects (2 failed), about 4 min left; <note>"."""
+        line = f"{verb} {self.done} of {self.total} projects"
+        if self.failed:
+            line += f" ({self.failed} failed)"
+        if self.running and self.done < self.total and self.eta_seconds is not None:
+            line += f", about {span(self.eta_seconds)} left"
+        if self.note:
+            line += f"; {self.note}"
+        return line
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from textual.widgets import Input, OptionList, Static
 from layers_tui.api import ApiError, format_error
 from layers_tui.domain.failures import hint_for
 from layers_tui.domain.filtering import filter_rows, parse_filter
-from layers_tui.domain.status import AccountRow, Severity, Thresholds
-from layers_tui.domain.timeline import row_line, short_age
+from layers_tui.domain.status import AccountRow, Severity, Thresholds, span
+from layers_tui.domain.timeline import row_line
 from layers_tui.session.inventory import Progress
 from layers_tui.text import safe
 
@@ -236,7 +236,7 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
             age = ""
             if snapshot is not None and snapshot.fetched_at is not None:
                 seconds = (now - snapshot.fetched_at).total_seconds()
-                age = short_age(seconds) if seconds >= old_after else ""
+                age = span(seconds) if seconds >= old_after else ""
             key = (project.name, summary, failed, snapshot is None, age)
             prompt = self._prompts.get(key)
             if prompt is None:

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from layers_tui.api import ApiError, format_error
-from layers_tui.domain.status import Summary
+from layers_tui.domain.status import Summary, span
 from layers_tui.session.inventory import Progress
 from layers_tui.text import safe
 
@@ -38,28 +38,14 @@ class StatusState:
 
 
 def _ago(seconds: float) -> str:
-    if seconds < 60:
-        return f"{int(seconds)} s ago"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    return f"{int(seconds // 3600)} h ago"
+    return f"{span(max(0.0, seconds))} ago"
 
 
 def _progress_text(progress: Progress | None) -> str:
-    """ "refreshing 120 of 500 projects, about 4 min left"."""
+    """ "refreshing 120 of 500 projects, about 4 min left; <why it is slow>"."""
     if progress is None or not progress.total:
         return "refreshing…"
-    text = f"refreshing {progress.done} of {progress.total} projects"
-    if progress.eta_seconds is not None and progress.done < progress.total:
-        eta = progress.eta_seconds
-        text += (
-            f", about {int(eta) + 1} s left"
-            if eta < 90
-            else f", about {int(eta // 60) + 1} min left"
-        )
-    if progress.failed:
-        text += f" ({progress.failed} failed)"
-    return text
+    return progress.describe("refreshing")
 
 
 class StatusLine(Static):
