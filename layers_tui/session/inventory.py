@@ -248,6 +248,7 @@ class Inventory:
         self._requested: list[str] = []
         self._wake = asyncio.Event()
         self._seen_seq = 0
+        self._seen_history: int | None = None  # history ids up to this one were told
         self._lease_renewed = -math.inf
 
     # -- reading -----------------------------------------------------------------------------
@@ -270,10 +271,16 @@ class Inventory:
         return None
 
     def follow(self) -> int:
-        """Emit what other processes wrote since we last looked; returns how many projects."""
+        """Emit what other processes wrote since we last looked (their projects and the
+        status changes they recorded); returns how many projects."""
+        if self._seen_history is None:
+            self._seen_history = self.store.last_history_id()  # news from now on
         records = self.store.changed_projects(self._seen_seq)
         if not records:
             return 0
+        self._seen_history, changes = self.store.history_after(self._seen_history)
+        if changes:
+            self._emit(StatusChanged(tuple(changes)))
         listed = [Project.model_validate(record.doc) for record in self.store.projects()]
         if [p.id for p in listed] != [p.id for p in self.projects]:
             self.projects = listed
@@ -419,6 +426,7 @@ class Inventory:
                     result.refreshed.append(project.id)
                     if changes:
                         self._emit(StatusChanged(tuple(changes)))
+                    self._seen_history = None  # our own news: a later follow starts after it
                 done += 1
                 self._seen_seq = self.store.last_seq()
                 record = next((r for r in self.store.projects() if r.id == project.id), None)

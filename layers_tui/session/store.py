@@ -642,6 +642,21 @@ class Store:
         ).fetchall()
         return [Change(*row) for row in rows]
 
+    def last_history_id(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM history").fetchone()[0])
+
+    def history_after(self, history_id: int) -> tuple[int, list[Change]]:
+        """Changes recorded (by any process) after `history_id`, oldest first, and the
+        newest id among them (`history_id` when there are none)."""
+        rows = self._db.execute(
+            "SELECT id, at, project_id, kind, account_key, platform, name, old_status, "
+            "new_status, old_severity, new_severity FROM history WHERE id > ? ORDER BY id",
+            (history_id,),
+        ).fetchall()
+        if not rows:
+            return history_id, []
+        return rows[-1][0], [Change(*row[1:]) for row in rows]
+
     def severity_since(self, project_id: str | None = None) -> dict[tuple[str, str], float]:
         """(kind, key) -> when each account reached its current severity (its last change of
         severity), for the "broken since" column."""

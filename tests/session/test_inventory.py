@@ -178,3 +178,34 @@ async def test_listing_failure_keeps_the_stored_projects(make_session, monkeypat
     result = await session.inventory.refresh(relist=True, max_age=None)
     assert result.listing_error is not None
     assert len(session.inventory.projects) == 6
+
+
+async def test_a_follower_hears_the_status_changes_the_holder_records(
+    make_session, tmp_path, raw, fake_clock
+):
+    path = tmp_path / "shared.sqlite3"
+    holder = make_session(store_path=path)
+    follower = make_session(store_path=path)
+    await holder.inventory.refresh()
+    follower.inventory.load_cached()
+    seen = []
+    follower.inventory.listeners.append(seen.append)
+    follower.inventory.follow()  # first look: what was already there is not news
+    assert not [e for e in seen if isinstance(e, StatusChanged)]
+    target = next(
+        a
+        for s in holder.inventory.load_cached()
+        for a in s.social
+        if a.status == "connected" and a.token_expires_at
+    )
+    response = await raw.post(f"/sandbox/social-accounts/{target.social_account_id}/expire-token")
+    assert response.status_code < 300
+    fake_clock.advance(120)
+    await holder.inventory.refresh()
+    follower.inventory.follow()
+    changed = [c for e in seen if isinstance(e, StatusChanged) for c in e.changes]
+    assert [(c.account_key, c.new_status) for c in changed] == [
+        (target.social_account_id, "reauth_required")
+    ]
+    follower.inventory.follow()
+    assert len([e for e in seen if isinstance(e, StatusChanged)]) == 1  # told once
