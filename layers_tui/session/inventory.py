@@ -245,6 +245,8 @@ class Inventory:
         self.is_holder = False
         self._pass_running = False
         self._in_flight: set[str] = set()
+        self._saves = 0  # successful project saves by this process, numbered
+        self._last_refresh: dict[str, int] = {}  # project id -> number of its last save
         self._requested: list[str] = []
         self._wake = asyncio.Event()
         self._seen_seq = 0
@@ -265,10 +267,10 @@ class Inventory:
         return [snapshot_from_arrays(record, arrays.get(record.id, {})) for record in records]
 
     def snapshot(self, project_id: str) -> ProjectSnapshot | None:
-        for record in self.store.projects():
-            if record.id == project_id:
-                return snapshot_from_store(record, self.store.accounts(project_id))
-        return None
+        record = self.store.project(project_id)
+        if record is None:
+            return None
+        return snapshot_from_store(record, self.store.accounts(project_id))
 
     def follow(self) -> int:
         """Emit what other processes wrote since we last looked (their projects and the
@@ -389,12 +391,21 @@ class Inventory:
             return
         started = self.clock.monotonic()
         done = failed = 0
-        for project in due:
-            self._in_flight.add(project.id)
+        mine: set[str] = set()  # in flight because of this pass (others' flags stay)
+        first_save = self._saves  # saves numbered after this one happened during the pass
         if full:
             self._set_progress(self._estimate(0, len(due), 0, started))
 
-        async def fetch(project: Project) -> ProjectSnapshot | None:
+        def done_elsewhere(project_id: str) -> bool:
+            """Another refresh (a single project asked for meanwhile) has it or had it."""
+            return (
+                project_id in self._in_flight
+                or self._last_refresh.get(project_id, -1) > first_save
+            )
+
+        async def fetch(project: Project) -> ProjectSnapshot | None | bool:
+            if done_elsewhere(project.id):
+                return True
             priority = "visible" if project.id == self.focus_project else "background"
             if deadline is not None:
                 wait = self.budget.wait_seconds(priority, REQUESTS_PER_PROJECT)
@@ -403,19 +414,29 @@ class Inventory:
             await self.budget.acquire(priority, cost=REQUESTS_PER_PROJECT)
             if deadline is not None and self.clock.monotonic() > deadline:
                 return None
+            if done_elsewhere(project.id):
+                return True
+            self._in_flight.add(project.id)  # no await since the check: nobody slips in
+            mine.add(project.id)
             return await load_project(self.client, project, self.clock.now())
 
         try:
             async for project, outcome in fan_out(due, fetch, self.concurrency):
-                self._in_flight.discard(project.id)
-                if outcome is None:
+                if project.id in mine:
+                    self._in_flight.discard(project.id)
+                    mine.discard(project.id)
+                if outcome is True:  # refreshed by another request during this pass
+                    done += 1
+                elif outcome is None:
                     result.skipped.append(project.id)
                     continue
-                if isinstance(outcome, BaseException):
+                elif isinstance(outcome, BaseException):
                     error = as_api_error(outcome, f"project {project.id}")
                     self.store.save_project_error(project.id, error_record(error), self.clock.now())
                     result.failed.append(project.id)
                     failed += 1
+                    done += 1
+                    self._after_save(project.id)
                 else:
                     changes = self.store.save_project(
                         project.id,
@@ -424,25 +445,28 @@ class Inventory:
                         self.clock.now(),
                     )
                     result.refreshed.append(project.id)
+                    self._saves += 1
+                    self._last_refresh[project.id] = self._saves
                     if changes:
                         self._emit(StatusChanged(tuple(changes)))
                     self._seen_history = None  # our own news: a later follow starts after it
-                done += 1
-                self._seen_seq = self.store.last_seq()
-                record = next((r for r in self.store.projects() if r.id == project.id), None)
-                if record is not None:
-                    self._emit(
-                        ProjectUpdated(snapshot_from_store(record, self.store.accounts(project.id)))
-                    )
+                    done += 1
+                    self._after_save(project.id)
                 if full:
                     self._set_progress(self._estimate(done, len(due), failed, started))
         finally:
-            for project in due:
-                self._in_flight.discard(project.id)
+            for project_id in mine:
+                self._in_flight.discard(project_id)
             if full:
                 self._set_progress(
                     Progress(running=False, done=done, total=len(due), failed=failed)
                 )
+
+    def _after_save(self, project_id: str) -> None:
+        self._seen_seq = self.store.last_seq()
+        record = self.store.project(project_id)
+        if record is not None:
+            self._emit(ProjectUpdated(snapshot_from_store(record, self.store.accounts(project_id))))
 
     def _estimate(self, done: int, total: int, failed: int, started: float) -> Progress:
         remaining = total - done

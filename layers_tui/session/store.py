@@ -361,6 +361,15 @@ class Store:
         ).fetchall()
         return [_project_record(row) for row in rows]
 
+    def project(self, project_id: str) -> ProjectRecord | None:
+        row = self._db.execute(
+            "SELECT p.id, p.doc, s.refreshed_at, s.attempted_at, s.error, s.invalid, "
+            "COALESCE(s.seq, 0) FROM projects p LEFT JOIN project_state s "
+            "ON s.project_id = p.id WHERE p.id = ?",
+            (project_id,),
+        ).fetchone()
+        return None if row is None else _project_record(row)
+
     def changed_projects(self, after_seq: int) -> list[ProjectRecord]:
         """Projects saved (by any process) since `after_seq`."""
         rows = self._db.execute(

@@ -209,3 +209,50 @@ async def test_a_follower_hears_the_status_changes_the_holder_records(
     ]
     follower.inventory.follow()
     assert len([e for e in seen if isinstance(e, StatusChanged)]) == 1  # told once
+
+
+class HoldAllBut(CountingTransport):
+    """Holds every project's account lists but one project's until released."""
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.holding = False
+        self.free: str | None = None
+        self.gate = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        held = path.endswith(("/social-accounts", "/ad-accounts")) and not (
+            self.free and self.free in path
+        )
+        if self.holding and held:
+            await self.gate.wait()
+        return await super().handle_async_request(request)
+
+
+async def test_a_project_asked_for_during_a_pass_is_refreshed_now_and_not_twice(
+    make_session, sandbox_app
+):
+    transport = HoldAllBut(sandbox_app)
+    session = make_session(transport=transport, concurrency=1)
+    inventory = session.inventory
+    await inventory.refresh()
+    transport.holding = True
+    transport.paths.clear()
+    full = asyncio.ensure_future(inventory.refresh(relist=False))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert inventory._pass_running and len(inventory._in_flight) == 1  # one waits, held
+    target = next(p.id for p in inventory.projects if p.id not in inventory._in_flight)
+    transport.free = target
+    single = await inventory.refresh_project(target)  # the pass has not reached it yet
+    assert single.refreshed == [target]
+    transport.gate.set()
+    result = await full
+    assert target not in result.refreshed and target not in result.skipped
+    assert len(result.refreshed) == len(inventory.projects) - 1
+    fetched = sum(
+        n for p, n in transport.paths.items() if p.endswith("/social-accounts") and target in p
+    )
+    assert fetched == 1  # by the single refresh only
+    assert not inventory._in_flight
