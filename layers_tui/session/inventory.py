@@ -520,12 +520,21 @@ class Inventory:
         return plan.interval
 
     async def keep_lease(self) -> None:
-        """Renew the lease while a long pass runs (a standard-tier pass of a large
-        organisation takes many minutes)."""
+        """While a long pass runs (a standard-tier pass of a large organisation takes many
+        minutes): renew the lease, and serve refreshes other processes ask for (a `check`)
+        at once rather than after the pass."""
+        side: set[asyncio.Task] = set()
         while True:
-            await self.clock.sleep(LEASE_TTL / 3)
-            if self.is_holder:
-                self.take_lease()
+            await self.clock.sleep(FOLLOW_SECONDS)
+            if not self.is_holder:
+                continue
+            self.take_lease()  # renews only every LEASE_TTL / 3
+            if self._pass_running:
+                asked = self.store.take_refresh_requests()
+                if asked:
+                    task = asyncio.ensure_future(self.refresh(list(dict.fromkeys(asked))))
+                    side.add(task)
+                    task.add_done_callback(side.discard)
 
     async def run(self) -> None:
         """Keep the store fresh while this process holds the lease; follow otherwise."""

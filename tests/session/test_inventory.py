@@ -256,3 +256,38 @@ async def test_a_project_asked_for_during_a_pass_is_refreshed_now_and_not_twice(
     )
     assert fetched == 1  # by the single refresh only
     assert not inventory._in_flight
+
+
+async def test_the_holder_serves_a_refresh_asked_through_the_store_during_its_pass(
+    make_session, sandbox_app, tmp_path, fake_clock
+):
+    path = tmp_path / "shared.sqlite3"
+    transport = HoldAllBut(sandbox_app)
+    holder = make_session(store_path=path, transport=transport, concurrency=1)
+    asker = make_session(store_path=path)
+    await holder.inventory.refresh()
+    transport.holding = True
+    fake_clock.advance(3600)  # everything is old: the loop's first pass is due at once
+    runner = asyncio.ensure_future(holder.inventory.run())
+    try:
+        for _ in range(50):
+            await asyncio.sleep(0)
+            if holder.inventory._pass_running and holder.inventory._in_flight:
+                break
+        assert holder.inventory._pass_running
+        target = next(
+            p.id for p in holder.inventory.projects if p.id not in holder.inventory._in_flight
+        )
+        transport.free = target
+        before = asker.store.project(target).refreshed_at
+        asker.inventory.request_refresh([target])  # not the holder: asks through the store
+        for _ in range(200):
+            await asyncio.sleep(0)
+            record = asker.store.project(target)
+            if record.refreshed_at != before:
+                break
+        assert asker.store.project(target).refreshed_at != before
+        assert holder.inventory._pass_running  # served while the pass still waits
+    finally:
+        transport.gate.set()
+        runner.cancel()
