@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.timer import Timer
 
+from layers_tui.domain.status import PLATFORM_LABELS, Severity
 from layers_tui.session.inventory import (
     FOLLOW_SECONDS,
     InventoryEvent,
@@ -17,7 +18,10 @@ from layers_tui.session.inventory import (
     ProgressUpdated,
     ProjectsUpdated,
     ProjectUpdated,
+    StatusChanged,
 )
+from layers_tui.session.store import Change
+from layers_tui.text import safe
 
 from .messages import ProjectLoaded, ProjectsListed, RefreshFinished, RefreshProgress
 
@@ -41,8 +45,38 @@ class RefreshDriver:
             target.post_message(ProjectsListed(list(event.projects)))
         elif isinstance(event, ProgressUpdated):
             target.post_message(RefreshProgress(event.progress))
+        elif isinstance(event, StatusChanged):
+            self.announce_changes(event.changes)
         elif isinstance(event, ListingFailed):
             pass  # told once, with the pass's outcome (RefreshFinished)
+
+    def announce_changes(self: LayersApp, changes: Sequence[Change]) -> None:
+        """A toast when an account gets worse or recovers (not for first sightings, nor for
+        changes that keep its severity): a few by name, a burst as one line."""
+        worse = [c for c in changes if _moved(c) > 0]
+        better = [c for c in changes if _moved(c) < 0]
+        if not worse and not better:
+            return
+        if len(worse) + len(better) > 3:
+            parts = []
+            if worse:
+                parts.append(f"{len(worse)} account(s) got worse")
+            if better:
+                parts.append(f"{len(better)} recovered")
+            self.notify(
+                ", ".join(parts) + ".", title="Status changes", severity="warning", markup=False
+            )
+            return
+        for change in worse + better:
+            label = PLATFORM_LABELS.get(change.platform) or safe(change.platform, 20)
+            what = f"{safe(change.name, 40)} ({label}): {safe(change.old_status, 30)} → "
+            what += safe(change.new_status, 30)
+            self.notify(
+                what,
+                title="Got worse" if _moved(change) > 0 else "Recovered",
+                severity="warning" if _moved(change) > 0 else "information",
+                markup=False,
+            )
 
     def start_refreshing(self: LayersApp) -> None:
         inventory = self.session.inventory
@@ -98,3 +132,16 @@ class RefreshDriver:
                 inventory.follow()
         except Exception as error:  # sqlite3: locked, disk gone; never fatal here
             self.log.warning(f"store follow failed: {type(error).__name__}")
+
+
+def _moved(change: Change) -> int:
+    """+1 when the account got worse (to a warning or critical), -1 when it recovered from
+    one to OK, 0 otherwise (a first sighting, the same severity, a disconnect)."""
+    old, new = change.old_severity, change.new_severity
+    if old is None or new is None or old == new:
+        return 0
+    if new > old and new >= Severity.WARNING:
+        return 1
+    if new == Severity.OK and old >= Severity.WARNING:
+        return -1  # a disconnect is not a recovery
+    return 0

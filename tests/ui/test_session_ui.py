@@ -153,3 +153,22 @@ async def test_mint_is_saved_once_and_journalled(tmp_path):
         assert saves == [1]
         journal = harness.app.session.store.journal()
         assert [entry.action for entry in journal][-1:] == ["reauth:minted"]
+
+
+async def test_an_account_getting_worse_is_announced_once():
+    harness = build()
+    async with harness.app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded(pilot)  # first sightings are not news
+        target = next(r for r in harness.app.screen.visible_rows if r.name == "acmecoffee")
+        async with harness.control() as control:
+            response = await control.post(f"/sandbox/social-accounts/{target.key}/expire-token")
+            assert response.status_code < 300
+        harness.clock.advance(120)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        notes = [n for n in harness.app._notifications if n.title == "Got worse"]
+        assert [n.message for n in notes] == ["acmecoffee (TikTok): connected → reauth_required"]
+        harness.clock.advance(120)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert len([n for n in harness.app._notifications if n.title == "Got worse"]) == 1
