@@ -172,3 +172,12 @@ async def test_an_account_getting_worse_is_announced_once():
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert len([n for n in harness.app._notifications if n.title == "Got worse"]) == 1
+
+
+async def test_before_anything_loaded_the_header_does_not_read_all_clear():
+    harness = build()
+    harness.transport.offline = True
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        header = screen_text(harness.app).splitlines()[0]
+        assert "no data yet" in header and "✖ 0" not in header

@@ -334,6 +334,7 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
                 sort_reverse=self.sort_reverse,
                 failed_projects=board.failed_projects,
                 progress=self.progress,
+                loaded=board.listed and (bool(board.snapshots) or not board.projects),
             )
         )
 

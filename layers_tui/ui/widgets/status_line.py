@@ -35,6 +35,7 @@ class StatusState:
     sort_reverse: bool
     failed_projects: int = 0  # projects whose last refresh failed (their old data is shown)
     progress: Progress | None = None  # the refresh pass under way
+    loaded: bool = True  # False until any project's data is known
 
 
 def _ago(seconds: float) -> str:
@@ -74,15 +75,18 @@ class StatusLine(Static):
         if state.read_only:
             line.append(" · ")
             line.append("READ-ONLY", style=f"bold {palette.warning}")
-        line.append(f" · {state.projects} projects · ")
-        summary = state.summary
-        line.append(f"✖ {summary.critical}", style=palette.critical)
-        line.append(" ")
-        line.append(f"▲ {summary.warning}", style=palette.warning)
-        line.append(" ")
-        line.append(f"● {summary.ok}", style=palette.ok)
-        line.append(" ")
-        line.append(f"○ {summary.off}", style=palette.muted)
+        if state.loaded:
+            line.append(f" · {state.projects} projects · ")
+            summary = state.summary
+            line.append(f"✖ {summary.critical}", style=palette.critical)
+            line.append(" ")
+            line.append(f"▲ {summary.warning}", style=palette.warning)
+            line.append(" ")
+            line.append(f"● {summary.ok}", style=palette.ok)
+            line.append(" ")
+            line.append(f"○ {summary.off}", style=palette.muted)
+        else:  # zeros before anything loaded would read as "all clear"
+            line.append(" · no data yet", style=palette.muted)
         if state.pending:
             line.append(f" · {state.pending} pending", style=palette.accent)
         second = Text()
