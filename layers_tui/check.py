@@ -23,7 +23,7 @@ import logging
 import re
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,11 +44,13 @@ from layers_tui.domain.status import (
     Thresholds,
     age,
     relative_time,
+    remedy,
+    social_row,
     summarize,
 )
 from layers_tui.flows.budget import RequestBudget
 from layers_tui.logs import redact
-from layers_tui.models import Project, WhoAmI
+from layers_tui.models import Project, SocialAccount, WhoAmI
 from layers_tui.session.health import Selection, account_rows, health, match_projects
 from layers_tui.session.inventory import (
     FOLLOW_SECONDS,
@@ -223,6 +225,109 @@ def parse_seconds(text: str) -> float:
     if not 0 <= value < float("inf"):
         raise ValueError(f"{safe(text, 40)!r} is not a duration like 10m or 20s")
     return value
+
+
+# -- thresholds: the Monitoring Plugins range syntax ------------------------------------------
+_INF = float("inf")
+
+
+@dataclass(frozen=True)
+class Range:
+    """A threshold range of the Monitoring Plugins guidelines: alert when the value lies
+    outside [start, end], or inside it when `inside` (`@`). `10` is 0..10, `10:` is 10..inf,
+    `~:10` is -inf..10, `10:20` and `@10:20` as written."""
+
+    start: float = 0.0
+    end: float = _INF
+    inside: bool = False
+
+    def alerts(self, value: float) -> bool:
+        within = self.start <= value <= self.end
+        return within if self.inside else not within
+
+    @property
+    def text(self) -> str:
+        """The range as the guidelines write it (numbers only): for perfdata and JSON."""
+        start = "~" if self.start == -_INF else _number(self.start)
+        end = "" if self.end == _INF else _number(self.end)
+        body = end if start == "0" and end else f"{start}:{end}"
+        return ("@" if self.inside else "") + body
+
+    def sql(self, now: float) -> tuple[str, list[float]]:
+        """SQL over `expires_at` that holds when the seconds until expiry alert."""
+        clauses, params = [], []
+        if self.start != -_INF:
+            clauses.append("expires_at >= ?")
+            params.append(now + self.start)
+        if self.end != _INF:
+            clauses.append("expires_at <= ?")
+            params.append(now + self.end)
+        within = " AND ".join(clauses) or "1 = 1"
+        return (f"({within})" if self.inside else f"NOT ({within})"), params
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}".rstrip("0")
+
+
+def _endpoint(text: str) -> float:
+    """A number of seconds, or a duration (`7d`) as a friendly extra."""
+    try:
+        value = float(text)
+    except ValueError:
+        return parse_duration(text)
+    if value != value or value in (_INF, -_INF):
+        raise ValueError(f"{safe(text, 40)!r} is not a number")
+    return value
+
+
+def parse_range(text: str) -> Range:
+    """`10`, `10:`, `~:10`, `10:20`, `@10:20` -> Range. Raises ValueError with a usable
+    message."""
+    raw = text.strip()
+    body = raw[1:] if raw.startswith("@") else raw
+    try:
+        if not body:
+            raise ValueError("empty")
+        if ":" in body:
+            low, high = body.split(":", 1)
+            start = -_INF if low == "~" else (_endpoint(low) if low else 0.0)
+            end = _endpoint(high) if high else _INF
+        else:
+            start, end = 0.0, _endpoint(body)
+    except ValueError:
+        raise ValueError(
+            f"{safe(text, 40)!r} is not a range like 10, 10:, ~:10, 10:20 or @10:20"
+        ) from None
+    if start > end:
+        raise ValueError(f"{safe(text, 40)!r}: the start of a range must not exceed its end")
+    return Range(start, end, raw.startswith("@"))
+
+
+@dataclass(frozen=True)
+class ExpiryRanges:
+    """`-w` and `-c` on the seconds until a connected account's token expires. An expired
+    token, a reauth, a dead ad token stay CRITICAL whatever the ranges say."""
+
+    warning: Range
+    critical: Range
+
+    @classmethod
+    def of(cls, thresholds: Thresholds | ExpiryRanges) -> ExpiryRanges:
+        """`Thresholds(warn, crit)` as `-w warn: -c crit:`."""
+        if isinstance(thresholds, ExpiryRanges):
+            return thresholds
+        return cls(Range(thresholds.warn_seconds), Range(thresholds.crit_seconds))
+
+    def severity(self, remaining: float) -> Severity:
+        if self.critical.alerts(remaining):
+            return Severity.CRITICAL
+        if self.warning.alerts(remaining):
+            return Severity.WARNING
+        return Severity.OK
+
+    def describe(self) -> dict[str, str]:
+        return {"warning": self.warning.text, "critical": self.critical.text}
 
 
 # -- the engine ------------------------------------------------------------------------------
@@ -470,15 +575,16 @@ def _iso(moment: datetime | None) -> str | None:
 def build_report(
     data: CheckData,
     scope: CheckScope,
-    thresholds: Thresholds,
+    thresholds: Thresholds | ExpiryRanges,
     now: datetime,
     as_json: bool = False,
 ) -> CheckResult:
+    ranges = ExpiryRanges.of(thresholds)
     selection = Selection(data.project_ids, scope.platform, scope.kind)
     report = health(
         data.store,
         now,
-        thresholds,
+        EXPIRED_ONLY,
         selection,
         stale_before=data.started_at.timestamp() - data.freshness.max_age,
         problem_limit=PROBLEMS_LISTED,
@@ -489,13 +595,15 @@ def build_report(
     never = [record for record in report.never if record.id not in failed_ids]
     if scope.narrowed and not report.summary.total and not report.failed and not never:
         return unknown(f"no accounts match {scope.describe()}", "NO_MATCH")
-    staleness = Staleness(
-        report.stale,
-        never,
-        report.stale_summary,
-        frozenset(record.id for record in report.stale),
-    )
-    summary = report.summary
+    stale_ids = [record.id for record in report.stale]
+    summary, problems = _expiry_alerts(data.store, selection, ranges, now, report, records)
+    stale_summary = report.stale_summary
+    if stale_ids:
+        stale_selection = Selection(tuple(stale_ids), scope.platform, scope.kind)
+        stale_summary = _with_alerts(
+            stale_summary, *_alert_counts(data.store, stale_selection, ranges, now)
+        )
+    staleness = Staleness(report.stale, never, stale_summary, frozenset(stale_ids))
     fresh = Summary(
         critical=summary.critical - staleness.summary.critical,
         warning=summary.warning - staleness.summary.warning,
@@ -507,8 +615,8 @@ def build_report(
     code = exit_code(
         fresh, len(report.failed), len(duplicates), invalid, staleness.summary, len(never)
     )
-    min_hours = _hours(report.min_expiry_seconds)
-    lines = _text_lines(data, report.problems, summary, records, report.failed, staleness, now)
+    expiry = report.min_expiry_seconds
+    lines = _text_lines(data, problems, summary, records, report.failed, staleness, now)
     lines[0] = _status_line(
         code, summary, len(records), len(report.failed), duplicates, invalid, staleness, now
     ) + _perf(
@@ -517,17 +625,135 @@ def build_report(
         len(report.failed),
         len(duplicates),
         invalid,
-        min_hours,
+        expiry,
         staleness.count,
+        ranges,
     )
-    rows = account_rows(data.store, now, thresholds, selection) if as_json else []
+    rows = (
+        [
+            _judged(row, ranges, now)
+            for row in account_rows(data.store, now, EXPIRED_ONLY, selection)
+        ]
+        if as_json
+        else []
+    )
     return CheckResult(
         code,
         tuple(lines),
         _json_data(
-            data, summary, rows, report.failed, invalid, staleness, min_hours, len(records), now
+            data,
+            summary,
+            rows,
+            report.failed,
+            invalid,
+            staleness,
+            expiry,
+            len(records),
+            now,
+            ranges,
         ),
     )
+
+
+# Only an expired token counts against expiry in the SQL counts; the ranges add the rest.
+EXPIRED_ONLY = Thresholds(warn_seconds=0, crit_seconds=0)
+_TICKING = "kind = 'social' AND status = 'connected' AND expires_at IS NOT NULL AND expires_at > ?"
+
+
+def _remaining(row: AccountRow, now: datetime) -> float | None:
+    """Seconds until a connected social account's token expires; None when not ticking."""
+    if row.kind != "social" or row.status != "connected" or row.token_expires_at is None:
+        return None
+    remaining = (row.token_expires_at - now).total_seconds()
+    return remaining if remaining > 0 else None
+
+
+def _judged(row: AccountRow, ranges: ExpiryRanges, now: datetime) -> AccountRow:
+    """`row` (judged with EXPIRED_ONLY) with the ranges applied to its token expiry."""
+    remaining = _remaining(row, now)
+    if remaining is None or row.severity != Severity.OK:
+        return row
+    severity = ranges.severity(remaining)
+    return row if severity == Severity.OK else replace(row, severity=severity)
+
+
+def _alert_conditions(ranges: ExpiryRanges, now: datetime) -> tuple[tuple[str, list], ...]:
+    """(critical, warning-but-not-critical) SQL over ticking tokens, with their parameters."""
+    stamp = now.timestamp()
+    critical, critical_params = ranges.critical.sql(stamp)
+    warning, warning_params = ranges.warning.sql(stamp)
+    return (
+        (f"{_TICKING} AND {critical}", [stamp, *critical_params]),
+        (
+            f"{_TICKING} AND NOT {critical} AND {warning}",
+            [stamp, *critical_params, *warning_params],
+        ),
+    )
+
+
+def _scope(selection: Selection) -> dict[str, Any]:
+    ids = list(selection.project_ids) if selection.project_ids is not None else None
+    return {"project_ids": ids, "platform": selection.platform, "kind": selection.kind}
+
+
+def _alert_counts(
+    store: Store, selection: Selection, ranges: ExpiryRanges, now: datetime
+) -> tuple[int, int]:
+    """How many ticking tokens the ranges make critical, and how many warning."""
+    critical, warning = _alert_conditions(ranges, now)
+    scope = _scope(selection)
+    return (store.count_where(*critical, **scope), store.count_where(*warning, **scope))
+
+
+def _with_alerts(summary: Summary, critical: int, warning: int) -> Summary:
+    return Summary(
+        critical=summary.critical + critical,
+        warning=summary.warning + warning,
+        ok=summary.ok - critical - warning,
+        off=summary.off,
+    )
+
+
+def _expiry_alerts(
+    store: Store,
+    selection: Selection,
+    ranges: ExpiryRanges,
+    now: datetime,
+    report: Any,
+    records: list[ProjectRecord],
+) -> tuple[Summary, list[AccountRow]]:
+    """The report's summary and problem rows with the ranges applied: counted in SQL, and
+    the soonest-expiring alerting rows built, up to PROBLEMS_LISTED in all."""
+    critical, warning = _alert_counts(store, selection, ranges, now)
+    summary = _with_alerts(report.summary, critical, warning)
+    problems = list(report.problems)
+    if critical + warning:
+        by_id = {record.id: record for record in records}
+        condition = " OR ".join(f"({sql})" for sql, _ in _alert_conditions(ranges, now))
+        params = [value for _, values in _alert_conditions(ranges, now) for value in values]
+        clauses, args = [f"({condition})"], list(params)
+        scope = _scope(selection)
+        if scope["project_ids"] is not None:
+            clauses.append(f"project_id IN ({','.join('?' * len(scope['project_ids']))})")
+            args.extend(scope["project_ids"])
+        for column in ("platform", "kind"):
+            if scope[column] is not None:
+                clauses.append(f"{column} = ?")
+                args.append(scope[column])
+        inner = (
+            f"SELECT rowid FROM accounts WHERE {' AND '.join(clauses)} "
+            f"ORDER BY expires_at LIMIT {PROBLEMS_LISTED}"
+        )
+        for project_id, _kind, doc in store.accounts_where(f"rowid IN ({inner})", args):
+            record = by_id.get(project_id)
+            project = Project.model_validate(record.doc) if record else Project(id=project_id)
+            refreshed = from_epoch(record.refreshed_at) if record else None
+            row = social_row(
+                SocialAccount.model_validate(doc), project, now, EXPIRED_ONLY, refreshed
+            )
+            problems.append(_judged(row, ranges, now))
+    problems.sort(key=lambda row: (-int(row.severity), row.project_name, row.name))
+    return summary, problems[:PROBLEMS_LISTED]
 
 
 def _status_line(
@@ -574,22 +800,72 @@ def _perf(
     failed: int,
     duplicates: int,
     invalid: int,
-    min_hours: float | None,
+    min_expiry_seconds: float | None,
     stale: int = 0,
+    ranges: ExpiryRanges | None = None,
 ) -> str:
-    perf = (
-        f" | critical={summary.critical} warning={summary.warning} ok={summary.ok} "
-        f"disconnected={summary.off} projects={projects} failed_projects={failed}"
-    )
+    """Performance data as the guidelines write it: `'label'=value[UOM];warn;crit;min;max`,
+    counts without a unit, the soonest token expiry in seconds with the -w/-c ranges."""
+    items = [
+        perfdata("critical", summary.critical, minimum=0),
+        perfdata("warning", summary.warning, minimum=0),
+        perfdata("ok", summary.ok, minimum=0),
+        perfdata("disconnected", summary.off, minimum=0),
+        perfdata("projects", projects, minimum=0),
+        perfdata("failed_projects", failed, minimum=0),
+    ]
     if duplicates:
-        perf += f" duplicate_projects={duplicates}"
+        items.append(perfdata("duplicate_projects", duplicates, minimum=0))
     if invalid:
-        perf += f" invalid_records={invalid}"
-    if min_hours is not None:
-        perf += f" min_expiry_hours={min_hours}h"
+        items.append(perfdata("invalid_records", invalid, minimum=0))
+    if min_expiry_seconds is not None:
+        items.append(
+            perfdata(
+                "min_expiry",
+                round(min_expiry_seconds),
+                "s",
+                warn=ranges.warning.text if ranges else "",
+                crit=ranges.critical.text if ranges else "",
+            )
+        )
     if stale:
-        perf += f" stale_projects={stale}"
-    return perf
+        items.append(perfdata("stale_projects", stale, minimum=0))
+    return " | " + " ".join(items)
+
+
+PERF_UNITS = ("", "s", "%", "B", "KB", "MB", "TB", "c")
+
+
+def _label(label: str) -> str:
+    """A perfdata label: quoted when it holds a space; `=` and `'` are not allowed."""
+    if "=" in label or "'" in label:
+        raise ValueError(f"{label!r} cannot be a perfdata label")
+    return f"'{label}'" if " " in label else label
+
+
+def perfdata(
+    label: str,
+    value: float,
+    unit: str = "",
+    *,
+    warn: str = "",
+    crit: str = "",
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> str:
+    """One performance data item; trailing empty fields are left out."""
+    if unit not in PERF_UNITS:
+        raise ValueError(f"{unit!r} is not a perfdata unit")
+    fields = [
+        f"{_label(label)}={_number(value)}{unit}",
+        warn,
+        crit,
+        "" if minimum is None else _number(minimum),
+        "" if maximum is None else _number(maximum),
+    ]
+    while fields[-1] == "":
+        fields.pop()
+    return ";".join(fields)
 
 
 def _text_lines(
@@ -610,7 +886,7 @@ def _text_lines(
             f"{safe(row.platform_label, 40)} / {safe(row.name, 60)}: "
             f"{safe(row.status_label, 60)}"
             + (f", token {expiry}" if expiry else "")
-            + f" [{safe(row.key, 60)}]"
+            + f"; action: {remedy(row, now)[1]} [{safe(row.key, 60)}]"
         )
         if row.project_id in staleness.ids:
             line += f" (stale: data from {_ago(refreshed_at[row.project_id] or 0.0, now)})"
@@ -683,6 +959,13 @@ def _name(record: ProjectRecord) -> str:
     return str(record.doc.get("name") or record.id)
 
 
+def _account_json(row: AccountRow, now: datetime, stale: bool) -> dict[str, Any]:
+    """One account for --json: what is wrong (`problem`) and what fixes it (`action`) in
+    words for machines, with no key names."""
+    problem, action = remedy(row, now)
+    return {**row_record(row), "problem": safe(problem, None), "action": action, "stale": stale}
+
+
 def _json_data(
     data: CheckData,
     summary: Summary,
@@ -690,9 +973,10 @@ def _json_data(
     failed: list[ProjectRecord],
     invalid: int,
     staleness: Staleness,
-    min_hours: float | None,
+    min_expiry_seconds: float | None,
     projects: int,
     now: datetime,
+    ranges: ExpiryRanges,
 ) -> dict[str, Any]:
     duplicates = data.refreshed.duplicates
     oldest = min((r.refreshed_at or 0.0 for r in staleness.stale), default=None)
@@ -708,7 +992,8 @@ def _json_data(
             "failedProjects": len(failed),
             "duplicateProjects": len(duplicates),
             "invalidRecords": invalid,
-            "minExpiryHours": min_hours,
+            "minExpiryHours": _hours(min_expiry_seconds),
+            "minExpirySeconds": None if min_expiry_seconds is None else round(min_expiry_seconds),
             "staleProjects": staleness.count,
             "noDataProjects": len(staleness.never),
             "staleCritical": staleness.summary.critical,
@@ -717,7 +1002,8 @@ def _json_data(
             "maxAgeSeconds": data.freshness.max_age,
             "refreshedProjects": data.refreshed.refreshed,
         },
-        "accounts": [{**row_record(row), "stale": row.project_id in staleness.ids} for row in rows],
+        "thresholds": ranges.describe(),
+        "accounts": [_account_json(row, now, row.project_id in staleness.ids) for row in rows],
         "failedProjects": [
             {
                 "projectId": record.id,
@@ -747,7 +1033,7 @@ def _json_data(
 async def check_engine(
     engine: Engine,
     now: Callable[[], datetime],
-    thresholds: Thresholds,
+    thresholds: Thresholds | ExpiryRanges,
     scope: CheckScope,
     freshness: Freshness = Freshness(),
     as_json: bool = False,
@@ -766,7 +1052,7 @@ async def check_engine(
 
 async def check_session(
     session: Session,
-    thresholds: Thresholds,
+    thresholds: Thresholds | ExpiryRanges,
     scope: CheckScope,
     freshness: Freshness = Freshness(),
     as_json: bool = False,
@@ -782,13 +1068,15 @@ async def check_session(
 async def check(
     client: LayersClient,
     now: Callable[[], datetime],
-    thresholds: Thresholds,
+    thresholds: Thresholds | ExpiryRanges,
     scope: CheckScope,
     concurrency: int,
     as_json: bool = False,
 ) -> CheckResult:
     """`check` with a client and nothing kept: every selected project is fetched."""
-    engine = Engine.of_client(client, concurrency, thresholds)
+    engine = Engine.of_client(
+        client, concurrency, thresholds if isinstance(thresholds, Thresholds) else None
+    )
     try:
         return await check_engine(
             engine, now, thresholds, scope, Freshness(max_age=0, timeout=None), as_json
@@ -800,7 +1088,7 @@ async def check(
 async def run_check(
     client: LayersClient,
     now: Callable[[], datetime],
-    thresholds: Thresholds,
+    thresholds: Thresholds | ExpiryRanges,
     scope: CheckScope,
     as_json: bool,
     concurrency: int,

@@ -218,16 +218,33 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--platform", choices=PLATFORMS)
     check.add_argument("--kind", choices=("social", "ad"))
     check.add_argument(
+        "-w",
+        "--warning",
+        default=None,
+        metavar="RANGE",
+        help="WARNING when the seconds until a token expires fall outside RANGE (Monitoring "
+        "Plugins syntax: 10, 10:, ~:10, 10:20, @10:20 for inside); default from config: "
+        "604800: (7 days)",
+    )
+    check.add_argument(
+        "-c",
+        "--critical",
+        default=None,
+        metavar="RANGE",
+        help="CRITICAL likewise (default 86400:, one day); an expired token, a reauth and "
+        "a dead ad token are CRITICAL whatever the ranges",
+    )
+    check.add_argument(
         "--warn-within",
         default=None,
         metavar="DURATION",
-        help="token expiry that warns (default from config: 7d)",
+        help="the same as -w SECONDS: written as a duration, e.g. 7d",
     )
     check.add_argument(
         "--crit-within",
         default=None,
         metavar="DURATION",
-        help="token expiry that is critical (default 24h)",
+        help="the same as -c SECONDS: written as a duration, e.g. 24h",
     )
     check.add_argument(
         "--max-age",
@@ -501,13 +518,12 @@ def _check_result(
 ) -> Any:
     from layers_tui.check import (
         CheckScope,
+        ExpiryRanges,
         Freshness,
         check_session,
-        parse_duration,
         parse_seconds,
         unknown,
     )
-    from layers_tui.domain.status import Thresholds
     from layers_tui.session.session import open_session
 
     try:
@@ -515,15 +531,13 @@ def _check_result(
             settings = loaded.settings
             _require_key(settings)
             try:
-                warn = (
-                    parse_duration(args.warn_within)
-                    if args.warn_within
-                    else settings.expiry_warn_days * 86_400
-                )
-                crit = (
-                    parse_duration(args.crit_within)
-                    if args.crit_within
-                    else settings.expiry_crit_hours * 3600
+                ranges = ExpiryRanges(
+                    _range(
+                        args.warning, args.warn_within, "-w", settings.expiry_warn_days * 86_400
+                    ),
+                    _range(
+                        args.critical, args.crit_within, "-c", settings.expiry_crit_hours * 3600
+                    ),
                 )
                 freshness = Freshness(parse_seconds(args.max_age), parse_seconds(args.timeout))
             except ValueError as error:
@@ -535,15 +549,26 @@ def _check_result(
                 if session.store_problem:
                     log.warning("check: %s", session.store_problem)
                 try:
-                    return await check_session(
-                        session, Thresholds(warn, crit), scope, freshness, bool(args.json)
-                    )
+                    return await check_session(session, ranges, scope, freshness, bool(args.json))
                 finally:
                     await session.aclose()
 
             return asyncio.run(go())
     except ConfigError as error:
         return unknown(f"config error: {error}", "CONFIG")
+
+
+def _range(given: str | None, within: str | None, flag: str, default: float) -> Any:
+    """One of check's expiry ranges: `-w/-c RANGE`, or its `--*-within DURATION` alias
+    (`N:`), or the config's threshold (`N:`). Raises ValueError for both at once."""
+    from layers_tui.check import Range, parse_duration, parse_range
+
+    if given is not None and within is not None:
+        alias = "--warn-within" if flag == "-w" else "--crit-within"
+        raise ValueError(f"{flag} and {alias} say the same thing: give one of them")
+    if given is not None:
+        return parse_range(given)
+    return Range(parse_duration(within) if within is not None else default)
 
 
 def run_headless(

@@ -250,3 +250,23 @@ def combine(summaries: Iterable[Summary]) -> Summary:
         ok += summary.ok
         off += summary.off
     return Summary(critical=critical, warning=warning, ok=ok, off=off)
+
+
+ACTIONS = ("reauth", "connect", "none")
+
+
+def remedy(row: AccountRow, now: datetime) -> tuple[str, str]:
+    """What is wrong with `row` and what fixes it, for machines and alerts: (problem, action),
+    with no key names in them ("token expired 2 h ago", "reauth"); ("", "none") when fine."""
+    if row.kind == "social" and row.status == "reauth_required":
+        return "reauth required", "reauth"
+    if row.kind == "social" and row.status == "disconnected":
+        return "disconnected", "connect"
+    if row.severity in (Severity.OK, Severity.OFF):
+        return "", "none"
+    if row.kind == "social" and row.status == "connected" and row.token_expires_at is not None:
+        when = relative_time(row.token_expires_at, now)
+        return f"token {when if when.startswith('expired') else 'expires ' + when}", "reauth"
+    if row.kind == "ad" and row.status in ("expired", "revoked", "invalid"):
+        return f"ad token {row.status}", "reauth"
+    return f"status '{safe(row.status, 40)}' unknown to this version of layers-tui", "none"

@@ -31,7 +31,7 @@ async def test_check_text_report(sandbox_app, api_key, fake_clock):
         "LAYERS CRITICAL - 8 critical, 3 warning, 11 ok, 2 disconnected "
         "across 6 projects | critical=8"
     )
-    assert "min_expiry_hours=18.0h" in head
+    assert " min_expiry=64800s;604800:;86400:" in head  # 18 h, in seconds with -w and -c
     assert "CRITICAL: Acme Coffee Roasters / TikTok / acme_baristas: reauth required" in text
     assert "\x1b" not in text
 
