@@ -1,5 +1,5 @@
 """Command line: the dashboard (default), --demo, sandbox, connect, reauth, check, sync, watch,
-doctor."""
+history, journal, doctor."""
 
 from __future__ import annotations
 
@@ -281,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
         "SIGTERM) stops it cleanly with exit 0; a rejected key or a bad config exits 2.",
     )
 
+    from layers_tui.history_cli import add_arguments as add_history_arguments
+
+    add_history_arguments(commands, common)
+
     commands.add_parser(
         "doctor",
         parents=[common],
@@ -315,6 +319,11 @@ def main(
         with _environment(args) as loaded:
             if command == "doctor":
                 return run_doctor(loaded)
+            if command in ("history", "journal"):
+                from layers_tui.history_cli import run as run_history
+
+                _require_key(loaded.settings)
+                return run_history(args, loaded.settings, sys.stdout, sys.stderr, clock)
             if command in ("sync", "watch"):
                 return run_headless(command, loaded, transport=transport, clock=clock)
             return run_dashboard(args, loaded)

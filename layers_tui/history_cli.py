@@ -1,0 +1,293 @@
+"""`layers-tui history` and `layers-tui journal`: what the local store remembers.
+
+`history` lists account status changes (newest first) as the refresh loop recorded them;
+`journal` lists operator actions (reauth links minted, completed or cancelled, connects,
+revokes) with the profile, key id and host they were made with. Both read only the local
+store of the current profile's API host and key, never the API. Every string from the API
+goes through `text.safe`; `--json` prints one JSON object; the API key is never printed
+(only its public key id). No Textual here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TextIO
+
+from layers_tui.domain.status import PLATFORM_LABELS, Severity
+from layers_tui.logs import redact
+from layers_tui.text import safe, safe_data
+
+if TYPE_CHECKING:  # the parser imports this module: keep `--help` light
+    from layers_tui.clock import Clock
+    from layers_tui.config import Settings
+    from layers_tui.session.store import Change, JournalEntry, Store
+
+SCHEMA_VERSION = 1
+DEFAULT_LIMIT = 1000
+
+
+def since_argument(text: str) -> float:
+    """argparse type for `--since 7d`: seconds back from now."""
+    from layers_tui.check import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_arguments(
+    commands: Any, common: argparse.ArgumentParser
+) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The `history` and `journal` subcommands on `commands` (argparse subparsers)."""
+    history = commands.add_parser(
+        "history",
+        parents=[common],
+        help="status changes recorded in the local store",
+        description="Print account status changes (newest first) from the local store that "
+        "the dashboard, sync and watch keep. Reads no API. Exit 0, also when there is "
+        "nothing to show; 1 when --project matches no project; 2 for a bad config.",
+    )
+    which = history.add_mutually_exclusive_group()
+    which.add_argument("--account", metavar="ID", help="only this account (its id)")
+    which.add_argument(
+        "--project", metavar="P", help="only this project (id, or name or part of it)"
+    )
+    journal = commands.add_parser(
+        "journal",
+        parents=[common],
+        help="operator actions recorded in the local store",
+        description="Print the journal of operator actions (reauth links minted, completed "
+        "or cancelled, connects, revokes), newest first, with the profile, key id (never "
+        "the key) and host they were made with. Reads no API.",
+    )
+    for parser in (history, journal):
+        parser.add_argument(
+            "--since",
+            type=since_argument,
+            metavar="DURATION",
+            help="only the last DURATION, e.g. 7d, 24h, 90m (default: everything kept)",
+        )
+        parser.add_argument(
+            "--limit",
+            type=int,
+            default=DEFAULT_LIMIT,
+            metavar="N",
+            help=f"at most N entries, newest first (default {DEFAULT_LIMIT}; 0 for all)",
+        )
+        parser.add_argument("--json", action="store_true", help="one JSON object")
+    return history, journal
+
+
+# -- reading -----------------------------------------------------------------------------------
+def open_store(settings: Settings, now: datetime) -> Store | None:
+    """The current profile's local store, or None when it does not exist yet (nothing is
+    created by reading)."""
+    from layers_tui import paths
+    from layers_tui.api import key_id
+    from layers_tui.session.session import open_store as open_session_store
+
+    path = paths.store_path(settings.base_url, key_id(settings.api_key), settings.demo)
+    if not path.exists():
+        return None
+    store, _problem = open_session_store(path, now)
+    return store
+
+
+def _iso(stamp: float | None) -> str | None:
+    if stamp is None:
+        return None
+    moment = datetime.fromtimestamp(stamp, UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _severity(value: int | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return Severity(value).name.lower()
+    except ValueError:
+        return str(value)
+
+
+def change_record(change: Change, project_name: str | None) -> dict[str, Any]:
+    return safe_data(
+        {
+            "at": _iso(change.at),
+            "projectId": change.project_id,
+            "project": project_name,
+            "kind": change.kind,
+            "accountId": change.account_key,
+            "platform": change.platform,
+            "name": change.name,
+            "oldStatus": change.old_status,
+            "newStatus": change.new_status,
+            "oldSeverity": _severity(change.old_severity),
+            "newSeverity": _severity(change.new_severity),
+        }
+    )
+
+
+def change_text(change: Change, project_name: str | None) -> str:
+    platform = PLATFORM_LABELS.get(change.platform) or safe(change.platform, 20)
+    where = f"{safe(project_name or change.project_id, 60)} / {platform}"
+    who = safe(change.name or change.account_key, 60)
+    old = safe(change.old_status, 30) if change.old_status else "(new)"
+    new = safe(change.new_status, 30) if change.new_status else "(gone)"
+    severity = _severity(change.new_severity) or "gone"
+    return (
+        f"{_iso(change.at)} {where} / {who} [{safe(change.account_key, 60)}]: "
+        f"{old} -> {new} ({severity})"
+    )
+
+
+def journal_record(entry: JournalEntry) -> dict[str, Any]:
+    return safe_data(
+        {
+            "at": _iso(entry.at),
+            "action": entry.action,
+            "profile": entry.profile,
+            "keyId": entry.key_id,
+            "host": entry.host,
+            "projectId": entry.project_id,
+            "accountId": entry.account_id,
+            "detail": entry.detail,
+        }
+    )
+
+
+def journal_text(entry: JournalEntry) -> str:
+    parts = [
+        _iso(entry.at) or "?",
+        safe(entry.action, 40),
+        f"profile={safe(entry.profile or 'default', 40)}",
+        f"key={safe(entry.key_id or '?', 60)}",
+        f"host={safe(entry.host or '?', 80)}",
+    ]
+    if entry.project_id:
+        parts.append(f"project={safe(entry.project_id, 60)}")
+    if entry.account_id:
+        parts.append(f"account={safe(entry.account_id, 60)}")
+    parts.extend(
+        f"{safe(key, 40)}={safe(json.dumps(value) if not isinstance(value, str) else value, 120)}"
+        for key, value in sorted(entry.detail.items())
+    )
+    return " ".join(parts)
+
+
+def _since(now: datetime, seconds: float | None) -> datetime | None:
+    return None if seconds is None else now - timedelta(seconds=seconds)
+
+
+def history_output(
+    store: Store | None,
+    now: datetime,
+    *,
+    account: str | None = None,
+    project: str | None = None,
+    since: float | None = None,
+    limit: int = DEFAULT_LIMIT,
+    as_json: bool = False,
+) -> tuple[int, str]:
+    """(exit code, text to print) for `history`."""
+    from layers_tui.session.health import match_projects
+
+    records = store.projects() if store is not None else []
+    names = {record.id: str(record.doc.get("name") or "") or None for record in records}
+    changes: list[Change] = []
+    if store is not None:
+        if project is not None:
+            matched = match_projects(records, project)
+            if not matched:
+                message = f"no project matches {safe(project, 60)!r} ({len(records)} known)"
+                return 1, _render_error(message, as_json)
+            for record in matched:
+                changes.extend(
+                    store.history(
+                        project_id=record.id, since=_since(now, since), limit=limit or None
+                    )
+                )
+            changes.sort(key=lambda change: change.at, reverse=True)
+            changes = changes[:limit] if limit else changes
+        else:
+            changes = store.history(
+                account_key=account, since=_since(now, since), limit=limit or None
+            )
+    if as_json:
+        payload = {
+            "schemaVersion": SCHEMA_VERSION,
+            "changes": [change_record(c, names.get(c.project_id)) for c in changes],
+        }
+        return 0, _json(payload)
+    if not changes:
+        return 0, "no status changes recorded" + ("" if store else " (no local store yet)")
+    return 0, "\n".join(change_text(c, names.get(c.project_id)) for c in changes)
+
+
+def journal_output(
+    store: Store | None,
+    now: datetime,
+    *,
+    since: float | None = None,
+    limit: int = DEFAULT_LIMIT,
+    as_json: bool = False,
+) -> tuple[int, str]:
+    """(exit code, text to print) for `journal`."""
+    entries = store.journal(since=_since(now, since), limit=limit or None) if store else []
+    if as_json:
+        payload = {
+            "schemaVersion": SCHEMA_VERSION,
+            "entries": [journal_record(entry) for entry in entries],
+        }
+        return 0, _json(payload)
+    if not entries:
+        return 0, "no operator actions recorded" + ("" if store else " (no local store yet)")
+    return 0, "\n".join(journal_text(entry) for entry in entries)
+
+
+def _json(payload: dict[str, Any]) -> str:
+    # A key cannot reach the store through our code; redact anyway, as the log does.
+    return redact(json.dumps(payload, ensure_ascii=True))
+
+
+def _render_error(message: str, as_json: bool) -> str:
+    if as_json:
+        return _json({"schemaVersion": SCHEMA_VERSION, "error": {"message": message}})
+    return f"layers-tui history: {message}"
+
+
+# -- the commands ----------------------------------------------------------------------------
+def run(
+    args: argparse.Namespace,
+    settings: Settings,
+    out: TextIO,
+    err: TextIO,
+    clock: Clock | None = None,
+) -> int:
+    """`history` or `journal` (by `args.command`): print, return the exit code."""
+    from layers_tui.clock import SystemClock
+
+    now = (clock or SystemClock()).now()
+    store = open_store(settings, now)
+    try:
+        if args.command == "history":
+            code, text = history_output(
+                store,
+                now,
+                account=args.account,
+                project=args.project,
+                since=args.since,
+                limit=args.limit,
+                as_json=args.json,
+            )
+        else:
+            code, text = journal_output(
+                store, now, since=args.since, limit=args.limit, as_json=args.json
+            )
+    finally:
+        if store is not None:
+            store.close()
+    (out if code == 0 or args.json else err).write(redact(text) + "\n")
+    return code
