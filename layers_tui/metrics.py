@@ -1,0 +1,770 @@
+"""Prometheus metrics of the organisation's health, read from the local store at scrape time.
+
+A scrape never calls the Layers API: it reads what the refresh loop (`watch`, `sync`, the
+dashboard) last wrote to the store. Two faces share one reading (`read_store`):
+`layers-tui metrics --textfile PATH` writes the exposition atomically for node_exporter's
+textfile collector (`run_metrics_command`), and `watch --metrics HOST:PORT` serves
+`/metrics` over HTTP (`serve`).
+
+`StoreCollector` is a prometheus-client custom collector (families built at scrape time on a
+private registry). Building prometheus-client's sample objects for 40,000 accounts takes
+seconds, so the HTTP endpoint writes the same text with `render`, which formats each
+account's labels once; a test holds both outputs byte for byte equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import logging
+import os
+import platform as _platform
+import re
+import sqlite3
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import CollectorRegistry, write_to_textfile
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    StateSetMetricFamily,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, ThreadingWSGIServer
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from layers_tui import __version__
+from layers_tui.domain.status import SOCIAL_STATUSES, TOKEN_STATUSES
+from layers_tui.flows.model import STATUSES as FLOW_STATUSES
+from layers_tui.text import safe
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from layers_tui.session.inventory import InventoryEvent
+    from layers_tui.session.session import Session
+    from layers_tui.session.store import Store
+
+log = logging.getLogger("layers_tui.metrics")
+
+PREFIX = "layers_"
+UNKNOWN_STATE = "unknown"
+# The states of each kind's state set: the API's values we know, plus one for the rest.
+ACCOUNT_STATES = {
+    "social": (*SOCIAL_STATUSES, UNKNOWN_STATE),
+    "ad": (*TOKEN_STATUSES, UNKNOWN_STATE),
+}
+ACCOUNT_LABELS = ("project", "platform", "kind", "account")
+LABEL_LIMIT = 200
+
+
+def label(value: object) -> str:
+    """An API string as a label value: control characters made visible, length capped."""
+    return safe(value, LABEL_LIMIT)
+
+
+@dataclass(frozen=True)
+class AccountState:
+    project: str
+    platform: str
+    kind: str
+    account: str
+    status: str  # one of ACCOUNT_STATES[kind]
+    expires_at: float | None
+    changed_at: float | None  # the last change of its status, from the history
+
+
+@dataclass(frozen=True)
+class ProjectState:
+    project: str
+    refreshed_at: float | None
+    attempted_at: float | None
+    failed: bool
+
+
+@dataclass
+class Reading:
+    """Everything one scrape shows, read from the store (and, in `watch`, from the running
+    session: pass duration, rate-limit headers)."""
+
+    profile: str
+    store_ok: bool = False
+    projects: list[ProjectState] = field(default_factory=list)
+    accounts: list[AccountState] = field(default_factory=list)
+    rollup: list[tuple[str, str, str, str, int]] = field(default_factory=list)
+    flows: Counter[tuple[str, str]] = field(default_factory=Counter)
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    tier: str | None = None
+    refresh_duration: float | None = None
+    listing_failed: bool = False
+    rate_limits: list[tuple[str, int | None, int | None]] = field(default_factory=list)
+    requests: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+    @property
+    def last_refresh(self) -> float | None:
+        times = [p.refreshed_at for p in self.projects if p.refreshed_at is not None]
+        return max(times) if times else None
+
+    @property
+    def oldest_refresh(self) -> float | None:
+        """The stalest project's last success (None when some project never succeeded)."""
+        times = [p.refreshed_at for p in self.projects]
+        if not times or any(t is None for t in times):
+            return None
+        return min(t for t in times if t is not None)
+
+    @property
+    def up(self) -> bool:
+        """The store was read, something was refreshed, and the latest attempt worked."""
+        if not self.store_ok or self.listing_failed or self.last_refresh is None:
+            return False
+        attempted = [p for p in self.projects if p.attempted_at is not None]
+        latest = max(attempted, key=lambda p: p.attempted_at or 0.0, default=None)
+        return latest is None or not latest.failed
+
+
+# -- reading the store -----------------------------------------------------------------------
+# The store's interface has no query for "every account's state without its document";
+# these two read the covering columns directly (see the report: Store.account_states()).
+_ACCOUNTS_SQL = "SELECT project_id, platform, kind, key, status, expires_at FROM accounts"
+_CHANGES_SQL = (
+    "SELECT kind, account_key, MAX(at) FROM history "
+    "WHERE new_status IS NOT NULL AND (old_status IS NULL OR old_status != new_status) "
+    "GROUP BY kind, account_key"
+)
+
+
+def read_store(store: Store, profile: str) -> Reading:
+    """One consistent reading of the store for a scrape; a store that cannot be read gives
+    a reading with `store_ok` false (exposed as `layers_up 0`), never an exception."""
+    reading = Reading(profile=profile)
+    try:
+        with _read_transaction(store) as db:
+            _read_into(reading, store, db)
+    except (sqlite3.Error, ValueError, TypeError) as error:
+        log.warning("metrics: cannot read the store %s: %s", store.path, error)
+        return Reading(profile=profile)
+    reading.store_ok = True
+    return reading
+
+
+@contextlib.contextmanager
+def _read_transaction(store: Store) -> Iterator[sqlite3.Connection]:
+    db: sqlite3.Connection = store._db  # one read snapshot across queries (private)
+    if db.in_transaction:  # a write of this connection is open: read inside it
+        yield db
+        return
+    db.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.execute("COMMIT")
+
+
+def _read_into(reading: Reading, store: Store, db: sqlite3.Connection) -> None:
+    reading.projects = [
+        ProjectState(label(r.id), r.refreshed_at, r.attempted_at, r.error is not None)
+        for r in store.projects()
+    ]
+    changed = {(kind, key): at for kind, key, at in db.execute(_CHANGES_SQL)}
+    known = {kind: frozenset(states) for kind, states in ACCOUNT_STATES.items()}
+    accounts = []
+    for project, platform, kind, key, status, expires_at in db.execute(_ACCOUNTS_SQL):
+        states = known.get(kind, frozenset())
+        accounts.append(
+            AccountState(
+                label(project),
+                label(platform),
+                label(kind),
+                label(key),
+                status if status in states else UNKNOWN_STATE,
+                expires_at,
+                changed.get((kind, key)),
+            )
+        )
+    accounts.sort(key=lambda a: (a.project, a.kind, a.account))
+    reading.accounts = accounts
+    reading.rollup = sorted(
+        (label(p), label(pl), label(k), label(s), int(n)) for p, pl, k, s, n in store.rollup()
+    )
+    for document in store.flow_documents():
+        status = document.get("status")
+        kind = document.get("kind")
+        if status in FLOW_STATUSES:
+            reading.flows[(label(kind), status)] += 1
+    for entry in store.journal():
+        kind, _, outcome = entry.action.partition(":")
+        if outcome in FLOW_STATUSES and outcome != "pending":
+            reading.outcomes[(label(kind), outcome)] += 1
+    tier = store.get_meta("tier")
+    reading.tier = label(tier) if tier else None
+
+
+def open_readonly(path: Path) -> Store:
+    """The store at `path` through a read-only connection: a scraper never creates,
+    migrates or moves aside the store the refresh loop owns. Raises sqlite3.Error."""
+    from layers_tui.session.store import BUSY_TIMEOUT_MS, Store
+
+    connection = sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro",
+        uri=True,
+        isolation_level=None,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        check_same_thread=False,
+    )
+    return Store(connection, path)
+
+
+# -- the families --------------------------------------------------------------------------
+@dataclass
+class Family:
+    """One metric family, neutral between prometheus-client's objects and the fast text."""
+
+    name: str
+    kind: str  # gauge | counter | stateset | info
+    help: str
+    labels: tuple[str, ...]
+    samples: list[tuple[tuple[str, ...], Any]] = field(default_factory=list)
+    states: dict[str, tuple[str, ...]] | None = None  # stateset: kind -> its states
+
+    def add(self, values: tuple[str, ...], value: Any) -> None:
+        self.samples.append((values, value))
+
+
+def families(reading: Reading) -> list[Family]:
+    """The exposition of one reading, in order; names follow Prometheus conventions (base
+    units, `_timestamp_seconds` for times, `_total` only on counters)."""
+    profile = (reading.profile,)
+    out: list[Family] = []
+
+    build = Family(
+        f"{PREFIX}build", "info", "Version of layers-tui serving these metrics.",
+        ("version", "python_version"),
+    )  # fmt: skip
+    build.add((__version__, _platform.python_version()), 1)
+    out.append(build)
+
+    up = Family(
+        f"{PREFIX}up",
+        "gauge",
+        "1 when the local store was read and the latest refresh succeeded, else 0.",
+        ("profile",),
+    )
+    up.add(profile, 1 if reading.up else 0)
+    out.append(up)
+
+    last = Family(
+        f"{PREFIX}last_refresh_success_timestamp_seconds",
+        "gauge",
+        "When a project was last refreshed successfully (the most recent one).",
+        ("profile",),
+    )
+    if reading.last_refresh is not None:
+        last.add(profile, reading.last_refresh)
+    out.append(last)
+
+    oldest = Family(
+        f"{PREFIX}oldest_refresh_success_timestamp_seconds",
+        "gauge",
+        "The stalest project's last successful refresh (absent while one was never refreshed).",
+        ("profile",),
+    )
+    if reading.oldest_refresh is not None:
+        oldest.add(profile, reading.oldest_refresh)
+    out.append(oldest)
+
+    duration = Family(
+        f"{PREFIX}refresh_duration_seconds",
+        "gauge",
+        "How long the last full refresh pass took (served by watch only).",
+        ("profile",),
+    )
+    if reading.refresh_duration is not None:
+        duration.add(profile, reading.refresh_duration)
+    out.append(duration)
+
+    tier = Family(
+        f"{PREFIX}rate_limit_tier", "info", "The API key's rate-limit tier (from whoami).",
+        ("profile", "tier"),
+    )  # fmt: skip
+    if reading.tier:
+        tier.add((reading.profile, reading.tier), 1)
+    out.append(tier)
+
+    remaining = Family(
+        f"{PREFIX}rate_limit_remaining",
+        "gauge",
+        "Requests left in the rate-limit window, as the API last said (served by watch only).",
+        ("profile", "bucket"),
+    )
+    limit = Family(
+        f"{PREFIX}rate_limit_limit",
+        "gauge",
+        "Requests allowed per rate-limit window, as the API last said (watch only).",
+        ("profile", "bucket"),
+    )
+    for bucket, bucket_limit, bucket_remaining in reading.rate_limits:
+        if bucket_remaining is not None:
+            remaining.add((reading.profile, bucket), bucket_remaining)
+        if bucket_limit is not None:
+            limit.add((reading.profile, bucket), bucket_limit)
+    out += [remaining, limit]
+
+    requests = Family(
+        f"{PREFIX}api_requests",
+        "counter",
+        "Layers API requests made by this process, by endpoint and HTTP status.",
+        ("endpoint", "method", "code"),
+    )
+    for key in sorted(reading.requests):
+        requests.add(key, reading.requests[key])
+    out.append(requests)
+
+    project_up = Family(
+        f"{PREFIX}project_up",
+        "gauge",
+        "1 when the project's latest refresh succeeded, 0 when it failed.",
+        ("project",),
+    )
+    project_last = Family(
+        f"{PREFIX}project_last_refresh_success_timestamp_seconds",
+        "gauge",
+        "When the project was last refreshed successfully.",
+        ("project",),
+    )
+    for project in reading.projects:
+        if project.attempted_at is not None:
+            project_up.add((project.project,), 0 if project.failed else 1)
+        if project.refreshed_at is not None:
+            project_last.add((project.project,), project.refreshed_at)
+    out += [project_up, project_last]
+
+    status = Family(
+        f"{PREFIX}account_status",
+        "stateset",
+        "Each account's status as the API reports it: 1 for the current one, 0 for the others.",
+        ACCOUNT_LABELS,
+        states=ACCOUNT_STATES,
+    )
+    expiry = Family(
+        f"{PREFIX}account_token_expiry_timestamp_seconds",
+        "gauge",
+        "When the account's token expires (absent when the API gives no expiry).",
+        ACCOUNT_LABELS,
+    )
+    changed = Family(
+        f"{PREFIX}account_status_change_timestamp_seconds",
+        "gauge",
+        "When the account's status last changed (absent when no change is recorded).",
+        ACCOUNT_LABELS,
+    )
+    for account in reading.accounts:
+        values = (account.project, account.platform, account.kind, account.account)
+        status.add(values, account.status)
+        if account.expires_at is not None:
+            expiry.add(values, account.expires_at)
+        if account.changed_at is not None:
+            changed.add(values, account.changed_at)
+    out += [status, expiry, changed]
+
+    counts = Family(
+        f"{PREFIX}accounts",
+        "gauge",
+        "Accounts by project, platform, kind and status.",
+        ("project", "platform", "kind", "status"),
+    )
+    for project_id, platform, kind, state, count in reading.rollup:
+        counts.add((project_id, platform, kind, state), count)
+    out.append(counts)
+
+    flows = Family(
+        f"{PREFIX}flows",
+        "gauge",
+        "Connect and reauth flows in the store by status (finished ones are kept 24 h).",
+        ("kind", "status"),
+    )
+    for key in sorted(reading.flows):
+        flows.add(key, reading.flows[key])
+    out.append(flows)
+
+    outcomes = Family(
+        f"{PREFIX}flow_outcomes",
+        "counter",
+        "Finished connect and reauth flows by outcome, from the operator journal.",
+        ("kind", "outcome"),
+    )
+    for key in sorted(reading.outcomes):
+        outcomes.add(key, reading.outcomes[key])
+    out.append(outcomes)
+    return out
+
+
+def to_metric(family: Family) -> Metric:
+    """The family as prometheus-client's custom-collector object."""
+    name = family.name
+    if family.kind == "counter":
+        metric: Any = CounterMetricFamily(name, family.help, labels=family.labels)
+        for values, value in family.samples:
+            metric.add_metric(values, value)
+    elif family.kind == "info":
+        metric = InfoMetricFamily(name, family.help, labels=())
+        for values, _ in family.samples:
+            metric.add_metric([], dict(zip(family.labels, values, strict=True)))
+    elif family.kind == "stateset":
+        assert family.states is not None
+        metric = StateSetMetricFamily(name, family.help, labels=family.labels)
+        kind_at = family.labels.index("kind")
+        for values, current in family.samples:
+            states = family.states.get(values[kind_at], (current,))
+            metric.add_metric(values, {state: state == current for state in states})
+    else:
+        metric = GaugeMetricFamily(name, family.help, labels=family.labels)
+        for values, value in family.samples:
+            metric.add_metric(values, value)
+    return metric
+
+
+class StoreCollector(Collector):
+    """A custom collector: every `collect()` reads the store (never the API)."""
+
+    def __init__(self, read: Callable[[], Reading]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        return [to_metric(family) for family in families(self._read())]
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # registration must not read the store
+
+
+# -- the text format, fast -----------------------------------------------------------------
+_ONE, _ZERO = floatToGoString(1), floatToGoString(0)
+
+
+def _escape(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
+
+
+def _help(text: str) -> str:
+    return text.replace("\\", r"\\").replace("\n", r"\n")
+
+
+def render(reading: Reading) -> bytes:
+    """The exposition (Prometheus text format 0.0.4) of a reading: byte for byte what
+    prometheus-client's `generate_latest` writes for `StoreCollector`, without building a
+    sample object per line."""
+    out: list[str] = []
+    for family in families(reading):
+        name = family.name
+        exposed, kind = name, family.kind
+        if kind == "counter":
+            exposed = f"{name}_total"
+        elif kind == "info":
+            exposed, kind = f"{name}_info", "gauge"
+        elif kind == "stateset":
+            kind = "gauge"
+        out.append(f"# HELP {exposed} {_help(family.help)}\n# TYPE {exposed} {kind}\n")
+        if family.kind == "stateset":
+            _render_stateset(family, out)
+            continue
+        order = sorted(range(len(family.labels)), key=lambda i: family.labels[i])
+        names = [family.labels[i] for i in order]
+        for values, value in family.samples:
+            labels = ",".join(
+                [f'{n}="{_escape(values[i])}"' for n, i in zip(names, order, strict=True)]
+            )
+            body = f"{{{labels}}}" if labels else ""
+            out.append(f"{exposed}{body} {floatToGoString(value)}\n")
+    return "".join(out).encode("utf-8")
+
+
+def _render_stateset(family: Family, out: list[str]) -> None:
+    """State-set lines: the state label (named as the metric) sorted among the others,
+    each account's labels formatted once for all its states."""
+    assert family.states is not None
+    name = family.name
+    every = sorted((*family.labels, name))
+    at = every.index(name)
+    before = [n for n in every[:at]]
+    after = [n for n in every[at + 1 :]]
+    index = {n: i for i, n in enumerate(family.labels)}
+    kind_at = index["kind"]
+    state_parts = {
+        kind: [(state, f'{name}="{_escape(state)}"') for state in sorted(states)]
+        for kind, states in family.states.items()
+    }
+    for values, current in family.samples:
+        head = ",".join([f'{n}="{_escape(values[index[n]])}"' for n in before])
+        tail = ",".join([f'{n}="{_escape(values[index[n]])}"' for n in after])
+        head = f"{name}{{{head}," if head else f"{name}{{"
+        tail = f",{tail}}}" if tail else "}"
+        parts = state_parts.get(values[kind_at]) or [(current, f'{name}="{_escape(current)}"')]
+        for state, part in parts:
+            out.append(f"{head}{part}{tail} {_ONE if state == current else _ZERO}\n")
+
+
+# -- API requests by endpoint --------------------------------------------------------------
+_ID_SEGMENT = re.compile(r"^(?:[a-z]{2,5}_[A-Za-z0-9_-]+|[0-9a-fA-F-]{8,}|\d+)$")
+
+
+class RequestCounter:
+    """A `LayersClient` request observer (`observer=`) counting requests by endpoint
+    template (ids replaced by `{id}`, so the label stays low-cardinality) and status."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, method: str, path: str, status: int | None) -> None:
+        endpoint = "/".join(
+            "{id}" if _ID_SEGMENT.match(part) else part for part in path.split("?")[0].split("/")
+        )
+        key = (label(endpoint), label(method), str(status) if status is not None else "error")
+        with self._lock:
+            self._counts[key] += 1
+
+    def counts(self) -> dict[tuple[str, str, str], int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+# -- watch --metrics -----------------------------------------------------------------------
+class SessionReader:
+    """Readings for a running session: the store through a connection of its own (the
+    session's is busy on the event loop), plus what only the running process knows."""
+
+    def __init__(self, session: Session, requests: RequestCounter | None = None) -> None:
+        self.session = session
+        self.requests = requests
+        self.profile = session.profile or "default"
+        self._lock = threading.Lock()
+        self._own: Store | None = None
+        self._pass_started: float | None = None
+        self.refresh_duration: float | None = None
+        self.listing_failed = False
+        session.inventory.listeners.append(self.on_event)
+
+    def on_event(self, event: InventoryEvent) -> None:
+        """Times full passes and notes a failed listing (called on the event loop)."""
+        from layers_tui.session.inventory import ListingFailed, ProgressUpdated, ProjectsUpdated
+
+        if isinstance(event, ListingFailed):
+            self.listing_failed = True
+        elif isinstance(event, ProjectsUpdated):
+            self.listing_failed = False
+        elif isinstance(event, ProgressUpdated):
+            progress = event.progress
+            now = self.session.clock.monotonic()
+            if progress.running and progress.done == 0:
+                self._pass_started = now
+            elif not progress.running and self._pass_started is not None:
+                if progress.total:
+                    self.refresh_duration = now - self._pass_started
+                self._pass_started = None
+
+    def _store(self) -> Store:
+        if self.session.store.path is None:
+            return self.session.store  # in memory: only the session's connection sees it
+        if self._own is None:
+            self._own = open_readonly(self.session.store.path)
+        return self._own
+
+    def read(self) -> Reading:
+        with self._lock:
+            try:
+                store = self._store()
+            except Exception as error:  # StoreError, sqlite3 errors: exposed as layers_up 0
+                log.warning("metrics: cannot open the store: %s", error)
+                reading = Reading(profile=self.profile)
+            else:
+                reading = read_store(store, self.profile)
+        reading.refresh_duration = self.refresh_duration
+        reading.listing_failed = self.listing_failed
+        reading.rate_limits = sorted(
+            (label(info.bucket), info.limit, info.remaining)
+            for info in list(self.session.client.rate_limits.values())
+        )
+        if self.requests is not None:
+            reading.requests = self.requests.counts()
+        return reading
+
+    def close(self) -> None:
+        with self._lock:
+            if self._own is not None:
+                self._own.close()
+                self._own = None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not logged."""
+
+
+@dataclass
+class MetricsServer:
+    """A running `/metrics` endpoint; `close()` stops it."""
+
+    httpd: Any
+    thread: threading.Thread
+    reader: SessionReader
+    registry: CollectorRegistry
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.httpd.server_address[:2]
+        return str(host), int(port)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+        self.reader.close()
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """`HOST:PORT` (`[::1]:9464` for IPv6; `:9464` means 127.0.0.1) -> (host, port)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT, got {address!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+def metrics_app(read: Callable[[], Reading]) -> Callable[..., Iterable[bytes]]:
+    """A WSGI app: `GET /metrics` answers with `render` (gzip when accepted)."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") not in ("/metrics", "/"):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"Not found: layers-tui serves /metrics\n"]
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
+            return [b""]
+        body = render(read())
+        headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "").lower():
+            body = gzip.compress(body, compresslevel=1)
+            headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(len(body))))
+        start_response("200 OK", headers)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+    return app
+
+
+def serve(
+    address: str | tuple[str, int],
+    session: Session,
+    requests: RequestCounter | None = None,
+) -> MetricsServer:
+    """Serve `/metrics` for `session` on `address` ("HOST:PORT") in a background thread.
+
+    Each scrape reads the session's store (never the API) through its own SQLite
+    connection; the pass duration, a failed listing and the rate-limit headers come from
+    the running session. Port 0 picks a free port (see `MetricsServer.address`). Raises
+    OSError when the address cannot be bound, ValueError when it does not parse."""
+    host, port = parse_address(address) if isinstance(address, str) else address
+    reader = SessionReader(session, requests)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(reader.read))
+
+    class Server(ThreadingWSGIServer):
+        address_family = _family(host)
+
+    httpd = make_server(host, port, metrics_app(reader.read), Server, handler_class=_QuietHandler)
+    thread = threading.Thread(target=httpd.serve_forever, name="layers-metrics", daemon=True)
+    thread.start()
+    return MetricsServer(httpd, thread, reader, registry)
+
+
+def _family(host: str) -> int:
+    import socket
+
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+# -- layers-tui metrics --textfile PATH ----------------------------------------------------
+def registry_for(store: Store | None, profile: str) -> CollectorRegistry:
+    """A private registry whose collector reads `store` at each collection (None: a store
+    that does not exist yet, exposed as `layers_up 0`)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(
+        StoreCollector(
+            lambda: read_store(store, profile) if store is not None else Reading(profile)
+        )
+    )
+    return registry
+
+
+def write_textfile(path: Path, store: Store | None, profile: str) -> None:
+    """Write the exposition to `path` atomically (a temporary file in the same directory,
+    then a rename), as node_exporter's textfile collector expects."""
+    write_to_textfile(str(path), registry_for(store, profile))
+
+
+def run_metrics_command(args: argparse.Namespace) -> int:
+    """`layers-tui metrics --textfile PATH`: write the metrics of the current profile's store
+    for node_exporter's textfile collector (PATH should end in `.prom`). Reads only the
+    local store, never the API; a missing or unreadable store is written as `layers_up 0`.
+    Returns 0 when the file was written, 2 on a configuration or write error."""
+    from layers_tui import paths
+    from layers_tui.api import key_id
+    from layers_tui.config import ConfigError, load_settings
+
+    textfile = Path(args.textfile)
+    demo = bool(getattr(args, "demo", False))
+    flags: dict[str, Any] = {
+        "profile": getattr(args, "profile", None),
+        "base_url": getattr(args, "base_url", None),
+    }
+    try:
+        if demo:
+            settings = load_settings({**flags, "demo": True}, {}, None, None).settings
+        else:
+            settings = load_settings(
+                flags, os.environ, getattr(args, "config", None), paths.default_config_file()
+            ).settings
+    except ConfigError as error:
+        sys.stderr.write(f"layers-tui metrics: config error: {error}\n")
+        return 2
+    kid = key_id(settings.api_key)
+    if not demo and kid is None:
+        sys.stderr.write("layers-tui metrics: no API key, so no store to read (see doctor)\n")
+        return 2
+    store_path = paths.store_path(settings.base_url, kid, demo)
+    profile = label(settings.profile or "default")
+    store: Store | None = None
+    if store_path.exists():
+        try:
+            store = open_readonly(store_path)
+        except sqlite3.Error as error:
+            log.warning("metrics: cannot open %s: %s", store_path, error)
+    try:
+        write_textfile(textfile, store, profile)
+    except OSError as error:
+        sys.stderr.write(
+            f"layers-tui metrics: cannot write {textfile}: {error.strerror or error}\n"
+        )
+        return 2
+    finally:
+        if store is not None:
+            store.close()
+    return 0
+
+
+def parse_families(text: str) -> dict[str, Sequence[Any]]:
+    """Samples by family name, parsed by prometheus-client's own parser (tests, scripts)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
