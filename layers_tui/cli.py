@@ -1,5 +1,5 @@
 """Command line: the dashboard (default), --demo, sandbox, connect, reauth, check, sync, watch,
-history, journal, doctor."""
+metrics, history, journal, doctor."""
 
 from __future__ import annotations
 
@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         "when the API or the config could not be used. When another layers-tui (watch, a "
         "dashboard) is already refreshing this key, sync leaves it to that one and exits 0.",
     )
-    commands.add_parser(
+    watch = commands.add_parser(
         "watch",
         parents=[common],
         help="keep the local store fresh, headless, and log status changes",
@@ -279,6 +279,24 @@ def build_parser() -> argparse.ArgumentParser:
         "dashboard follows the first). Prints one line per account status change on stdout "
         "(accounts seen for the first time are not logged); problems on stderr. Ctrl+C (or "
         "SIGTERM) stops it cleanly with exit 0; a rejected key or a bad config exits 2.",
+    )
+    watch.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        default=None,
+        help="also serve Prometheus /metrics here, e.g. 127.0.0.1:9464 (read from the local "
+        "store: a scrape never calls the Layers API)",
+    )
+    metrics = commands.add_parser(
+        "metrics",
+        parents=[common],
+        help="write Prometheus metrics for node_exporter's textfile collector",
+        description="Write the metrics `watch --metrics` serves, read from the local store "
+        "(never the API), to PATH atomically. Exit 0 when written, 2 on a config or write "
+        "error.",
+    )
+    metrics.add_argument(
+        "--textfile", required=True, metavar="PATH", help="file to write (should end in .prom)"
     )
 
     from layers_tui.history_cli import add_arguments as add_history_arguments
@@ -316,6 +334,10 @@ def main(
     try:
         if command == "sandbox":
             return run_sandbox(args)
+        if command == "metrics":
+            from layers_tui.metrics import run_metrics_command
+
+            return run_metrics_command(args)
         with _environment(args) as loaded:
             if command == "doctor":
                 return run_doctor(loaded)
@@ -325,7 +347,13 @@ def main(
                 _require_key(loaded.settings)
                 return run_history(args, loaded.settings, sys.stdout, sys.stderr, clock)
             if command in ("sync", "watch"):
-                return run_headless(command, loaded, transport=transport, clock=clock)
+                return run_headless(
+                    command,
+                    loaded,
+                    transport=transport,
+                    clock=clock,
+                    metrics=getattr(args, "metrics", None),
+                )
             return run_dashboard(args, loaded)
     except ConfigError as error:
         print(f"layers-tui: config error: {error}", file=sys.stderr)
@@ -586,9 +614,11 @@ def run_headless(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
+    metrics: str | None = None,
 ) -> int:
-    """`sync` or `watch`: one line for what stops them (config, key, store), never a
-    traceback; an unexpected error is logged with its redacted traceback."""
+    """`sync` or `watch`: one line for what stops them (config, key, store, a metrics
+    address that cannot be bound), never a traceback; an unexpected error is logged with its
+    redacted traceback. `metrics`: HOST:PORT for watch's /metrics endpoint."""
     from layers_tui.logs import close_logging, redact, setup_logging
     from layers_tui.session.session import open_session
     from layers_tui.watch import run_sync, run_watch
@@ -601,11 +631,25 @@ def run_headless(
         session = open_session(settings, clock=clock, transport=transport)
         if session.store_problem:
             print(f"layers-tui {command}: {session.store_problem}", file=sys.stderr)
+        server = None
         try:
             if command == "sync":
                 return await run_sync(session, sys.stderr)
+            if metrics is not None:
+                from layers_tui.metrics import serve
+
+                try:
+                    server = serve(metrics, session)
+                except (OSError, ValueError) as error:
+                    reason = getattr(error, "strerror", None) or error
+                    print(f"layers-tui watch: --metrics {metrics}: {reason}", file=sys.stderr)
+                    return 2
+                host, port = server.address
+                print(f"layers-tui watch: metrics on http://{host}:{port}/metrics", file=sys.stderr)
             return await run_watch(session, sys.stdout, sys.stderr)
         finally:
+            if server is not None:
+                server.close()
             await session.aclose()
 
     try:
