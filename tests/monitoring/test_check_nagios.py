@@ -291,3 +291,28 @@ def test_the_schema_refuses_what_it_should():
         good,
     ):
         assert not VALIDATOR.is_valid(bad), bad
+
+
+def test_ranges_apply_to_stale_data_under_the_stale_rule(monkeypatch, capsys):
+    """A token the ranges flag in a project that could not be refreshed: UNKNOWN (the stale
+    rule), counted in staleWarning; without the flagging range, stale data leaves it OK."""
+    monkeypatch.setenv("LAYERS_API_KEY", KEY)
+    monkeypatch.setenv("LAYERS_BASE_URL", BASE)
+    api = world()
+    api.social["p_one"] = [social("s1", "acme_baristas", tokenExpiresAt=at(10))]
+
+    def check(*argv: str) -> dict:
+        main(
+            ["check", "--json", "--max-age", "10m", "--timeout", "0", *argv],
+            transport=httpx.MockTransport(api.handle),
+            clock=FakeClock(START + timedelta(hours=1)),
+        )
+        return valid(capsys.readouterr().out)
+
+    assert main(["sync"], transport=httpx.MockTransport(api.handle), clock=FakeClock(START)) == 0
+    capsys.readouterr()
+    report = check()
+    assert report["status"] == "OK" and report["summary"]["staleProjects"] == 2
+    report = check("-w", "30d:")
+    assert report["status"] == "UNKNOWN" and report["summary"]["staleWarning"] == 1
+    assert [a["severity"] for a in report["accounts"] if a["id"] == "s1"] == ["warning"]
