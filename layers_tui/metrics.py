@@ -91,16 +91,34 @@ class ProjectState:
     failed: bool
 
 
+class ProjectGroup:
+    """One project as last read: its state, its accounts, its roll-up counts and, once
+    rendered, its exposition lines (one string per family in PROJECT_FAMILIES)."""
+
+    __slots__ = ("seq", "state", "accounts", "counts", "lines")
+
+    def __init__(
+        self,
+        seq: int,
+        state: ProjectState,
+        accounts: list[AccountState],
+        counts: list[tuple[str, str, str, int]],
+    ) -> None:
+        self.seq = seq
+        self.state = state
+        self.accounts = accounts
+        self.counts = counts  # (platform, kind, status as sent, count), sorted
+        self.lines: list[bytes] | None = None
+
+
 @dataclass
 class Reading:
     """Everything one scrape shows, read from the store (and, in `watch`, from the running
-    session: pass duration, rate-limit headers)."""
+    session: pass duration, a failed listing, rate-limit headers, requests)."""
 
     profile: str
     store_ok: bool = False
-    projects: list[ProjectState] = field(default_factory=list)
-    accounts: list[AccountState] = field(default_factory=list)
-    rollup: list[tuple[str, str, str, str, int]] = field(default_factory=list)
+    groups: list[ProjectGroup] = field(default_factory=list)
     flows: Counter[tuple[str, str]] = field(default_factory=Counter)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
     tier: str | None = None
@@ -108,6 +126,14 @@ class Reading:
     listing_failed: bool = False
     rate_limits: list[tuple[str, int | None, int | None]] = field(default_factory=list)
     requests: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+    @property
+    def projects(self) -> list[ProjectState]:
+        return [group.state for group in self.groups]
+
+    @property
+    def accounts(self) -> list[AccountState]:
+        return [account for group in self.groups for account in group.accounts]
 
     @property
     def last_refresh(self) -> float | None:
@@ -134,24 +160,105 @@ class Reading:
 
 # -- reading the store -----------------------------------------------------------------------
 # The store's interface has no query for "every account's state without its document";
-# these two read the covering columns directly (see the report: Store.account_states()).
+# these read the covering columns directly (see docs/monitoring.md, "Scale").
+_PROJECTS_SQL = (
+    "SELECT p.id, s.refreshed_at, s.attempted_at, s.error IS NOT NULL, COALESCE(s.seq, 0) "
+    "FROM projects p LEFT JOIN project_state s ON s.project_id = p.id ORDER BY p.position"
+)
 _ACCOUNTS_SQL = "SELECT project_id, platform, kind, key, status, expires_at FROM accounts"
 _CHANGES_SQL = (
-    "SELECT kind, account_key, MAX(at) FROM history "
-    "WHERE new_status IS NOT NULL AND (old_status IS NULL OR old_status != new_status) "
-    "GROUP BY kind, account_key"
+    "SELECT project_id, kind, account_key, MAX(at) FROM history "
+    "WHERE new_status IS NOT NULL AND (old_status IS NULL OR old_status != new_status)"
 )
+_BATCH = 500  # project ids per IN (...) query
 
 
-def read_store(store: Store, profile: str) -> Reading:
+class ProjectCache:
+    """Projects as last read, re-read only when saved since (a project's `seq` moves on
+    every save or failed attempt, and its history is written in the same transaction)."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, ProjectGroup] = {}
+
+    def update(self, db: sqlite3.Connection) -> list[ProjectGroup]:
+        """Bring the cache up to the store; returns the groups in exposition order."""
+        rows = db.execute(_PROJECTS_SQL).fetchall()
+        listed = {row[0]: row for row in rows}
+        for gone in set(self.groups) - set(listed):
+            del self.groups[gone]
+        stale = [
+            pid
+            for pid, row in listed.items()
+            if (group := self.groups.get(pid)) is None or group.seq != row[4]
+        ]
+        if stale:
+            fresh = _read_accounts(db, stale if len(stale) < len(listed) else None)
+            for pid in stale:
+                _, refreshed, attempted, failed, seq = listed[pid]
+                accounts, counts = fresh.get(pid, ([], []))
+                state = ProjectState(label(pid), refreshed, attempted, bool(failed))
+                self.groups[pid] = ProjectGroup(seq, state, accounts, counts)
+        return sorted(self.groups.values(), key=lambda group: group.state.project)
+
+
+def _read_accounts(
+    db: sqlite3.Connection, project_ids: list[str] | None
+) -> dict[str, tuple[list[AccountState], list[tuple[str, str, str, int]]]]:
+    """Accounts (sorted by kind and id) and roll-up counts of these projects (None: of
+    every project)."""
+    rows: list[tuple[Any, ...]] = []
+    changes: dict[tuple[str, str, str], float] = {}
+    batches: list[list[str] | None] = (
+        [None]
+        if project_ids is None
+        else [project_ids[i : i + _BATCH] for i in range(0, len(project_ids), _BATCH)]
+    )
+    for batch in batches:
+        where, args = "", ()
+        if batch is not None:
+            where, args = f"project_id IN ({','.join('?' * len(batch))})", tuple(batch)
+        rows += db.execute(_ACCOUNTS_SQL + (f" WHERE {where}" if where else ""), args)
+        history = _CHANGES_SQL + (f" AND {where}" if where else "")
+        query = f"{history} GROUP BY project_id, kind, account_key"
+        for pid, kind, key, at in db.execute(query, args):
+            changes[(pid, kind, key)] = at
+    known = {kind: frozenset(states) for kind, states in ACCOUNT_STATES.items()}
+    accounts: dict[str, list[AccountState]] = {}
+    counts: dict[str, Counter[tuple[str, str, str]]] = {}
+    for project, platform, kind, key, status, expires_at in rows:
+        accounts.setdefault(project, []).append(
+            AccountState(
+                label(project),
+                label(platform),
+                label(kind),
+                label(key),
+                status if status in known.get(kind, ()) else UNKNOWN_STATE,
+                expires_at,
+                changes.get((project, kind, key)),
+            )
+        )
+        counts.setdefault(project, Counter())[(label(platform), label(kind), label(status))] += 1
+    result = {}
+    for project, listed in accounts.items():
+        listed.sort(key=lambda a: (a.kind, a.account))
+        rollup = sorted((*key, n) for key, n in counts[project].items())
+        result[project] = (listed, rollup)
+    return result
+
+
+def read_store(store: Store, profile: str, cache: ProjectCache | None = None) -> Reading:
     """One consistent reading of the store for a scrape; a store that cannot be read gives
-    a reading with `store_ok` false (exposed as `layers_up 0`), never an exception."""
+    a reading with `store_ok` false (exposed as `layers_up 0`), never an exception. With a
+    `cache`, only projects saved since its last use are read again."""
     reading = Reading(profile=profile)
     try:
         with _read_transaction(store) as db:
-            _read_into(reading, store, db)
+            reading.groups = (cache or ProjectCache()).update(db)
+            _read_flows_and_meta(reading, store)
     except (sqlite3.Error, ValueError, TypeError) as error:
         log.warning("metrics: cannot read the store %s: %s", store.path, error)
+        if cache is not None:
+            cache.groups.clear()
         return Reading(profile=profile)
     reading.store_ok = True
     return reading
@@ -170,32 +277,7 @@ def _read_transaction(store: Store) -> Iterator[sqlite3.Connection]:
         db.execute("COMMIT")
 
 
-def _read_into(reading: Reading, store: Store, db: sqlite3.Connection) -> None:
-    reading.projects = [
-        ProjectState(label(r.id), r.refreshed_at, r.attempted_at, r.error is not None)
-        for r in store.projects()
-    ]
-    changed = {(kind, key): at for kind, key, at in db.execute(_CHANGES_SQL)}
-    known = {kind: frozenset(states) for kind, states in ACCOUNT_STATES.items()}
-    accounts = []
-    for project, platform, kind, key, status, expires_at in db.execute(_ACCOUNTS_SQL):
-        states = known.get(kind, frozenset())
-        accounts.append(
-            AccountState(
-                label(project),
-                label(platform),
-                label(kind),
-                label(key),
-                status if status in states else UNKNOWN_STATE,
-                expires_at,
-                changed.get((kind, key)),
-            )
-        )
-    accounts.sort(key=lambda a: (a.project, a.kind, a.account))
-    reading.accounts = accounts
-    reading.rollup = sorted(
-        (label(p), label(pl), label(k), label(s), int(n)) for p, pl, k, s, n in store.rollup()
-    )
+def _read_flows_and_meta(reading: Reading, store: Store) -> None:
     for document in store.flow_documents():
         status = document.get("status")
         kind = document.get("kind")
@@ -240,7 +322,7 @@ class Family:
         self.samples.append((values, value))
 
 
-def families(reading: Reading) -> list[Family]:
+def families(reading: Reading, with_groups: bool = True) -> list[Family]:
     """The exposition of one reading, in order; names follow Prometheus conventions (base
     units, `_timestamp_seconds` for times, `_total` only on counters)."""
     profile = (reading.profile,)
@@ -329,62 +411,11 @@ def families(reading: Reading) -> list[Family]:
         requests.add(key, reading.requests[key])
     out.append(requests)
 
-    project_up = Family(
-        f"{PREFIX}project_up",
-        "gauge",
-        "1 when the project's latest refresh succeeded, 0 when it failed.",
-        ("project",),
-    )
-    project_last = Family(
-        f"{PREFIX}project_last_refresh_success_timestamp_seconds",
-        "gauge",
-        "When the project was last refreshed successfully.",
-        ("project",),
-    )
-    for project in reading.projects:
-        if project.attempted_at is not None:
-            project_up.add((project.project,), 0 if project.failed else 1)
-        if project.refreshed_at is not None:
-            project_last.add((project.project,), project.refreshed_at)
-    out += [project_up, project_last]
-
-    status = Family(
-        f"{PREFIX}account_status",
-        "stateset",
-        "Each account's status as the API reports it: 1 for the current one, 0 for the others.",
-        ACCOUNT_LABELS,
-        states=ACCOUNT_STATES,
-    )
-    expiry = Family(
-        f"{PREFIX}account_token_expiry_timestamp_seconds",
-        "gauge",
-        "When the account's token expires (absent when the API gives no expiry).",
-        ACCOUNT_LABELS,
-    )
-    changed = Family(
-        f"{PREFIX}account_status_change_timestamp_seconds",
-        "gauge",
-        "When the account's status last changed (absent when no change is recorded).",
-        ACCOUNT_LABELS,
-    )
-    for account in reading.accounts:
-        values = (account.project, account.platform, account.kind, account.account)
-        status.add(values, account.status)
-        if account.expires_at is not None:
-            expiry.add(values, account.expires_at)
-        if account.changed_at is not None:
-            changed.add(values, account.changed_at)
-    out += [status, expiry, changed]
-
-    counts = Family(
-        f"{PREFIX}accounts",
-        "gauge",
-        "Accounts by project, platform, kind and status.",
-        ("project", "platform", "kind", "status"),
-    )
-    for project_id, platform, kind, state, count in reading.rollup:
-        counts.add((project_id, platform, kind, state), count)
-    out.append(counts)
+    per_project = _project_families()
+    if with_groups:
+        for group in reading.groups:
+            _fill_project(per_project, group)
+    out += per_project
 
     flows = Family(
         f"{PREFIX}flows",
@@ -406,6 +437,78 @@ def families(reading: Reading) -> list[Family]:
         outcomes.add(key, reading.outcomes[key])
     out.append(outcomes)
     return out
+
+
+PROJECT_FAMILIES = (
+    f"{PREFIX}project_up",
+    f"{PREFIX}project_last_refresh_success_timestamp_seconds",
+    f"{PREFIX}account_status",
+    f"{PREFIX}account_token_expiry_timestamp_seconds",
+    f"{PREFIX}account_status_change_timestamp_seconds",
+    f"{PREFIX}accounts",
+)
+
+
+def _project_families() -> list[Family]:
+    """The families with a series per project or per account, empty."""
+    project_up, last, status, expiry, changed, counts = PROJECT_FAMILIES
+    return [
+        Family(
+            project_up,
+            "gauge",
+            "1 when the project's latest refresh succeeded, 0 when it failed.",
+            ("project",),
+        ),
+        Family(
+            last,
+            "gauge",
+            "When the project was last refreshed successfully.",
+            ("project",),
+        ),
+        Family(
+            status,
+            "stateset",
+            "Each account's status as the API reports it: 1 for the current one, 0 for the others.",
+            ACCOUNT_LABELS,
+            states=ACCOUNT_STATES,
+        ),
+        Family(
+            expiry,
+            "gauge",
+            "When the account's token expires (absent when the API gives no expiry).",
+            ACCOUNT_LABELS,
+        ),
+        Family(
+            changed,
+            "gauge",
+            "When the account's status last changed (absent when no change is recorded).",
+            ACCOUNT_LABELS,
+        ),
+        Family(
+            counts,
+            "gauge",
+            "Accounts by project, platform, kind and status.",
+            ("project", "platform", "kind", "status"),
+        ),
+    ]
+
+
+def _fill_project(per_project: list[Family], group: ProjectGroup) -> None:
+    project_up, last, status, expiry, changed, counts = per_project
+    project = group.state
+    if project.attempted_at is not None:
+        project_up.add((project.project,), 0 if project.failed else 1)
+    if project.refreshed_at is not None:
+        last.add((project.project,), project.refreshed_at)
+    for account in group.accounts:
+        values = (account.project, account.platform, account.kind, account.account)
+        status.add(values, account.status)
+        if account.expires_at is not None:
+            expiry.add(values, account.expires_at)
+        if account.changed_at is not None:
+            changed.add(values, account.changed_at)
+    for platform, kind, state, count in group.counts:
+        counts.add((project.project, platform, kind, state), count)
 
 
 def to_metric(family: Family) -> Metric:
@@ -463,9 +566,10 @@ def _help(text: str) -> str:
 def render(reading: Reading) -> bytes:
     """The exposition (Prometheus text format 0.0.4) of a reading: byte for byte what
     prometheus-client's `generate_latest` writes for `StoreCollector`, without building a
-    sample object per line."""
-    out: list[str] = []
-    for family in families(reading):
+    sample object per line; each project's account lines are kept with its cached group,
+    so a scrape formats only the projects saved since the last one."""
+    out: list[bytes] = []
+    for family in families(reading, with_groups=False):
         name = family.name
         exposed, kind = name, family.kind
         if kind == "counter":
@@ -474,19 +578,43 @@ def render(reading: Reading) -> bytes:
             exposed, kind = f"{name}_info", "gauge"
         elif kind == "stateset":
             kind = "gauge"
-        out.append(f"# HELP {exposed} {_help(family.help)}\n# TYPE {exposed} {kind}\n")
-        if family.kind == "stateset":
-            _render_stateset(family, out)
-            continue
-        order = sorted(range(len(family.labels)), key=lambda i: family.labels[i])
-        names = [family.labels[i] for i in order]
-        for values, value in family.samples:
-            labels = ",".join(
-                [f'{n}="{_escape(values[i])}"' for n, i in zip(names, order, strict=True)]
-            )
-            body = f"{{{labels}}}" if labels else ""
-            out.append(f"{exposed}{body} {floatToGoString(value)}\n")
-    return "".join(out).encode("utf-8")
+        head = f"# HELP {exposed} {_help(family.help)}\n# TYPE {exposed} {kind}\n"
+        out.append(head.encode("utf-8"))
+        if name in PROJECT_FAMILIES:
+            at = PROJECT_FAMILIES.index(name)
+            out.extend(_group_lines(group)[at] for group in reading.groups)
+        else:
+            lines: list[str] = []
+            _render_samples(family, exposed, lines)
+            out.append("".join(lines).encode("utf-8"))
+    return b"".join(out)
+
+
+def _group_lines(group: ProjectGroup) -> list[bytes]:
+    if group.lines is None:
+        per_project = _project_families()
+        _fill_project(per_project, group)
+        lines = []
+        for family in per_project:
+            chunk: list[str] = []
+            _render_samples(family, family.name, chunk)
+            lines.append("".join(chunk).encode("utf-8"))
+        group.lines = lines
+    return group.lines
+
+
+def _render_samples(family: Family, exposed: str, out: list[str]) -> None:
+    if family.kind == "stateset":
+        _render_stateset(family, out)
+        return
+    order = sorted(range(len(family.labels)), key=lambda i: family.labels[i])
+    names = [family.labels[i] for i in order]
+    for values, value in family.samples:
+        labels = ",".join(
+            [f'{n}="{_escape(values[i])}"' for n, i in zip(names, order, strict=True)]
+        )
+        body = f"{{{labels}}}" if labels else ""
+        out.append(f"{exposed}{body} {floatToGoString(value)}\n")
 
 
 def _render_stateset(family: Family, out: list[str]) -> None:
@@ -550,6 +678,7 @@ class SessionReader:
         self.profile = session.profile or "default"
         self._lock = threading.Lock()
         self._own: Store | None = None
+        self.cache = ProjectCache()
         self._pass_started: float | None = None
         self.refresh_duration: float | None = None
         self.listing_failed = False
@@ -588,7 +717,7 @@ class SessionReader:
                 log.warning("metrics: cannot open the store: %s", error)
                 reading = Reading(profile=self.profile)
             else:
-                reading = read_store(store, self.profile)
+                reading = read_store(store, self.profile, self.cache)
         reading.refresh_duration = self.refresh_duration
         reading.listing_failed = self.listing_failed
         reading.rate_limits = sorted(
