@@ -37,7 +37,10 @@ CHECK_EPILOG = (
     "Stale rule: the exit code comes from fresh data; it is UNKNOWN (3) when a problem worse "
     "than that is seen only in stale data, or when a project has no data at all, unless "
     "fresh data is already CRITICAL. Stale data showing no problem leaves the code as it is. "
-    "A project whose last refresh failed is CRITICAL."
+    "A project whose last refresh failed is CRITICAL. "
+    "Thresholds: -w and -c are Monitoring Plugins ranges on the seconds until a connected "
+    "token expires (-w 604800: -c 86400: warns below 7 days, is critical below one day); "
+    "perfdata follows the first line after '|' (counts without a unit, min_expiry in s)."
 )
 
 
