@@ -5,7 +5,8 @@ the text), zero API requests counted at the transport. Three cases, medians of R
 - steady: CHANGED projects were saved since the previous scrape (about what a refresh pass
   on the standard tier writes in a 15 s scrape interval);
 - unchanged: nothing was saved since the previous scrape;
-- cold: the first scrape of a new server (every project read and formatted).
+- cold: the first scrape of a new server, sent at once while its warm-up (every project
+  read and formatted) runs.
 Target: under 200 ms. Also prints prometheus-client's own `generate_latest` on the same
 collector once, for comparison, and whether both outputs are identical."""
 

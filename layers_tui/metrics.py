@@ -44,6 +44,7 @@ from prometheus_client.utils import floatToGoString
 
 from layers_tui import __version__
 from layers_tui.domain.status import SOCIAL_STATUSES, TOKEN_STATUSES
+from layers_tui.flows.model import KINDS as FLOW_KINDS
 from layers_tui.flows.model import STATUSES as FLOW_STATUSES
 from layers_tui.text import safe
 
@@ -389,7 +390,7 @@ def families(reading: Reading, with_groups: bool = True) -> list[Family]:
         ("profile", "bucket"),
     )
     limit = Family(
-        f"{PREFIX}rate_limit_limit",
+        f"{PREFIX}rate_limit_window_requests",
         "gauge",
         "Requests allowed per rate-limit window, as the API last said (watch only).",
         ("profile", "bucket"),
@@ -420,11 +421,12 @@ def families(reading: Reading, with_groups: bool = True) -> list[Family]:
     flows = Family(
         f"{PREFIX}flows",
         "gauge",
-        "Connect and reauth flows in the store by status (finished ones are kept 24 h).",
+        "Connect, reauth and ads flows in the store by status (finished ones are kept 24 h).",
         ("kind", "status"),
     )
-    for key in sorted(reading.flows):
-        flows.add(key, reading.flows[key])
+    every_flow = {(kind, status) for kind in FLOW_KINDS for status in FLOW_STATUSES}
+    for key in sorted(every_flow | set(reading.flows)):
+        flows.add(key, reading.flows.get(key, 0))
     out.append(flows)
 
     outcomes = Family(
@@ -679,6 +681,7 @@ class SessionReader:
         self._lock = threading.Lock()
         self._own: Store | None = None
         self.cache = ProjectCache()
+        self._closed = False
         self._pass_started: float | None = None
         self.refresh_duration: float | None = None
         self.listing_failed = False
@@ -711,6 +714,8 @@ class SessionReader:
 
     def read(self) -> Reading:
         with self._lock:
+            if self._closed:
+                return Reading(profile=self.profile)
             try:
                 store = self._store()
             except Exception as error:  # StoreError, sqlite3 errors: exposed as layers_up 0
@@ -728,8 +733,16 @@ class SessionReader:
             reading.requests = self.requests.counts()
         return reading
 
+    def warm(self) -> None:
+        """Fill the cache (projects read, lines formatted) before the first scrape."""
+        try:
+            render(self.read())
+        except Exception as error:  # a scrape will say what is wrong; never fatal here
+            log.warning("metrics: warming the cache failed: %s", error)
+
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._own is not None:
                 self._own.close()
                 self._own = None
@@ -814,6 +827,8 @@ def serve(
     httpd = make_server(host, port, metrics_app(reader.read), Server, handler_class=_QuietHandler)
     thread = threading.Thread(target=httpd.serve_forever, name="layers-metrics", daemon=True)
     thread.start()
+    # Read and format every project once now, so the first scrape finds the cache warm.
+    threading.Thread(target=reader.warm, name="layers-metrics-warm", daemon=True).start()
     return MetricsServer(httpd, thread, reader, registry)
 
 
