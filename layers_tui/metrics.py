@@ -25,7 +25,7 @@ import sqlite3
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -905,10 +905,3 @@ def run_metrics_command(args: argparse.Namespace) -> int:
         if store is not None:
             store.close()
     return 0
-
-
-def parse_families(text: str) -> dict[str, Sequence[Any]]:
-    """Samples by family name, parsed by prometheus-client's own parser (tests, scripts)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    return {family.name: family.samples for family in text_string_to_metric_families(text)}
