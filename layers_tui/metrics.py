@@ -151,12 +151,13 @@ class Reading:
 
     @property
     def up(self) -> bool:
-        """The store was read, something was refreshed, and the latest attempt worked."""
+        """The store was read, something was ever refreshed, the latest listing worked (as
+        far as this process knows) and not every project's latest attempt failed: refreshes
+        work. One failing project shows in `layers_project_up`, not here."""
         if not self.store_ok or self.listing_failed or self.last_refresh is None:
             return False
         attempted = [p for p in self.projects if p.attempted_at is not None]
-        latest = max(attempted, key=lambda p: p.attempted_at or 0.0, default=None)
-        return latest is None or not latest.failed
+        return not attempted or not all(p.failed for p in attempted)
 
 
 # -- reading the store -----------------------------------------------------------------------
@@ -339,7 +340,7 @@ def families(reading: Reading, with_groups: bool = True) -> list[Family]:
     up = Family(
         f"{PREFIX}up",
         "gauge",
-        "1 when the local store was read and the latest refresh succeeded, else 0.",
+        "1 when the local store was read and refreshes work (not every project failing).",
         ("profile",),
     )
     up.add(profile, 1 if reading.up else 0)

@@ -268,3 +268,22 @@ def test_an_expiry_in_the_past_is_still_a_timestamp():
     parsed = families(render(read_store(store, "p")).decode())
     (sample,) = parsed["layers_account_token_expiry_timestamp_seconds"]
     assert sample.value == expired
+
+
+def test_one_failing_project_is_its_own_not_the_whole_up():
+    store = Store.memory()
+    store.replace_projects([{"id": "prj_a", "name": "a"}, {"id": "prj_b", "name": "b"}], START)
+    account = StoredAccount("social", "sa_1", "tiktok", "n", "connected", 1, None, False, {})
+    for pid in ("prj_a", "prj_b"):
+        store.save_project(pid, [account], [], START)
+    error = {"status": 404, "code": "NOT_FOUND", "message": "gone", "requestId": "r"}
+    store.save_project_error("prj_b", error, START + timedelta(minutes=1))
+    parsed = families(render(read_store(store, "p")).decode())
+    assert parsed["layers_up"][0].value == 1
+    assert {s.labels["project"]: s.value for s in parsed["layers_project_up"]} == {
+        "prj_a": 1,
+        "prj_b": 0,
+    }
+    store.save_project_error("prj_a", error, START + timedelta(minutes=2))
+    parsed = families(render(read_store(store, "p")).decode())
+    assert parsed["layers_up"][0].value == 0
