@@ -451,7 +451,7 @@ class Inventory:
                         self._emit(StatusChanged(tuple(changes)))
                     self._seen_history = None  # our own news: a later follow starts after it
                     done += 1
-                    self._after_save(project.id)
+                    self._after_save(project.id, outcome)
                 if full:
                     self._set_progress(self._estimate(done, len(due), failed, started))
         finally:
@@ -462,8 +462,13 @@ class Inventory:
                     Progress(running=False, done=done, total=len(due), failed=failed)
                 )
 
-    def _after_save(self, project_id: str) -> None:
+    def _after_save(self, project_id: str, fetched: ProjectSnapshot | None = None) -> None:
+        """Tell the listeners: what was just fetched as it is (no read back), or, after a
+        failure, the store's last good data with the error."""
         self._seen_seq = self.store.last_seq()
+        if fetched is not None:
+            self._emit(ProjectUpdated(fetched))
+            return
         record = self.store.project(project_id)
         if record is not None:
             self._emit(ProjectUpdated(snapshot_from_store(record, self.store.accounts(project_id))))

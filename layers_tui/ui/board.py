@@ -33,6 +33,8 @@ class Board:
         self._summaries: dict[str, Summary] = {}
         self._changes_at: dict[str, datetime | None] = {}  # when a row's severity next moves
         self._version = 0
+        self._total: Summary | None = None  # cleared whenever a summary moves
+        self._failed: tuple[int, int] = (-1, 0)
         self._sorted: list[AccountRow] = []
         self._sorted_key: tuple | None = None
 
@@ -46,6 +48,7 @@ class Board:
             del self.snapshots[gone]
             self._rows.pop(gone, None)
             self._summaries.pop(gone, None)
+            self._total = None
             self._changes_at.pop(gone, None)
 
     def put(self, snapshot: ProjectSnapshot) -> bool:
@@ -71,6 +74,7 @@ class Board:
             return False
         self._rows.pop(project_id, None)
         self._summaries.pop(project_id, None)
+        self._total = None
         self._version += 1
         return True
 
@@ -83,6 +87,7 @@ class Board:
         for project_id in due:
             self._rows.pop(project_id, None)
             self._summaries.pop(project_id, None)
+            self._total = None
             self._changes_at.pop(project_id, None)
         self.rows_at = now
         if due:
@@ -111,6 +116,7 @@ class Board:
                 self.rows_at = now
             rows = self._rows[project_id] = self.snapshots[project_id].rows(now, self.thresholds)
             self._summaries[project_id] = summarize(rows)
+            self._total = None
             self._changes_at[project_id] = next_change(rows, now, self.thresholds)
         return rows
 
@@ -119,7 +125,9 @@ class Board:
 
     @property
     def total(self) -> Summary:
-        return combine(self._summaries.values())
+        if self._total is None:
+            self._total = combine(self._summaries.values())
+        return self._total
 
     def sorted_rows(self, selected: str | None, column: str, reverse: bool) -> list[AccountRow]:
         key = (selected, column, reverse, self._version)
@@ -145,7 +153,10 @@ class Board:
 
     @property
     def failed_projects(self) -> int:
-        return sum(1 for snapshot in self.snapshots.values() if snapshot.error is not None)
+        if self._failed[0] != self._version:
+            failed = sum(1 for snapshot in self.snapshots.values() if snapshot.error is not None)
+            self._failed = (self._version, failed)
+        return self._failed[1]
 
     def first_error(self) -> ApiError | None:
         return next((s.error for s in self.snapshots.values() if s.error is not None), None)

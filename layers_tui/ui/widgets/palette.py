@@ -34,7 +34,18 @@ def _color(variables: dict[str, str], name: str, fallback: str) -> str:
         return fallback
 
 
+_palettes: dict[str, Palette] = {}
+
+
 def palette_for(app: App) -> Palette:
+    """The current theme's colours for Rich text (computed once per theme)."""
+    cached = _palettes.get(app.theme)
+    if cached is None:
+        cached = _palettes[app.theme] = _palette(app)
+    return cached
+
+
+def _palette(app: App) -> Palette:
     variables = app.get_css_variables()
     background = _color(variables, "background", "#000000")
     foreground = _color(variables, "foreground", "#ffffff")
