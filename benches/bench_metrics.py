@@ -1,12 +1,12 @@
 """Issue 12: a Prometheus scrape of a store holding 2,000 projects x 20 accounts.
 
-Times `GET /metrics` over real HTTP on 127.0.0.1 against `serve()` (read the store, render
-the text), zero API requests counted at the transport. Three cases, medians of RUNS each:
+Times `GET /metrics` over real HTTP on 127.0.0.1 against `serve()` (read the store; the
+text is written by prometheus-client), zero API requests counted at the transport. Three cases, medians of RUNS each:
 - steady: CHANGED projects were saved since the previous scrape (about what a refresh pass
   on the standard tier writes in a 15 s scrape interval);
 - unchanged: nothing was saved since the previous scrape;
 - cold: the first scrape of a new server, sent at once while its warm-up (every project
-  read and formatted) runs.
+  read) runs.
 Target: under 200 ms. Also prints prometheus-client's own `generate_latest` on the same
 collector once, for comparison, and whether both outputs are identical."""
 

@@ -7,16 +7,14 @@ textfile collector (`run_metrics_command`), and `watch --metrics HOST:PORT` serv
 `/metrics` over HTTP (`serve`).
 
 `StoreCollector` is a prometheus-client custom collector (families built at scrape time on a
-private registry). Building prometheus-client's sample objects for 40,000 accounts takes
-seconds, so the HTTP endpoint writes the same text with `render`, which formats each
-account's labels once; a test holds both outputs byte for byte equal.
+private registry); prometheus-client writes the exposition and serves it. A per-project
+cache (`ProjectCache`) re-reads only the projects saved since the last scrape.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
 import logging
 import os
 import platform as _platform
@@ -31,16 +29,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, write_to_textfile
+from prometheus_client import (
+    CollectorRegistry,
+    generate_latest,
+    make_wsgi_app,
+    write_to_textfile,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     InfoMetricFamily,
     StateSetMetricFamily,
 )
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, ThreadingWSGIServer
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from layers_tui import __version__
 from layers_tui.domain.status import SOCIAL_STATUSES, TOKEN_STATUSES
@@ -93,10 +95,9 @@ class ProjectState:
 
 
 class ProjectGroup:
-    """One project as last read: its state, its accounts, its roll-up counts and, once
-    rendered, its exposition lines (one string per family in PROJECT_FAMILIES)."""
+    """One project as last read: its state, its accounts and its roll-up counts."""
 
-    __slots__ = ("seq", "state", "accounts", "counts", "lines")
+    __slots__ = ("seq", "state", "accounts", "counts")
 
     def __init__(
         self,
@@ -109,7 +110,6 @@ class ProjectGroup:
         self.state = state
         self.accounts = accounts
         self.counts = counts  # (platform, kind, status as sent, count), sorted
-        self.lines: list[bytes] | None = None
 
 
 @dataclass
@@ -552,97 +552,11 @@ class StoreCollector(Collector):
         return []  # registration must not read the store
 
 
-# -- the text format, fast -----------------------------------------------------------------
-_ONE, _ZERO = floatToGoString(1), floatToGoString(0)
-
-
-def _escape(value: str) -> str:
-    if "\\" in value or '"' in value or "\n" in value:
-        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-    return value
-
-
-def _help(text: str) -> str:
-    return text.replace("\\", r"\\").replace("\n", r"\n")
-
-
 def render(reading: Reading) -> bytes:
-    """The exposition (Prometheus text format 0.0.4) of a reading: byte for byte what
-    prometheus-client's `generate_latest` writes for `StoreCollector`, without building a
-    sample object per line; each project's account lines are kept with its cached group,
-    so a scrape formats only the projects saved since the last one."""
-    out: list[bytes] = []
-    for family in families(reading, with_groups=False):
-        name = family.name
-        exposed, kind = name, family.kind
-        if kind == "counter":
-            exposed = f"{name}_total"
-        elif kind == "info":
-            exposed, kind = f"{name}_info", "gauge"
-        elif kind == "stateset":
-            kind = "gauge"
-        head = f"# HELP {exposed} {_help(family.help)}\n# TYPE {exposed} {kind}\n"
-        out.append(head.encode("utf-8"))
-        if name in PROJECT_FAMILIES:
-            at = PROJECT_FAMILIES.index(name)
-            out.extend(_group_lines(group)[at] for group in reading.groups)
-        else:
-            lines: list[str] = []
-            _render_samples(family, exposed, lines)
-            out.append("".join(lines).encode("utf-8"))
-    return b"".join(out)
-
-
-def _group_lines(group: ProjectGroup) -> list[bytes]:
-    if group.lines is None:
-        per_project = _project_families()
-        _fill_project(per_project, group)
-        lines = []
-        for family in per_project:
-            chunk: list[str] = []
-            _render_samples(family, family.name, chunk)
-            lines.append("".join(chunk).encode("utf-8"))
-        group.lines = lines
-    return group.lines
-
-
-def _render_samples(family: Family, exposed: str, out: list[str]) -> None:
-    if family.kind == "stateset":
-        _render_stateset(family, out)
-        return
-    order = sorted(range(len(family.labels)), key=lambda i: family.labels[i])
-    names = [family.labels[i] for i in order]
-    for values, value in family.samples:
-        labels = ",".join(
-            [f'{n}="{_escape(values[i])}"' for n, i in zip(names, order, strict=True)]
-        )
-        body = f"{{{labels}}}" if labels else ""
-        out.append(f"{exposed}{body} {floatToGoString(value)}\n")
-
-
-def _render_stateset(family: Family, out: list[str]) -> None:
-    """State-set lines: the state label (named as the metric) sorted among the others,
-    each account's labels formatted once for all its states."""
-    assert family.states is not None
-    name = family.name
-    every = sorted((*family.labels, name))
-    at = every.index(name)
-    before = [n for n in every[:at]]
-    after = [n for n in every[at + 1 :]]
-    index = {n: i for i, n in enumerate(family.labels)}
-    kind_at = index["kind"]
-    state_parts = {
-        kind: [(state, f'{name}="{_escape(state)}"') for state in sorted(states)]
-        for kind, states in family.states.items()
-    }
-    for values, current in family.samples:
-        head = ",".join([f'{n}="{_escape(values[index[n]])}"' for n in before])
-        tail = ",".join([f'{n}="{_escape(values[index[n]])}"' for n in after])
-        head = f"{name}{{{head}," if head else f"{name}{{"
-        tail = f",{tail}}}" if tail else "}"
-        parts = state_parts.get(values[kind_at]) or [(current, f'{name}="{_escape(current)}"')]
-        for state, part in parts:
-            out.append(f"{head}{part}{tail} {_ONE if state == current else _ZERO}\n")
+    """The exposition of one reading, as prometheus-client writes it (`generate_latest`)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(lambda: reading))
+    return generate_latest(registry)
 
 
 # -- API requests by endpoint --------------------------------------------------------------
@@ -735,9 +649,9 @@ class SessionReader:
         return reading
 
     def warm(self) -> None:
-        """Fill the cache (projects read, lines formatted) before the first scrape."""
+        """Fill the cache (every project read) before the first scrape."""
         try:
-            render(self.read())
+            self.read()
         except Exception as error:  # a scrape will say what is wrong; never fatal here
             log.warning("metrics: warming the cache failed: %s", error)
 
@@ -784,28 +698,6 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def metrics_app(read: Callable[[], Reading]) -> Callable[..., Iterable[bytes]]:
-    """A WSGI app: `GET /metrics` answers with `render` (gzip when accepted)."""
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") not in ("/metrics", "/"):
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"Not found: layers-tui serves /metrics\n"]
-        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
-            return [b""]
-        body = render(read())
-        headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
-        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "").lower():
-            body = gzip.compress(body, compresslevel=1)
-            headers.append(("Content-Encoding", "gzip"))
-        headers.append(("Content-Length", str(len(body))))
-        start_response("200 OK", headers)
-        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
-
-    return app
-
-
 def serve(
     address: str | tuple[str, int],
     session: Session,
@@ -825,7 +717,8 @@ def serve(
     class Server(ThreadingWSGIServer):
         address_family = _family(host)
 
-    httpd = make_server(host, port, metrics_app(reader.read), Server, handler_class=_QuietHandler)
+    app = make_wsgi_app(registry)  # prometheus-client's own endpoint (gzip when asked)
+    httpd = make_server(host, port, app, Server, handler_class=_QuietHandler)
     thread = threading.Thread(target=httpd.serve_forever, name="layers-metrics", daemon=True)
     thread.start()
     # Read and format every project once now, so the first scrape finds the cache warm.
