@@ -214,6 +214,7 @@ class Freshness:
 
     max_age: float = DEFAULT_MAX_AGE
     timeout: float | None = DEFAULT_TIMEOUT  # None: no limit
+    asked_max_age: float | None = None  # set when the budget made `max_age` longer
 
 
 def parse_seconds(text: str) -> float:
@@ -504,6 +505,7 @@ async def gather(
     started_at = now()
     deadline = None if freshness.timeout is None else engine.clock.monotonic() + freshness.timeout
     whoami = await engine.identify()
+    freshness = within_budget(engine, freshness)
     outcome = await freshen(engine, scope, freshness, deadline)
     records = outcome.records
     selected = scope.select(records)
@@ -522,6 +524,19 @@ async def gather(
         freshness,
         engine.inventory.budget.per_minute,
     )
+
+
+def within_budget(engine: Engine, freshness: Freshness) -> Freshness:
+    """A `--max-age` shorter than the time the key's request budget needs to refresh the whole
+    organisation once can never be met (whoever refreshes): such data counts as fresh up to
+    that time instead, and the output says so."""
+    if freshness.max_age <= 0:  # --max-age 0: refresh everything the time limit allows
+        return freshness
+    projects = len(engine.store.projects())
+    plan = engine.inventory.budget.refresh_plan(projects, freshness.max_age)
+    if plan.interval <= freshness.max_age * 1.0001:
+        return freshness
+    return replace(freshness, max_age=plan.interval * 1.1, asked_max_age=freshness.max_age)
 
 
 # -- deciding --------------------------------------------------------------------------------
@@ -940,8 +955,16 @@ def _stale_reason(data: CheckData, count: int) -> str:
         )
     else:
         why = f"not reached {within} at the request budget ({data.per_minute} req/min)"
+    widened = ""
+    if data.freshness.asked_max_age is not None:
+        widened = (
+            f" (--max-age {_span(data.freshness.asked_max_age)} is shorter than the "
+            f"{_span(round(data.freshness.max_age))} the request budget needs for every "
+            "project, so that is what counts as fresh)"
+        )
     return (
-        f"{count} project(s) not refreshed in the last {_span(data.freshness.max_age)}: "
+        f"{count} project(s) not refreshed in the last {_span(data.freshness.max_age)}"
+        f"{widened}: "
         f"{why}; keep the store fresh with `layers-tui watch` (or `layers-tui sync` from cron), "
         "or raise --max-age or --timeout"
     )

@@ -371,3 +371,26 @@ async def test_300_projects_on_the_standard_tier_are_paced_not_rate_limited(tmp_
     more = sum(1 for r in session.store.projects() if r.refreshed_at is not None)
     assert more > refreshed and transport.statuses[429] == 0
     await session.aclose()
+
+
+def test_a_max_age_the_budget_cannot_meet_is_widened_and_said(tmp_path):
+    from types import SimpleNamespace
+
+    from layers_tui.check import Freshness, within_budget
+    from layers_tui.clock import FakeClock
+    from layers_tui.flows.budget import RequestBudget
+
+    def engine(projects: int, per_minute: int):
+        records = [object()] * projects
+        return SimpleNamespace(
+            store=SimpleNamespace(projects=lambda: records),
+            inventory=SimpleNamespace(budget=RequestBudget(FakeClock(), per_minute)),
+        )
+
+    asked = Freshness(max_age=600)
+    assert within_budget(engine(300, 120), asked) == asked  # 300 projects fit in 10 min
+    widened = within_budget(engine(2000, 120), asked)
+    assert widened.asked_max_age == 600
+    assert widened.max_age > 2000 * 2 / (0.9 * 120) * 60  # at least one pass at the budget
+    assert within_budget(engine(2000, 1200), asked) == asked  # a bigger tier fits
+    assert within_budget(engine(2000, 120), Freshness(max_age=0)).max_age == 0
