@@ -300,6 +300,7 @@ class Inventory:
         return (
             project.id not in flows,
             project.id != self.focus_project,
+            refreshed > 0,  # a project with no data at all: nothing is known about it
             not self._has_problems(project.id),
             refreshed,
         )

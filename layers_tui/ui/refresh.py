@@ -101,7 +101,9 @@ class RefreshDriver:
                 self.dashboard.post_message(RefreshFinished(result, full=False))
             return
         try:
-            interval = self.settings.refresh_interval
+            # Data younger than a pass takes at this budget is left alone: a restart does
+            # not re-read what the last pass (or another process) just fetched.
+            interval = max(self.settings.refresh_interval, inventory.next_pass_in())
             result = await inventory.refresh(
                 max_age=None if force else interval * 0.9, relist=True if force else None
             )

@@ -291,3 +291,17 @@ async def test_the_holder_serves_a_refresh_asked_through_the_store_during_its_pa
     finally:
         transport.gate.set()
         runner.cancel()
+
+
+async def test_a_project_without_data_comes_before_known_problems(make_session):
+    session = make_session(concurrency=1)
+    inventory = session.inventory
+    await inventory.list_projects()
+    unknown = inventory.projects[-1].id
+    await inventory.refresh([p.id for p in inventory.projects[:-1]])
+    order = []
+    inventory.listeners.append(
+        lambda e: order.append(e.snapshot.project.id) if isinstance(e, ProjectUpdated) else None
+    )
+    await inventory.refresh(relist=False)
+    assert order[0] == unknown
