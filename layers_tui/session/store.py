@@ -768,6 +768,13 @@ class Store:
             return None
         return str(row[0])
 
+    def lease_owner(self, now: float, name: str = REFRESH_LEASE) -> tuple[str, int] | None:
+        """(host, pid) of the live holder of the lease, for telling the user who refreshes."""
+        if self.lease_holder(now, name) is None:
+            return None
+        row = self._db.execute("SELECT host, pid FROM lease WHERE name = ?", (name,)).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]))
+
     def release_lease(self, holder: str, name: str = REFRESH_LEASE) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM lease WHERE name = ? AND holder = ?", (name, holder))

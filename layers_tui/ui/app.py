@@ -56,6 +56,7 @@ class LayersApp(RefreshDriver, FlowWiring, AppServices, App[int]):
     whoami: var[WhoAmI | None] = var(None)
     identity_error: var[ApiError | None] = var(None)
     pending_count: var[int] = var(0)
+    refreshed_by: var[str | None] = var(None)  # another process holds the refresh lease
 
     def __init__(
         self,

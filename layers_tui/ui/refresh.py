@@ -117,6 +117,17 @@ class RefreshDriver:
             self._next_pass.stop()
         self._next_pass = self.set_timer(self.session.inventory.next_pass_in(), self.refresh_pass)
 
+    def _lease_owner(self: LayersApp) -> str | None:
+        import socket
+        import time
+
+        owner = self.session.store.lease_owner(time.time())
+        if owner is None:
+            return None
+        host, pid = owner
+        where = "" if host == socket.gethostname() else f" on {safe(host, 40)}"
+        return f"layers-tui pid {pid}{where}"
+
     def follow_store(self: LayersApp) -> None:
         """Once a second: keep the lease, take refreshes other processes asked for, or (not
         holding it) show what the holder wrote; take over when the holder is gone."""
@@ -132,6 +143,7 @@ class RefreshDriver:
                     self.refresh_pass(list(dict.fromkeys(asked)))
             else:
                 inventory.follow()
+            self.refreshed_by = None if holder else self._lease_owner()
         except Exception as error:  # sqlite3: locked, disk gone; never fatal here
             self.log.warning(f"store follow failed: {type(error).__name__}")
 

@@ -181,3 +181,24 @@ async def test_before_anything_loaded_the_header_does_not_read_all_clear():
         await settle(pilot)
         header = screen_text(harness.app).splitlines()[0]
         assert "no data yet" in header and "✖ 0" not in header
+
+
+async def test_the_dashboard_says_when_another_process_refreshes(tmp_path):
+    import os
+    import time
+
+    other = Store.open(tmp_path / "state.sqlite3")
+    assert other.try_lease("another-process", 30, time.time())
+    harness = build(state_dir=tmp_path)
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        harness.app.follow_store()
+        await settle(pilot)
+        assert not harness.app.session.inventory.is_holder
+        assert f"refreshed by layers-tui pid {os.getpid()}" in screen_text(harness.app)
+        other.release_lease("another-process")
+        harness.app.follow_store()  # the holder went away: this one takes over
+        await settle(pilot)
+        assert harness.app.session.inventory.is_holder
+        assert "refreshed by" not in screen_text(harness.app)
+    other.close()

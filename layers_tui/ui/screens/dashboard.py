@@ -101,7 +101,7 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         self.query_one("#projects", ProjectList).border_title = "Projects"
         self.board.thresholds = self.thresholds
         self._load_from_store()
-        for name in ("whoami", "identity_error", "pending_count"):
+        for name in ("whoami", "identity_error", "pending_count", "refreshed_by"):
             self.watch(self.app, name, self._app_state_changed, init=False)
         self.set_interval(1.0, self.tick)
         self.render_all()
@@ -334,6 +334,7 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
                 sort_reverse=self.sort_reverse,
                 failed_projects=board.failed_projects,
                 progress=self.progress,
+                refreshed_by=app.refreshed_by,
                 loaded=board.listed and (bool(board.snapshots) or not board.projects),
             )
         )

@@ -36,6 +36,7 @@ class StatusState:
     failed_projects: int = 0  # projects whose last refresh failed (their old data is shown)
     progress: Progress | None = None  # the refresh pass under way
     loaded: bool = True  # False until any project's data is known
+    refreshed_by: str | None = None  # another process refreshes (holds the lease)
 
 
 def _ago(seconds: float) -> str:
@@ -103,6 +104,8 @@ class StatusLine(Static):
                 stale = ""
             second.append(f"⚠ {stale}{format_error(state.error)}", style=palette.critical)
         else:
+            if state.refreshed_by:
+                second.append(f"refreshed by {state.refreshed_by} · ", style=palette.muted)
             if state.refreshing:
                 second.append(f"{_progress_text(state.progress)} · ", style=palette.muted)
             if state.updated_seconds is not None:
