@@ -173,9 +173,15 @@ def empty_message(
     filter_text: str,
     problems_only: bool,
     failing: bool,
+    key_rejected: bool = False,
 ) -> str:
     """What an empty accounts table says, and what to do about it ("" when not empty)."""
     if not board.listed:
+        if key_rejected:  # retrying cannot help
+            return (
+                "The API key was rejected (the error is shown above). `layers-tui doctor` "
+                "shows which key is used and where it comes from; fix it and start again."
+            )
         if failing:
             return (
                 "Cannot load projects. The last error is shown above; retrying on its own "

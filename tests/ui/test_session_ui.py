@@ -202,3 +202,13 @@ async def test_the_dashboard_says_when_another_process_refreshes(tmp_path):
         assert harness.app.session.inventory.is_holder
         assert "refreshed by" not in screen_text(harness.app)
     other.close()
+
+
+async def test_a_rejected_key_on_first_start_says_what_to_do_not_retrying():
+    harness = build()
+    harness.transport.reject_key = True
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        text = screen_text(harness.app)
+        assert "layers-tui doctor" in text and "retrying on its own" not in text
+        assert "All projects (empty)" not in text

@@ -38,6 +38,7 @@ from ..widgets.status_line import StatusLine, StatusState
 from .base import ReportsWorkerErrors
 from .dashboard_actions import DashboardActions
 
+KEY_REJECTED = frozenset({"UNAUTHENTICATED", "INVALID_API_KEY", "KILL_SWITCH"})
 ROW_RECOMPUTE_SECONDS = 30.0
 RENDER_COALESCE_SECONDS = 0.5
 
@@ -247,7 +248,7 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         entries.sort(key=lambda entry: entry[0])  # stable: API order within a severity
         self.query_one(ProjectList).show_projects(
             [(key, prompt) for _, key, prompt in entries],
-            project_prompt("All projects", board.total, False, False, palette),
+            project_prompt("All projects", board.total, False, not board.listed, palette),
         )
 
     def _render_table(self) -> None:
@@ -284,6 +285,7 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
             self.filter_text,
             self.problems_only,
             self.error is not None,
+            self.error is not None and self.error.code in KEY_REJECTED,
         )
         self.query_one(AccountsTable).show_message(safe(message, 300))
 
