@@ -746,20 +746,10 @@ def _expiry_alerts(
         by_id = {record.id: record for record in records}
         condition = " OR ".join(f"({sql})" for sql, _ in _alert_conditions(ranges, now))
         params = [value for _, values in _alert_conditions(ranges, now) for value in values]
-        clauses, args = [f"({condition})"], list(params)
-        scope = _scope(selection)
-        if scope["project_ids"] is not None:
-            clauses.append(f"project_id IN ({','.join('?' * len(scope['project_ids']))})")
-            args.extend(scope["project_ids"])
-        for column in ("platform", "kind"):
-            if scope[column] is not None:
-                clauses.append(f"{column} = ?")
-                args.append(scope[column])
-        inner = (
-            f"SELECT rowid FROM accounts WHERE {' AND '.join(clauses)} "
-            f"ORDER BY expires_at LIMIT {PROBLEMS_LISTED}"
+        accounts = store.first_accounts(
+            condition, params, PROBLEMS_LISTED, order_by="expires_at", **_scope(selection)
         )
-        for project_id, _kind, doc in store.accounts_where(f"rowid IN ({inner})", args):
+        for project_id, _kind, doc in accounts:
             record = by_id.get(project_id)
             project = Project.model_validate(record.doc) if record else Project(id=project_id)
             refreshed = from_epoch(record.refreshed_at) if record else None

@@ -167,16 +167,7 @@ def _accounts(
     (SQL picks them, so the others are never read)."""
     if limit is None:
         return store.accounts_where(condition, params, **scope)
-    clauses, args = [f"({condition})"], list(params)
-    if scope["project_ids"] is not None:
-        clauses.append(f"project_id IN ({','.join('?' * len(scope['project_ids']))})")
-        args.extend(scope["project_ids"])
-    for column in ("platform", "kind"):
-        if scope[column] is not None:
-            clauses.append(f"{column} = ?")
-            args.append(scope[column])
-    inner = f"SELECT rowid FROM accounts WHERE {' AND '.join(clauses)} LIMIT {int(limit)}"
-    return store.accounts_where(f"rowid IN ({inner})", args)
+    return store.first_accounts(condition, params, limit, **scope)
 
 
 def _row(

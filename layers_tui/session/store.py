@@ -601,6 +601,24 @@ class Store:
         row = self._db.execute(f"SELECT COUNT(*) FROM accounts {where}", [*args, *params])
         return int(row.fetchone()[0])
 
+    def first_accounts(
+        self,
+        condition: str,
+        params: Sequence[Any] = (),
+        limit: int = 25,
+        order_by: str | None = None,
+        project_ids: Sequence[str] | None = None,
+        platform: str | None = None,
+        kind: str | None = None,
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """The first `limit` accounts matching `condition` within the selection (SQL picks
+        them, so the others' documents are never read)."""
+        where, args = _selection(project_ids, platform, kind)
+        where = f"{where} AND ({condition})" if where else f"WHERE ({condition})"
+        order = f" ORDER BY {order_by}" if order_by else ""
+        inner = f"SELECT rowid FROM accounts {where}{order} LIMIT {int(limit)}"
+        return self.accounts_where(f"rowid IN ({inner})", [*args, *params])
+
     def min_expiry(
         self,
         project_ids: Sequence[str] | None = None,
