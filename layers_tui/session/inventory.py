@@ -266,12 +266,6 @@ class Inventory:
         self._seen_seq = max((record.seq for record in records), default=0)
         return [snapshot_from_arrays(record, arrays.get(record.id, {})) for record in records]
 
-    def snapshot(self, project_id: str) -> ProjectSnapshot | None:
-        record = self.store.project(project_id)
-        if record is None:
-            return None
-        return snapshot_from_store(record, self.store.accounts(project_id))
-
     def follow(self) -> int:
         """Emit what other processes wrote since we last looked (their projects and the
         status changes they recorded); returns how many projects."""

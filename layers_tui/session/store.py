@@ -391,14 +391,6 @@ class Store:
         ).fetchall()
         return [(kind, json.loads(doc)) for kind, doc in rows]
 
-    def all_accounts(self) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-        result: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        for project_id, kind, doc in self._db.execute(
-            "SELECT project_id, kind, doc FROM accounts ORDER BY project_id, rowid"
-        ):
-            result.setdefault(project_id, []).append((kind, json.loads(doc)))
-        return result
-
     def account_arrays(self) -> dict[str, dict[str, str]]:
         """project id -> kind -> its accounts' documents as one JSON array (text), in the
         order they were listed: parsed and validated in one pass by the caller."""

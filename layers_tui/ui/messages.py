@@ -9,18 +9,8 @@ from textual.message import Message
 from layers_tui.api import ApiError
 from layers_tui.flows.model import PendingFlow
 from layers_tui.inventory import ProjectSnapshot
-from layers_tui.models import ContentHealth, Project, RevokeResult, WhoAmI
+from layers_tui.models import ContentHealth, Project, RevokeResult
 from layers_tui.session.inventory import PassResult, Progress
-
-
-@dataclass
-class Identified(Message, bubble=False):
-    whoami: WhoAmI
-
-
-@dataclass
-class IdentifyFailed(Message, bubble=False):
-    error: ApiError
 
 
 @dataclass
