@@ -52,7 +52,7 @@ class RequestBudget:
     @property
     def capacity(self) -> int:
         """Ten seconds' worth: small bursts, never the server's whole minute at once."""
-        return max(2, math.floor(self.rate * 10))
+        return max(4, math.floor(self.rate * 10))  # room for one project (2) above the reserve
 
     def _refill(self) -> None:
         now = self.clock.monotonic()
@@ -84,6 +84,11 @@ class RequestBudget:
         # Short naps: the tier (and so the rate) can change while we wait (whoami at start).
         while not self.try_take(priority, cost):
             await self.clock.sleep(min(0.25, self.wait_seconds(priority, cost)))
+
+    def refund(self, cost: int = 1) -> None:
+        """Give back tokens taken for requests that were not sent after all."""
+        self._refill()
+        self._tokens = min(float(self.capacity), self._tokens + cost)
 
     def observe_remaining(self, remaining: int | None) -> None:
         """The server says how much is left (other clients of the same key count too)."""

@@ -408,8 +408,10 @@ class Inventory:
                     return None
             await self.budget.acquire(priority, cost=REQUESTS_PER_PROJECT)
             if deadline is not None and self.clock.monotonic() > deadline:
+                self.budget.refund(REQUESTS_PER_PROJECT)
                 return None
-            if done_elsewhere(project.id):
+            if done_elsewhere(project.id):  # another refresh got it while we waited
+                self.budget.refund(REQUESTS_PER_PROJECT)
                 return True
             self._in_flight.add(project.id)  # no await since the check: nobody slips in
             mine.add(project.id)

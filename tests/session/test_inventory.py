@@ -305,3 +305,28 @@ async def test_a_project_without_data_comes_before_known_problems(make_session):
     )
     await inventory.refresh(relist=False)
     assert order[0] == unknown
+
+
+async def test_budget_taken_for_a_project_another_pass_got_is_given_back(make_session, sandbox_app):
+    counting = CountingTransport(sandbox_app)
+    session = make_session(transport=counting, concurrency=2)
+    inventory, budget = session.inventory, session.budget
+    await inventory.list_projects()
+    taken = {"acquired": 0, "refunded": 0}
+    acquire, refund = budget.acquire, budget.refund
+
+    async def counting_acquire(priority: str, cost: int = 1) -> None:
+        await acquire(priority, cost)
+        taken["acquired"] += cost
+
+    def counting_refund(cost: int = 1) -> None:
+        refund(cost)
+        taken["refunded"] += cost
+
+    budget.acquire, budget.refund = counting_acquire, counting_refund
+    budget.per_minute, budget._tokens = 60, 0.0  # every fetch waits: passes overtake each other
+    before = sum(counting.paths.values())
+    ids = [p.id for p in inventory.projects]
+    await asyncio.gather(inventory.refresh(relist=False), inventory.refresh(ids))
+    sent = sum(counting.paths.values()) - before
+    assert taken["acquired"] - taken["refunded"] == sent  # nothing paid for and not sent
