@@ -286,6 +286,11 @@ class Inventory:
             self._emit(ProjectUpdated(snapshot_from_store(record, self.store.accounts(record.id))))
         return len(records)
 
+    @property
+    def pass_running(self) -> bool:
+        """A full pass is under way (a single project's refresh does not count)."""
+        return self._pass_running
+
     # -- refreshing --------------------------------------------------------------------------
     def _priority(self, project: Project, records: dict[str, ProjectRecord], now: float) -> tuple:
         flows = set(self.flow_projects())

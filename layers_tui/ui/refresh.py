@@ -100,6 +100,8 @@ class RefreshDriver:
             if self.dashboard is not None:
                 self.dashboard.post_message(RefreshFinished(result, full=False))
             return
+        if inventory.pass_running:
+            return  # that pass reports when it ends; never two at once
         try:
             # Data younger than a pass takes at this budget is left alone: a restart does
             # not re-read what the last pass (or another process) just fetched.
