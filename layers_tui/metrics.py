@@ -346,35 +346,27 @@ def families(reading: Reading, with_groups: bool = True) -> list[Family]:
     up.add(profile, 1 if reading.up else 0)
     out.append(up)
 
-    last = Family(
-        f"{PREFIX}last_refresh_success_timestamp_seconds",
-        "gauge",
-        "When a project was last refreshed successfully (the most recent one).",
-        ("profile",),
-    )
-    if reading.last_refresh is not None:
-        last.add(profile, reading.last_refresh)
-    out.append(last)
-
-    oldest = Family(
-        f"{PREFIX}oldest_refresh_success_timestamp_seconds",
-        "gauge",
-        "The stalest project's last successful refresh (absent while one was never refreshed).",
-        ("profile",),
-    )
-    if reading.oldest_refresh is not None:
-        oldest.add(profile, reading.oldest_refresh)
-    out.append(oldest)
-
-    duration = Family(
-        f"{PREFIX}refresh_duration_seconds",
-        "gauge",
-        "How long the last full refresh pass took (served by watch only).",
-        ("profile",),
-    )
-    if reading.refresh_duration is not None:
-        duration.add(profile, reading.refresh_duration)
-    out.append(duration)
+    for name, text, value in (
+        (
+            "last_refresh_success_timestamp_seconds",
+            "When a project was last refreshed successfully (the most recent one).",
+            reading.last_refresh,
+        ),
+        (
+            "oldest_refresh_success_timestamp_seconds",
+            "The stalest project's last successful refresh (absent while one was never refreshed).",
+            reading.oldest_refresh,
+        ),
+        (
+            "refresh_duration_seconds",
+            "How long the last full refresh pass took (served by watch only).",
+            reading.refresh_duration,
+        ),
+    ):
+        gauge = Family(f"{PREFIX}{name}", "gauge", text, ("profile",))
+        if value is not None:  # absent rather than a made-up value
+            gauge.add(profile, value)
+        out.append(gauge)
 
     tier = Family(
         f"{PREFIX}rate_limit_tier", "info", "The API key's rate-limit tier (from whoami).",

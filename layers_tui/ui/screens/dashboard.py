@@ -80,6 +80,7 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         self._render_pending = False
         self._filter_error: str | None = None
         self._prompts: dict[tuple, Text] = {}
+        self._since_cache: dict[str, dict[tuple[str, str], float]] = {}
         self._prompts_palette: object = None
 
     # -- layout --------------------------------------------------------------------------------
@@ -139,6 +140,7 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         self.schedule_render()
 
     def on_project_loaded(self, message: ProjectLoaded) -> None:
+        self._since_cache.pop(message.snapshot.project.id, None)
         if self.board.put(message.snapshot):
             self.schedule_render()
         fetched = message.snapshot.fetched_at
@@ -303,10 +305,15 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         self.query_one("#problem", Static).update(text, layout=False)
 
     def _since(self, row: AccountRow) -> float | None:
-        try:
-            since = self.app.session.store.severity_since(row.project_id)
-        except Exception:  # history is a nicety; the store's trouble is told elsewhere
-            return None
+        """When the row's severity began, from the store's history: read once per project
+        until its data changes, not on every cursor move."""
+        since = self._since_cache.get(row.project_id)
+        if since is None:
+            try:
+                since = self.app.session.store.severity_since(row.project_id)
+            except Exception:  # history is a nicety; the store's trouble is told elsewhere
+                return None
+            self._since_cache[row.project_id] = since
         return since.get((row.kind, row.key))
 
     def render_status(self) -> None:
