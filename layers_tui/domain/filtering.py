@@ -10,8 +10,15 @@ from datetime import UTC, datetime
 from .status import AccountRow, Severity
 
 FIELDS = ("status", "platform", "project", "kind", "name", "handle", "id")
+# Fields with a fixed set of values: `platform:tiktok` is TikTok, not TikTok Ads (a trailing
+# `*` asks for a prefix: `platform:tiktok*` is both). `status` matches a whole word of the
+# status or its label (`status:reauth`, `status:expired`; `connected` is not `disconnected`).
+EXACT_FIELDS = frozenset({"platform", "kind"})
+WORD_FIELDS = frozenset({"status"})
 SORT_KEYS = ("status", "expiry", "name", "project", "platform", "connected")
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+_FIELD_LIKE = re.compile(r"[a-z_]+$")
+_WORD_SPLIT = re.compile(r"[\s_]+")
 
 
 @dataclass(frozen=True)
@@ -20,6 +27,7 @@ class Term:
     text: str
     regex: re.Pattern[str] | None
     inverse: bool
+    mode: str = "contains"  # "contains", "exact", "word" or "prefix"
 
 
 @dataclass(frozen=True)
@@ -33,18 +41,55 @@ class Filter:
         return bool(self.terms) or self.problems_only
 
 
+def split_terms(text: str) -> tuple[list[str], str | None]:
+    """Words separated by spaces; a double-quoted part keeps its spaces (`name:"Bloom &
+    Wild UK"`) and loses its quotes. An unclosed quote runs to the end (and is reported)."""
+    words: list[str] = []
+    current: list[str] = []
+    quoted = False
+    started = False
+    for char in text:
+        if char == '"':
+            quoted, started = not quoted, True
+        elif char.isspace() and not quoted:
+            if started:
+                words.append("".join(current))
+            current, started = [], False
+        else:
+            current.append(char)
+            started = True
+    if started:
+        words.append("".join(current))
+    return words, ('unclosed quote (")' if quoted else None)
+
+
+def _mode(field: str | None, body: str) -> tuple[str, str]:
+    if body.endswith("*") and len(body) > 1:
+        return "prefix", body[:-1]
+    if field in EXACT_FIELDS:
+        return "exact", body
+    if field in WORD_FIELDS:
+        return "word", body
+    return "contains", body
+
+
 def parse_filter(text: str, problems_only: bool = False) -> Filter:
-    """`acme status:reauth !platform:instagram /^pix/`: every term must match (AND).
-    `field:value` looks in one field; `/regex/` is a case-insensitive regex; `!` negates."""
+    """`acme status:reauth !platform:instagram /^pix/ name:"Bloom & Wild"`: every term must
+    match (AND). `field:value` looks in one field (exactly, for platform and kind; `value*`
+    for a prefix); `/regex/` is a case-insensitive regex; `!` negates. A term that cannot be
+    understood (an unknown field, a bad regex) is named in `error` and left out."""
     terms: list[Term] = []
-    error = None
-    for raw in text.split():
+    raw_terms, error = split_terms(text)
+    for raw in raw_terms:
         inverse = raw.startswith("!")
         body = raw[1:] if inverse else raw
         field = None
         name, sep, rest = body.partition(":")
         if sep and name.lower() in FIELDS:
             field, body = ("name" if name.lower() == "handle" else name.lower()), rest
+        elif sep and _FIELD_LIKE.match(name.lower()):
+            error = f"unknown field '{name}'; the fields are {', '.join(FIELDS)}"
+            continue
         regex = None
         if len(body) >= 2 and body.startswith("/") and body.endswith("/"):
             try:
@@ -54,8 +99,23 @@ def parse_filter(text: str, problems_only: bool = False) -> Filter:
                 continue
         if not body:
             continue
-        terms.append(Term(field, body.lower(), regex, inverse))
+        mode, body = _mode(field, body) if regex is None else ("contains", body)
+        terms.append(Term(field, body.lower(), regex, inverse, mode))
     return Filter(tuple(terms), problems_only, error)
+
+
+def _hit(term: Term, haystack: str) -> bool:
+    if term.regex is not None:
+        return any(term.regex.search(line) for line in haystack.split("\n"))
+    if term.mode == "contains":
+        return term.text in haystack
+    lines = haystack.split("\n")
+    if term.mode == "exact":
+        return term.text in lines
+    if term.mode == "prefix":
+        return any(line.startswith(term.text) for line in lines)
+    # "word": the whole value or one of its words ("reauth" in "reauth_required")
+    return term.text in lines or any(term.text in _WORD_SPLIT.split(line) for line in lines)
 
 
 def matches(row: AccountRow, spec: Filter) -> bool:
@@ -63,11 +123,7 @@ def matches(row: AccountRow, spec: Filter) -> bool:
         return False
     for term in spec.terms:
         haystack = row.search_text if term.field is None else row.search_fields[term.field]
-        if term.regex is not None:
-            hit = any(term.regex.search(line) for line in haystack.split("\n"))
-        else:
-            hit = term.text in haystack
-        if hit == term.inverse:
+        if _hit(term, haystack) == term.inverse:
             return False
     return True
 
@@ -78,7 +134,12 @@ def filter_rows(rows: list[AccountRow], spec: Filter) -> list[AccountRow]:
         return rows
     if not spec.problems_only and len(spec.terms) == 1:
         term = spec.terms[0]
-        if term.field is None and term.regex is None and not term.inverse:
+        if (
+            term.field is None
+            and term.mode == "contains"
+            and term.regex is None
+            and not term.inverse
+        ):
             needle = term.text
             return [row for row in rows if needle in row.search_text]
     return [row for row in rows if matches(row, spec)]
