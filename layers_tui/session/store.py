@@ -24,7 +24,7 @@ from typing import Any
 
 log = logging.getLogger("layers_tui.store")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 REFRESH_LEASE = "refresh"
 BUSY_TIMEOUT_MS = 5000
 
@@ -108,6 +108,10 @@ MIGRATIONS: dict[int, str] = {
     # check and metrics count by state: a covering index reads no account documents.
     1: "CREATE INDEX accounts_state ON accounts "
     "(kind, status, expires_at, project_id, platform, severity);",
+    # watch's alerts: the last state each notify target was told about, per subject (an
+    # account "kind:key", or "data" for freshness), so a restart never repeats an alert.
+    2: "CREATE TABLE IF NOT EXISTS alert_state (target TEXT NOT NULL, subject TEXT NOT NULL, "
+    "state TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (target, subject));",
 }
 
 
@@ -689,6 +693,56 @@ class Store:
             args,
         ).fetchall()
         return {(kind, key): at for kind, key, at in rows}
+
+    # -- alert state (watch's [[notify]] targets) -------------------------------------------
+    def alert_states(self, target: str) -> dict[str, str]:
+        """subject -> the state `target` was last told about (or first saw)."""
+        rows = self._db.execute(
+            "SELECT subject, state FROM alert_state WHERE target = ?", (target,)
+        ).fetchall()
+        return {subject: state for subject, state in rows}
+
+    def seed_alert_states(self, target: str, states: Iterable[tuple[str, str]], at: float) -> None:
+        """Record the first state seen of subjects `target` has no state for (no alert)."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO alert_state (target, subject, state, at) "
+                "VALUES (?, ?, ?, ?)",
+                ((target, subject, state, at) for subject, state in states),
+            )
+
+    def advance_alert_state(
+        self, target: str, subject: str, expected: str | None, state: str, at: float
+    ) -> bool:
+        """Move `target`'s state of `subject` from `expected` to `state`; False when another
+        process moved it first (then that process sends the alert, not this one)."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT state FROM alert_state WHERE target = ? AND subject = ?",
+                (target, subject),
+            ).fetchone()
+            if (row[0] if row else None) != expected:
+                return False
+            db.execute(
+                "INSERT INTO alert_state (target, subject, state, at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(target, subject) DO UPDATE SET state = excluded.state, "
+                "at = excluded.at",
+                (target, subject, state, at),
+            )
+        return True
+
+    def account_severities(self) -> list[tuple[str, str, str, int]]:
+        """(project_id, kind, key, severity) of every account, for alert baselines."""
+        return [
+            (str(p), str(k), str(key), int(s))
+            for p, k, key, s in self._db.execute(
+                "SELECT project_id, kind, key, severity FROM accounts"
+            )
+        ]
+
+    def last_refreshed_at(self) -> float | None:
+        """When any project was last refreshed successfully (by any process)."""
+        return self._db.execute("SELECT MAX(refreshed_at) FROM project_state").fetchone()[0]
 
     # -- flows ----------------------------------------------------------------------------------
     def flow_documents(self) -> list[dict[str, Any]]:
