@@ -637,6 +637,63 @@ class Store:
             )
         ]
 
+    # -- metrics (covering columns only, never the documents) -----------------------------------
+    @contextlib.contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """Several reads that see one state of the store (a deferred read transaction);
+        inside a write already open on this connection, they read that write."""
+        if self._db.in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
+    def project_states(self) -> list[tuple[str, float | None, float | None, bool, int]]:
+        """(project_id, refreshed_at, attempted_at, last attempt failed, seq) of every listed
+        project, in listing order."""
+        rows = self._db.execute(
+            "SELECT p.id, s.refreshed_at, s.attempted_at, s.error IS NOT NULL, "
+            "COALESCE(s.seq, 0) FROM projects p LEFT JOIN project_state s "
+            "ON s.project_id = p.id ORDER BY p.position"
+        )
+        return [(pid, ref, att, bool(failed), int(seq)) for pid, ref, att, failed, seq in rows]
+
+    def account_states(
+        self, project_ids: Sequence[str] | None = None
+    ) -> list[tuple[str, str, str, str, str, float | None]]:
+        """(project_id, platform, kind, key, status as sent, expires_at) of the accounts of
+        `project_ids` (None: of every project)."""
+        rows: list[tuple[str, str, str, str, str, float | None]] = []
+        for where, args in _in_batches("project_id", project_ids):
+            rows += self._db.execute(
+                "SELECT project_id, platform, kind, key, status, expires_at FROM accounts "
+                + (f"WHERE {where}" if where else ""),
+                args,
+            )
+        return rows
+
+    def status_changed_at(
+        self, project_ids: Sequence[str] | None = None
+    ) -> dict[tuple[str, str, str], float]:
+        """(project_id, kind, account_key) -> when the account's status last changed, for the
+        accounts of `project_ids` (None: of every project) that have a recorded change."""
+        changes: dict[tuple[str, str, str], float] = {}
+        for where, args in _in_batches("project_id", project_ids):
+            rows = self._db.execute(
+                "SELECT project_id, kind, account_key, MAX(at) FROM history "
+                "WHERE new_status IS NOT NULL "
+                "AND (old_status IS NULL OR old_status != new_status) "
+                + (f"AND {where} " if where else "")
+                + "GROUP BY project_id, kind, account_key",
+                args,
+            )
+            for pid, kind, key, at in rows:
+                changes[(pid, kind, key)] = at
+        return changes
+
     # -- history --------------------------------------------------------------------------------
     def history(
         self,
@@ -874,6 +931,18 @@ def _selection(
         clauses.append("kind = ?")
         args.append(kind)
     return (f"WHERE {' AND '.join(clauses)}" if clauses else "", args)
+
+
+IN_BATCH = 500  # ids per IN (...) clause, well under SQLite's variable limit
+
+
+def _in_batches(column: str, values: Sequence[str] | None) -> list[tuple[str, tuple[str, ...]]]:
+    """`column IN (...)` clauses with their arguments, `IN_BATCH` values each; one empty
+    clause (no condition) for None."""
+    if values is None:
+        return [("", ())]
+    batches = [tuple(values[i : i + IN_BATCH]) for i in range(0, len(values), IN_BATCH)]
+    return [(f"{column} IN ({','.join('?' * len(batch))})", batch) for batch in batches]
 
 
 def _project_record(row: Sequence[Any]) -> ProjectRecord:
