@@ -37,13 +37,14 @@ from ..widgets.project_list import ProjectList, project_prompt
 from ..widgets.status_line import StatusLine, StatusState
 from .base import ReportsWorkerErrors
 from .dashboard_actions import DashboardActions
+from .dashboard_panes import DashboardPanes
 
 KEY_REJECTED = frozenset({"UNAUTHENTICATED", "INVALID_API_KEY", "KILL_SWITCH"})
 ROW_RECOMPUTE_SECONDS = 30.0
 RENDER_COALESCE_SECONDS = 0.5
 
 
-class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
+class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Screen):
     AUTO_FOCUS = "#accounts"  # straight to the table: no focus change (and repaint) after mount
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
@@ -63,6 +64,10 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         Binding("y", "copy_id", "Copy ID"),
         Binding("e", "export", "Export", show=False),
         Binding("ctrl+r", "refresh", "Refresh"),
+        Binding("J", "app.journal", "Journal", show=False),
+        Binding("b", "toggle_sidebar", "Projects pane", show=False),
+        # Between the project list and the table only (`/` is the way into the filter).
+        Binding("tab,shift+tab", "cycle_focus", "Next pane", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -80,18 +85,21 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         self._render_pending = False
         self._filter_error: str | None = None
         self._prompts: dict[tuple, Text] = {}
-        self._since_cache: dict[str, dict[tuple[str, str], float]] = {}
+        self._since: dict[tuple[str, str], float] | None = None  # None: read it again
         self._prompts_palette: object = None
 
     # -- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status-line")
-        yield Input(
-            value=self.filter_text,
-            placeholder="/ filter: text, status:reauth, platform:tiktok, !inverse, /regex/",
-            id="filter",
-            select_on_focus=False,
-        )
+        with Horizontal(id="filter-bar"):
+            yield Input(
+                value=self.filter_text,
+                placeholder='/ filter: text, status:reauth, platform:tiktok*, name:"a b", '
+                "!inverse, /regex/",
+                id="filter",
+                select_on_focus=False,
+            )
+            yield Static(id="row-count", markup=False)
         with Horizontal(id="body"):
             yield ProjectList(id="projects")
             with Vertical(id="accounts-pane"):
@@ -107,6 +115,10 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
             self.watch(self.app, name, self._app_state_changed, init=False)
         self.set_interval(1.0, self.tick)
         self.render_all()
+
+    def on_resize(self) -> None:
+        # The project list's width follows the terminal's: names are cut to fit their counts.
+        self.call_after_refresh(self._render_projects)
 
     def _load_from_store(self) -> None:
         """What the store knew at start: on screen at once, each project with its age."""
@@ -140,8 +152,8 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         self.schedule_render()
 
     def on_project_loaded(self, message: ProjectLoaded) -> None:
-        self._since_cache.pop(message.snapshot.project.id, None)
         if self.board.put(message.snapshot):
+            self._since = None
             self.schedule_render()
         fetched = message.snapshot.fetched_at
         if fetched is not None and (self.last_ok_at is None or fetched > self.last_ok_at):
@@ -228,8 +240,10 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         board.ensure_rows(now)
         palette = palette_for(self.app)
         old_after = 2 * self.app.settings.refresh_interval
-        if palette != self._prompts_palette:
-            self._prompts, self._prompts_palette = {}, palette
+        project_list = self.query_one(ProjectList)
+        width = project_list.prompt_width
+        if (palette, width) != self._prompts_palette:
+            self._prompts, self._prompts_palette = {}, (palette, width)
         prompts: dict[tuple, Text] = {}  # reused while nothing about a project changed
         entries = []
         for project in board.projects:
@@ -243,14 +257,16 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
             key = (project.name, summary, failed, snapshot is None, age)
             prompt = self._prompts.get(key)
             if prompt is None:
-                prompt = project_prompt(*key[:4], palette, age)
+                prompt = project_prompt(*key[:4], palette, age, width)
             prompts[key] = prompt
             entries.append((ProjectList.severity_order(summary, failed), project.id, prompt))
         self._prompts = prompts
         entries.sort(key=lambda entry: entry[0])  # stable: API order within a severity
-        self.query_one(ProjectList).show_projects(
+        project_list.show_projects(
             [(key, prompt) for _, key, prompt in entries],
-            project_prompt("All projects", board.total, False, not board.listed, palette),
+            project_prompt(
+                "All projects", board.total, False, not board.listed, palette, "", width
+            ),
         )
 
     def _render_table(self) -> None:
@@ -261,18 +277,22 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
         spec = parse_filter(self.filter_text, self.problems_only)
         board.ensure_rows(now)
         # Sorted once per data or order change; a filter keystroke only filters.
-        self.visible_rows = filter_rows(
-            board.sorted_rows(selected, self.sort_column, self.sort_reverse), spec
-        )
+        rows = board.sorted_rows(selected, self.sort_column, self.sort_reverse)
+        self.visible_rows = filter_rows(rows, spec)
+        self.show_row_count(len(self.visible_rows), len(rows), spec.active)
         table = self.query_one(AccountsTable)
         # Relative times are as of when the rows were computed (every 30 s), so a quiet
         # refresh repaints nothing.
+        thresholds = self.thresholds
         table.show_rows(
             self.visible_rows,
             board.rows_at or now,
             palette_for(self.app),
-            self.thresholds.warn_seconds,
+            thresholds.warn_seconds,
+            thresholds.crit_seconds,
+            self._seen_since(),
         )
+        table.show_sort(self.sort_column, self.sort_reverse)
         table.set_class(self.error is not None, "-stale")
         self._filter_error = spec.error
         self._render_empty(selected)
@@ -298,23 +318,25 @@ class DashboardScreen(DashboardActions, ReportsWorkerErrors, Screen):
             text.append("Filter: ", style="bold")
             text.append(f"{safe(self._filter_error, 200)} (ignored). Press / to fix it.")
         elif row is not None:
-            since = self._since(row) if row.severity >= Severity.WARNING else None
+            since = (
+                self._seen_since().get((row.kind, row.key))
+                if row.severity >= Severity.WARNING
+                else None
+            )
             snapshot = self.board.snapshots.get(row.project_id)
             fetched = snapshot.fetched_at if snapshot is not None else None
             text = row_line(row, since, fetched, self.app.clock.now())
         self.query_one("#problem", Static).update(text, layout=False)
 
-    def _since(self, row: AccountRow) -> float | None:
-        """When the row's severity began, from the store's history: read once per project
-        until its data changes, not on every cursor move."""
-        since = self._since_cache.get(row.project_id)
-        if since is None:
+    def _seen_since(self) -> dict[tuple[str, str], float]:
+        """When each account's current problem was first seen, from the store's history:
+        read once per data change, not on every cursor move or keystroke."""
+        if self._since is None:
             try:
-                since = self.app.session.store.severity_since(row.project_id)
+                self._since = self.app.session.store.severity_since()
             except Exception:  # history is a nicety; the store's trouble is told elsewhere
-                return None
-            self._since_cache[row.project_id] = since
-        return since.get((row.kind, row.key))
+                self._since = {}
+        return self._since
 
     def render_status(self) -> None:
         app = self.app

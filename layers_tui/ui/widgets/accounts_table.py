@@ -7,9 +7,11 @@ changes nothing changes nothing on screen, and the cursor stays on the same acco
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -20,30 +22,131 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from layers_tui.domain.status import SEVERITY_GLYPH, AccountRow, Severity, age, relative_time
+from layers_tui.domain.status import (
+    SEVERITY_GLYPH,
+    AccountRow,
+    Severity,
+    age,
+    relative_time,
+    span,
+)
+from layers_tui.domain.timeline import when
 from layers_tui.text import safe
 
+from .list_keys import half_page, list_bindings
 from .palette import Palette
 
-# (key, label, width). Most important first: narrow terminals scroll to the rest.
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # also the sort key that orders by it
+    label: str
+    width: int  # cells it always gets, one of them the gutter (status: from the rows)
+    grow: int = 0  # extra cells it takes when the terminal leaves some over
+    frozen: bool = False  # stays on screen while the others scroll sideways
+
+
+# In order of importance: what is broken and when first; the rest as width allows, then
+# reached by scrolling sideways one column at a time (the frozen columns stay put).
 COLUMNS = (
-    ("status", "Status", 22),
-    ("platform", "Platform", 11),
-    ("name", "Account", 24),
-    ("project", "Project", 20),
-    ("expiry", "Token expiry", 17),
-    ("connected", "Connected", 14),
-    ("leased", "Leased", 7),
-    ("checked", "Checked", 12),
+    Column("status", "Status", 0, frozen=True),
+    Column("name", "Account", 20, grow=12, frozen=True),
+    Column("expiry", "Token expiry", 19),
+    Column("project", "Project", 20, grow=8),
+    Column("platform", "Platform", 11),
+    Column("since", "Since", 11),
+    Column("checked", "Checked", 14),
+    Column("connected", "Connected", 14),
+    Column("leased", "Leased", 7),
 )
-TOTAL_WIDTH = sum(width for _, _, width in COLUMNS)
-Cells = tuple[Text, ...]
+COLUMN_KEYS = tuple(column.key for column in COLUMNS)
+# The widest the status column gets; a longer (unknown) status is cut with an ellipsis.
+STATUS_MAX = 18
+# Short words for the status column (the line under the table says it in full).
+SHORT_LABELS = {
+    "reauth required": "reauth",
+    "token valid": "valid",
+    "token expired": "expired",
+    "token revoked": "revoked",
+    "token invalid": "invalid",
+}
+# The widest the columns ever get together (every one grown, the status at its widest).
+TOTAL_WIDTH = STATUS_MAX + 1 + sum(c.width + c.grow for c in COLUMNS if c.key != "status")
+Layout = tuple[tuple[Column, int], ...]
+SINCE = Mapping[tuple[str, str], float]  # (kind, key) -> when its problem was first seen
+NO_SINCE: SINCE = {}
+Cells = dict[str, Text]
 
 
-def cells_for(row: AccountRow, now: datetime, palette: Palette, warn_seconds: float) -> Cells:
-    """Every cell as literal Rich Text (API strings never become markup)."""
+def short_status(row: AccountRow, now: datetime, crit_seconds: float) -> str:
+    """The status in a few words: a connected token with a problem says when it expires
+    ("expires <24 h") rather than "connected"."""
+    expires = row.token_expires_at
+    if (
+        row.kind == "social"
+        and row.status == "connected"
+        and expires is not None
+        and row.severity >= Severity.WARNING
+    ):
+        if (expires - now).total_seconds() <= 0:
+            return "expired"
+        if row.severity is Severity.CRITICAL:
+            return f"expires <{span(crit_seconds)}"
+        return "expires soon"
+    return SHORT_LABELS.get(row.status_label, row.status_label)
+
+
+def status_width(rows: list[AccountRow], crit_seconds: float) -> int:
+    """The status column's width: the widest short status among `rows` (gutter included),
+    never narrower than its title with a sort arrow."""
+    kinds = {(row.status_label, row.status, row.severity) for row in rows}
+    widest = cell_len("Status ↓")
+    for label, status, severity in kinds:
+        words = [SHORT_LABELS.get(label, label)]
+        if status == "connected" and severity >= Severity.WARNING:
+            words += ["expires soon", f"expires <{span(crit_seconds)}", "expired"]
+        widest = max(widest, *(2 + cell_len(word) for word in words))
+    return min(widest, STATUS_MAX) + 1
+
+
+def lay_out(width: int, status: int) -> Layout:
+    """Every column with its width for a table `width` cells wide: each gets its own width;
+    what is left after the columns that fit whole goes, a cell at a time in turn, to those
+    of them that grow (the account and project names)."""
+    widths = {column.key: status if column.key == "status" else column.width for column in COLUMNS}
+    used = 0
+    fitting = []
+    for column in COLUMNS:
+        if used + widths[column.key] > width:
+            break
+        used += widths[column.key]
+        fitting.append(column)
+    spare = width - used
+    growing = {column.key: column.grow for column in fitting if column.grow}
+    while spare > 0 and growing:
+        for key in list(growing):
+            if spare == 0:
+                break
+            widths[key] += 1
+            spare -= 1
+            growing[key] -= 1
+            if not growing[key]:
+                del growing[key]
+    return tuple((column, widths[column.key]) for column in COLUMNS)
+
+
+def cells_for(
+    row: AccountRow,
+    now: datetime,
+    palette: Palette,
+    warn_seconds: float,
+    crit_seconds: float = 86_400,
+    since: float | None = None,
+) -> Cells:
+    """Every cell as literal Rich Text (API strings never become markup). `since`: when
+    the row's problem was first seen (shown for problems only)."""
     status = Text(
-        f"{SEVERITY_GLYPH[row.severity]} {row.status_label}",
+        f"{SEVERITY_GLYPH[row.severity]} {short_status(row, now, crit_seconds)}",
         style=palette.for_severity(row.severity),
     )
     expiry_style = palette.muted
@@ -55,16 +158,20 @@ def cells_for(row: AccountRow, now: datetime, palette: Palette, warn_seconds: fl
         elif row.status == "connected" and remaining <= warn_seconds:
             expiry_style = palette.warning
     expiry = relative_time(row.token_expires_at, now) if row.kind == "social" else "n/a (ads)"
-    return (
-        status,
-        Text(row.platform_label),
-        Text(safe(row.name, 200)),
-        Text(safe(row.project_name, 200), style=palette.muted),
-        Text(expiry, style=expiry_style),
-        Text(age(row.connected_at, now)),
-        Text("leased" if row.leased else ""),
-        Text(age(row.checked_at, now) if row.checked_at else "—", style=palette.muted),
-    )
+    seen = ""
+    if since is not None and row.severity >= Severity.WARNING:
+        seen = when(datetime.fromtimestamp(since, UTC), now)
+    return {
+        "status": status,
+        "name": Text(safe(row.name, 200)),
+        "expiry": Text(expiry, style=expiry_style),
+        "project": Text(safe(row.project_name, 200), style=palette.muted),
+        "platform": Text(row.platform_label),
+        "since": Text(seen, style=palette.for_severity(row.severity)),
+        "checked": Text(age(row.checked_at, now) if row.checked_at else "—", style=palette.muted),
+        "connected": Text(age(row.connected_at, now)),
+        "leased": Text("leased" if row.leased else ""),
+    }
 
 
 def _fit(text: Text, width: int) -> Text:
@@ -80,6 +187,7 @@ class _View:
     now: datetime
     palette: Palette
     warn_seconds: float
+    crit_seconds: float
 
 
 class AccountsTable(ScrollView, can_focus=True):
@@ -93,6 +201,10 @@ class AccountsTable(ScrollView, can_focus=True):
         Binding("home", "first", "First", show=False),
         Binding("end", "last", "Last", show=False),
         Binding("enter", "select", "Details", show=False),
+        *list_bindings(),
+        # Sideways a column at a time (the status and account columns stay put).
+        Binding("left,h", "column_left", "Column left", show=False),
+        Binding("right,l", "column_right", "Column right", show=False),
     ]
     COMPONENT_CLASSES = {"accounts-table--header", "accounts-table--cursor", "accounts-table--odd"}
     DEFAULT_CSS = """
@@ -130,14 +242,20 @@ class AccountsTable(ScrollView, can_focus=True):
         self.rows: list[AccountRow] = []
         self._index: dict[str, int] = {}
         self._view: _View | None = None
-        self._cache: dict[str, tuple[AccountRow, _View, Cells]] = {}
+        self._since: SINCE = NO_SINCE
+        self._cache: dict[str, tuple[AccountRow, tuple, Cells]] = {}
         self._strips: dict[str, tuple[AccountRow, tuple, tuple[Strip, Style]]] = {}
-        self._header_cache: tuple[str, Strip] | None = None
+        self._header_cache: tuple[tuple, Strip] | None = None
+        self.sort_column = "status"
+        self.sort_reverse = False
+        self.columns: Layout = lay_out(0, status_width([], 86_400))
+        self._total_width = sum(width for _, width in self.columns)
+        self._frozen_width = sum(width for column, width in self.columns if column.frozen)
         self.cursor_row = 0
         self.changes = 0  # observable by tests and benches: a quiet refresh changes nothing
         # Until the user moves, the cursor stays on the first (worst) row while data arrives.
         self.follow_top = True
-        self.virtual_size = Size(TOTAL_WIDTH, 1)
+        self.virtual_size = Size(self._total_width, 1)
         # Shown under the header when there are no rows ("Loading…", "Nothing matches…"):
         # drawn here rather than in a sibling widget, so the table never hides, keeps focus,
         # and the screen never needs a new layout.
@@ -156,17 +274,26 @@ class AccountsTable(ScrollView, can_focus=True):
         return len(self.rows)
 
     def show_rows(
-        self, rows: list[AccountRow], now: datetime, palette: Palette, warn_seconds: float
+        self,
+        rows: list[AccountRow],
+        now: datetime,
+        palette: Palette,
+        warn_seconds: float,
+        crit_seconds: float = 86_400,
+        since: SINCE = NO_SINCE,
     ) -> None:
-        view = _View(now, palette, warn_seconds)
-        if rows == self.rows and view == self._view:
+        """`since`: when each row's problem was first seen; the same mapping object until
+        it changes (compared by identity)."""
+        view = _View(now, palette, warn_seconds, crit_seconds)
+        if rows == self.rows and view == self._view and since is self._since:
             return
         selected = self.selected_key
         self._view = view
+        self._since = since
         self.rows = rows
         self._index = {row.key: position for position, row in enumerate(rows)}
         self.changes += 1
-        self.virtual_size = Size(TOTAL_WIDTH, len(rows) + 1)
+        self._lay_out(status_width(rows, crit_seconds))
         if self.follow_top:
             target = 0
         elif selected in self._index:
@@ -180,6 +307,44 @@ class AccountsTable(ScrollView, can_focus=True):
         )
         self.refresh()
 
+    def show_sort(self, column: str, reverse: bool) -> None:
+        """Which column orders the rows: an arrow in its title."""
+        if (column, reverse) != (self.sort_column, self.sort_reverse):
+            self.sort_column, self.sort_reverse = column, reverse
+            self.refresh(Region(0, 0, self.size.width, 1))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._lay_out(self.columns[0][1])
+
+    def _lay_out(self, status: int) -> None:
+        """Column widths for the width on screen; caches of drawn rows go when they move."""
+        layout = lay_out(self.scrollable_content_region.width, status)
+        if layout != self.columns:
+            self.columns = layout
+            self._total_width = sum(width for _, width in layout)
+            self._frozen_width = sum(width for column, width in layout if column.frozen)
+            self._strips.clear()
+            self.refresh()
+        self.virtual_size = Size(self._total_width, len(self.rows) + 1)
+
+    @property
+    def visible_columns(self) -> list[str]:
+        """The keys of the columns wholly on screen at the current sideways scroll."""
+        width = self.scrollable_content_region.width
+        shown, x = [], 0
+        for column, column_width in self.columns:
+            if column.frozen:
+                start = x
+            else:
+                start = x - int(self.scroll_x)
+                if start < self._frozen_width:
+                    x += column_width
+                    continue
+            if start + column_width - 1 <= width:  # its gutter may be off screen
+                shown.append(column.key)
+            x += column_width
+        return shown
+
     def show_message(self, message: str) -> None:
         """Text for an empty table (already made safe by the caller)."""
         if message != self.message:
@@ -187,12 +352,14 @@ class AccountsTable(ScrollView, can_focus=True):
             self.refresh()
 
     def _cells(self, row: AccountRow) -> Cells:
-        assert self._view is not None
+        view = self._view
+        assert view is not None
+        since = self._since.get((row.kind, row.key))
         cached = self._cache.get(row.key)
-        if cached is not None and cached[0] == row and cached[1] == self._view:
+        if cached is not None and cached[0] == row and cached[1] == (view, since):
             return cached[2]
-        cells = cells_for(row, self._view.now, self._view.palette, self._view.warn_seconds)
-        self._cache[row.key] = (row, self._view, cells)
+        cells = cells_for(row, view.now, view.palette, view.warn_seconds, view.crit_seconds, since)
+        self._cache[row.key] = (row, (view, since), cells)
         if len(self._cache) > 4 * max(len(self.rows), 200):
             self._cache.clear()  # keys of rows that are gone
             self._strips.clear()
@@ -203,8 +370,7 @@ class AccountsTable(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
         if y == 0:
-            header = self._header()
-            return header.crop_extend(scroll_x, scroll_x + width, self._header_style())
+            return self._visible(self._header(), scroll_x, width, self._header_style())
         index = scroll_y + y - 1
         if not self.rows and self.message:
             return self._message_line(y - 1, width)
@@ -217,19 +383,25 @@ class AccountsTable(ScrollView, can_focus=True):
             variant = "cursor" if self.has_focus else "cursor-blurred"
         else:
             variant = "odd" if index % 2 else "even"
+        drawn_as = (self._view, variant, self.app.theme, self._since.get((row.kind, row.key)))
         cached = self._strips.get(row.key)
-        if (
-            cached is not None
-            and cached[0] is row
-            and cached[1] == (self._view, variant, self.app.theme)
-        ):
+        if cached is not None and cached[0] is row and cached[1] == drawn_as:
             strip, base = cached[2]
         else:
             strip, base = self._row_strip(row, variant)
-            self._strips[row.key] = (row, (self._view, variant, self.app.theme), (strip, base))
-        # Past the last column the row's own background continues: a segment without a
-        # style there would crash Textual's opacity and monochrome filters.
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+            self._strips[row.key] = (row, drawn_as, (strip, base))
+        return self._visible(strip, scroll_x, width, base)
+
+    def _visible(self, strip: Strip, scroll_x: int, width: int, base: Style) -> Strip:
+        """The part of a full-width line on screen: the frozen columns, then the others from
+        the sideways scroll on. Past the last column the line's own background continues: a
+        segment without a style there would crash Textual's opacity and monochrome filters."""
+        frozen = min(self._frozen_width, width)
+        if not scroll_x or frozen == 0:
+            return strip.crop_extend(scroll_x, scroll_x + width, base)
+        start = self._frozen_width + scroll_x
+        rest = strip.crop_extend(start, start + width - frozen, base)
+        return Strip.join([strip.crop(0, frozen), rest])
 
     def _message_line(self, line: int, width: int) -> Strip:
         """The message wrapped to the width, two lines below the header, indented."""
@@ -254,18 +426,22 @@ class AccountsTable(ScrollView, can_focus=True):
         return self.rich_style + self.get_component_rich_style("accounts-table--header")
 
     def _header(self) -> Strip:
-        theme = self.app.theme
-        if self._header_cache is None or self._header_cache[0] != theme:
-            text = Text.assemble(*(_fit(Text(label), w) for _, label, w in COLUMNS))
-            self._header_cache = (theme, self._to_strip(text, self._header_style()))
+        key = (self.app.theme, self.columns, self.sort_column, self.sort_reverse)
+        if self._header_cache is None or self._header_cache[0] != key:
+            arrow = " ↑" if self.sort_reverse else " ↓"
+            text = Text.assemble(
+                *(
+                    _fit(Text(column.label + (arrow if column.key == self.sort_column else "")), w)
+                    for column, w in self.columns
+                )
+            )
+            self._header_cache = (key, self._to_strip(text, self._header_style()))
         return self._header_cache[1]
 
     def _row_strip(self, row: AccountRow, variant: str) -> tuple[Strip, Style]:
         """The row drawn at its natural width, and the style that continues it."""
         cells = self._cells(row)
-        text = Text.assemble(
-            *(_fit(cell, w) for cell, (_, _, w) in zip(cells, COLUMNS, strict=True))
-        )
+        text = Text.assemble(*(_fit(cells[column.key], w) for column, w in self.columns))
         if variant.startswith("cursor"):
             style = self.get_component_rich_style("accounts-table--cursor")
             text.stylize(style)
@@ -281,7 +457,8 @@ class AccountsTable(ScrollView, can_focus=True):
             Segment(seg.text, base + seg.style if seg.style else base)
             for seg in text.render(self.app.console)
         ]
-        return Strip(segments, TOTAL_WIDTH).extend_cell_length(TOTAL_WIDTH, base)
+        total = self._total_width
+        return Strip(segments, total).extend_cell_length(total, base)
 
     # -- cursor -----------------------------------------------------------------------------------
     def move_cursor(self, *, row: int, scroll: bool = True) -> None:
@@ -322,6 +499,32 @@ class AccountsTable(ScrollView, can_focus=True):
 
     def action_last(self) -> None:
         self.move_cursor(row=len(self.rows) - 1)
+
+    def action_half_page_down(self) -> None:
+        self.move_cursor(row=self.cursor_row + half_page(self.size.height - 1))
+
+    def action_half_page_up(self) -> None:
+        self.move_cursor(row=self.cursor_row - half_page(self.size.height - 1))
+
+    def _column_stops(self) -> list[int]:
+        """Sideways scroll offsets at which a scrolling column starts right after the
+        frozen ones."""
+        stops, x = [], 0
+        for column, width in self.columns:
+            if not column.frozen:
+                stops.append(x)
+                x += width
+        return stops
+
+    def action_column_right(self) -> None:
+        furthest = max(0, self._total_width - self.scrollable_content_region.width)
+        ahead = [stop for stop in self._column_stops() if stop > self.scroll_x]
+        target = min(ahead[0] if ahead else furthest, furthest)
+        self.scroll_to(x=target, animate=False, immediate=True)
+
+    def action_column_left(self) -> None:
+        behind = [stop for stop in self._column_stops() if stop < self.scroll_x]
+        self.scroll_to(x=behind[-1] if behind else 0, animate=False, immediate=True)
 
     def action_select(self) -> None:
         key = self.selected_key

@@ -9,9 +9,13 @@ from textual.widgets.option_list import Option
 from layers_tui.domain.status import SEVERITY_GLYPH, Summary
 from layers_tui.text import safe
 
+from .list_keys import half_page, list_bindings
 from .palette import Palette
 
 ALL = "__all__"
+
+
+NAME_MIN = 6  # a name is never cut shorter than this to make room for its counts
 
 
 def project_prompt(
@@ -21,36 +25,43 @@ def project_prompt(
     loading: bool,
     palette: Palette,
     age: str = "",
+    width: int | None = None,
 ) -> Text:
-    """One project's line; `age` (e.g. "3 h") marks data older than usual."""
-    text = _prompt(name, summary, failed, loading, palette)
+    """One project's line; `age` (e.g. "3 h") marks data older than usual. With `width`,
+    the name is cut (with an ellipsis) so that the counts after it always show."""
+    glyph, tail = _parts(summary, failed, loading, palette)
     if age:
-        text.append(f" ·{age}", style=palette.muted)
-    return text
+        tail.append(f" ·{age}", style=palette.muted)
+    shown = Text(safe(name, 60))
+    budget = 18 if width is None else max(NAME_MIN, width - glyph.cell_len - tail.cell_len)
+    if shown.cell_len > budget:
+        shown.truncate(budget, overflow="ellipsis")
+    return Text.assemble(glyph, shown, tail)
 
 
-def _prompt(
-    name: str, summary: Summary | None, failed: bool, loading: bool, palette: Palette
-) -> Text:
+def _parts(
+    summary: Summary | None, failed: bool, loading: bool, palette: Palette
+) -> tuple[Text, Text]:
+    """What goes before the name (its worst glyph) and after it (the counts)."""
     if failed:
-        return Text.assemble(
-            ("⚠ ", palette.critical), safe(name, 18), (" failed", palette.critical)
-        )
+        return Text("⚠ ", style=palette.critical), Text(" failed", style=palette.critical)
     if summary is None or loading and summary.total == 0:
-        return Text.assemble(("… ", palette.muted), safe(name, 18))
+        return Text("… ", style=palette.muted), Text()
     worst = summary.worst
-    text = Text.assemble((f"{SEVERITY_GLYPH[worst]} ", palette.for_severity(worst)), safe(name, 18))
+    tail = Text()
     if summary.critical:
-        text.append(f" ✖{summary.critical}", style=palette.critical)
+        tail.append(f" ✖{summary.critical}", style=palette.critical)
     if summary.warning:
-        text.append(f" ▲{summary.warning}", style=palette.warning)
+        tail.append(f" ▲{summary.warning}", style=palette.warning)
     if not summary.total:
-        text.append(" (empty)", style=palette.muted)
-    return text
+        tail.append(" (empty)", style=palette.muted)
+    return Text(f"{SEVERITY_GLYPH[worst]} ", style=palette.for_severity(worst)), tail
 
 
 class ProjectList(OptionList):
     """Options keyed by project id; prompts replaced in place when only counts change."""
+
+    BINDINGS = list_bindings()
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -77,6 +88,22 @@ class ProjectList(OptionList):
             self.highlighted = ids.index(current) if current in ids else 0
         self._ids = ids
         self._prompts = dict(wanted)
+
+    @property
+    def prompt_width(self) -> int:
+        """Cells a prompt has on a line (the list's width less its scrollbar)."""
+        return max(NAME_MIN + 4, self.scrollable_content_region.width - 1)
+
+    def action_half_page_down(self) -> None:
+        self._move_by(half_page(self.scrollable_content_region.height))
+
+    def action_half_page_up(self) -> None:
+        self._move_by(-half_page(self.scrollable_content_region.height))
+
+    def _move_by(self, rows: int) -> None:
+        if self.option_count:
+            current = self.highlighted or 0
+            self.highlighted = max(0, min(self.option_count - 1, current + rows))
 
     @staticmethod
     def severity_order(summary: Summary | None, failed: bool) -> int:

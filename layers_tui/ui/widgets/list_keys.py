@@ -1,0 +1,24 @@
+"""The keys every list and table answers to, beside the arrows: vi's (`j k g G`) and a half
+page (`ctrl+d ctrl+u`), as lazygit and k9s users expect."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+
+def list_bindings(first: str = "first", last: str = "last") -> list[Binding]:
+    """`first`/`last`: the widget's own actions for the first and last row (DataTable calls
+    them `scroll_top`/`scroll_bottom`). The widget provides `action_half_page_down/up`."""
+    return [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", first, "First", show=False),
+        Binding("G", last, "Last", show=False),
+        Binding("ctrl+d", "half_page_down", "Half page down", show=False),
+        Binding("ctrl+u", "half_page_up", "Half page up", show=False),
+    ]
+
+
+def half_page(height: int) -> int:
+    """Rows a half-page move goes: half of what is on screen, at least one."""
+    return max(1, height // 2)
