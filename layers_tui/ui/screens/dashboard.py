@@ -15,7 +15,7 @@ from textual.widgets import Input, OptionList, Static
 from layers_tui.api import ApiError, format_error
 from layers_tui.domain.failures import hint_for
 from layers_tui.domain.filtering import filter_rows, parse_filter
-from layers_tui.domain.status import AccountRow, Severity, Thresholds, span
+from layers_tui.domain.status import AccountRow, Severity, Thresholds
 from layers_tui.domain.timeline import row_line
 from layers_tui.session.inventory import Progress
 from layers_tui.text import safe
@@ -33,7 +33,7 @@ from ..messages import (
 from ..widgets.accounts_table import AccountsTable
 from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
-from ..widgets.project_list import ProjectList, project_prompt
+from ..widgets.project_list import ProjectList
 from ..widgets.status_line import StatusLine, StatusState
 from .base import ReportsWorkerErrors
 from .dashboard_actions import DashboardActions
@@ -232,42 +232,6 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
     def render_all(self) -> None:
         self._render_projects()
         self._render_table()
-
-    def _render_projects(self) -> None:
-        """The project list and the totals: only when data changed, never per keystroke."""
-        board = self.board
-        now = self.app.clock.now()
-        board.ensure_rows(now)
-        palette = palette_for(self.app)
-        old_after = 2 * self.app.settings.refresh_interval
-        project_list = self.query_one(ProjectList)
-        width = project_list.prompt_width
-        if (palette, width) != self._prompts_palette:
-            self._prompts, self._prompts_palette = {}, (palette, width)
-        prompts: dict[tuple, Text] = {}  # reused while nothing about a project changed
-        entries = []
-        for project in board.projects:
-            snapshot = board.snapshots.get(project.id)
-            summary = board.summary(project.id) if snapshot is not None else None
-            failed = bool(snapshot and snapshot.error)
-            age = ""
-            if snapshot is not None and snapshot.fetched_at is not None:
-                seconds = (now - snapshot.fetched_at).total_seconds()
-                age = span(seconds) if seconds >= old_after else ""
-            key = (project.name, summary, failed, snapshot is None, age)
-            prompt = self._prompts.get(key)
-            if prompt is None:
-                prompt = project_prompt(*key[:4], palette, age, width)
-            prompts[key] = prompt
-            entries.append((ProjectList.severity_order(summary, failed), project.id, prompt))
-        self._prompts = prompts
-        entries.sort(key=lambda entry: entry[0])  # stable: API order within a severity
-        project_list.show_projects(
-            [(key, prompt) for _, key, prompt in entries],
-            project_prompt(
-                "All projects", board.total, False, not board.listed, palette, "", width
-            ),
-        )
 
     def _render_table(self) -> None:
         """Filter and sort the selected project's rows (or all) into the table."""
