@@ -13,10 +13,17 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 DEFAULT_BASE_URL = "https://api.layers.com"
 ENV_VARS = {
@@ -38,7 +45,14 @@ PROFILE_KEYS = {
     "expiry_warn_days",
     "theme",
 }
-TOP_LEVEL_KEYS = PROFILE_KEYS | {"default_profile", "expiry_crit_hours", "concurrency", "profiles"}
+TOP_LEVEL_KEYS = PROFILE_KEYS | {
+    "default_profile",
+    "expiry_crit_hours",
+    "concurrency",
+    "profiles",
+    "notify",
+}
+NOTIFY_KINDS = ("command", "webhook", "apprise")
 
 
 class ConfigError(Exception):
@@ -147,6 +161,114 @@ def _host_problem(host: str) -> str | None:
     return None
 
 
+class NotifyTarget(BaseModel):
+    """One `[[notify]]` table: where watch sends alerts and when (see config.example.toml)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    kind: Literal["command", "webhook", "apprise"]
+    name: str | None = Field(default=None, min_length=1, max_length=60)
+    command: list[str] | None = Field(default=None, min_length=1)
+    url: SecretStr | None = None  # webhook or Apprise URL: may carry a token, never printed
+    secret: SecretStr | None = None  # webhook signing secret, whsec_<base64>
+    timeout: float = 10.0
+    min_duration: float = 300.0
+    stale_after: float = 900.0
+    quiet_hours: str | None = None
+    rate_limit: str | None = None
+    min_severity: Literal["ok", "warning", "critical"] = "warning"
+
+    @field_validator("timeout", "min_duration", "stale_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        from layers_tui.alerts import parse_duration
+
+        if isinstance(value, bool):
+            raise ValueError("is not a duration like 30s, 5m, 1h or 2d")
+        seconds = float(value) if isinstance(value, int | float) else parse_duration(str(value))
+        if seconds < 0:
+            raise ValueError("must not be negative")
+        return seconds
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive_timeout(cls, value: float) -> float:
+        if not 0 < value <= 300:
+            raise ValueError("must be more than 0 s and at most 5 min")
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        from layers_tui.alerts import QuietHours
+
+        if value is not None:
+            QuietHours.parse(value)
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str | None) -> str | None:
+        from layers_tui.alerts import RateLimit
+
+        if value is not None:
+            RateLimit.parse(value)
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _signing_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        import base64
+        import binascii
+
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        try:
+            key = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if not raw.startswith("whsec_") or len(key) < 16:
+            raise ValueError("must be whsec_ followed by base64 of at least 16 bytes")
+        return value
+
+    def kind_problem(self) -> tuple[str, str] | None:
+        """(key, what is wrong) when a key the kind needs is missing or one it has no use
+        for is set."""
+        needs = {"command": ("command",), "webhook": ("url", "secret"), "apprise": ("url",)}
+        for key in needs[self.kind]:
+            if getattr(self, key) is None:
+                return key, f'is required for kind = "{self.kind}"'
+        for key in ("command", "url", "secret"):
+            if key not in needs[self.kind] and getattr(self, key) is not None:
+                return key, f'has no use for kind = "{self.kind}"'
+        if self.kind == "webhook" and self.url is not None:
+            url = self.url.get_secret_value()
+            if not re.match(r"^https?://[^\s/@]+", url):
+                return "url", "must be an http(s) URL (without user:password@)"
+        apprise_url = self.url.get_secret_value() if self.url is not None else ""
+        if self.kind == "apprise" and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", apprise_url):
+            return "url", "must be an Apprise URL such as mailto://... or slack://..."
+        return None
+
+
+@dataclass(frozen=True)
+class NotifySpec:
+    """A validated `[[notify]]` table and where it was written (for messages)."""
+
+    name: str
+    target: NotifyTarget
+    file: Path | None
+    index: int  # 1-based, in file order
+    text: str = ""
+
+    def key(self, key: str) -> str:
+        return f"notify[{self.index}].{key}"
+
+    def line_of(self, key: str) -> int | None:
+        return _notify_line(self.text, self.index, key)
+
+
 @dataclass(frozen=True)
 class LoadedSettings:
     """Settings plus where they came from (for `doctor` and `config show`)."""
@@ -154,6 +276,7 @@ class LoadedSettings:
     settings: Settings
     config_file: Path | None
     sources: dict[str, str]
+    notify: tuple[NotifySpec, ...] = ()
 
 
 def load_settings(
@@ -168,6 +291,7 @@ def load_settings(
     explicit = path is not None
     path = path or default_path
     file_values: dict[str, Any] = {}
+    notify: tuple[NotifySpec, ...] = ()
     text = ""
     used_file: Path | None = None
     profile_name = flags.get("profile")
@@ -181,6 +305,7 @@ def load_settings(
             flags.get("profile") or env.get("LAYERS_PROFILE") or document.get("default_profile")
         )
         file_values = _flatten(path, text, document, profile_name)
+        notify = notify_specs(path, text, document.get("notify", []))
         if "api_key" in file_values:
             _check_private(path)
         used_file = path
@@ -226,7 +351,7 @@ def load_settings(
             ) from None
         where = origin.replace("env ", "environment variable ") if origin else "settings"
         raise ConfigError(f"{_explain(first)} (from {where})", key=key) from None
-    return LoadedSettings(settings, used_file, sources)
+    return LoadedSettings(settings, used_file, sources, notify)
 
 
 def _read(path: Path) -> str:
@@ -286,7 +411,9 @@ def _check_keys(path: Path, text: str, document: dict[str, Any]) -> None:
 def _flatten(
     path: Path, text: str, document: dict[str, Any], profile_name: str | None
 ) -> dict[str, Any]:
-    values = {k: v for k, v in document.items() if k not in ("profiles", "default_profile")}
+    values = {
+        k: v for k, v in document.items() if k not in ("profiles", "default_profile", "notify")
+    }
     if profile_name:
         profiles = document.get("profiles", {})
         if profile_name not in profiles:
@@ -344,3 +471,64 @@ def _line_of(text: str, key: str, profile: str | None, exact_table: bool = False
         if key == "profiles" and header is None and line.strip().startswith("[profiles"):
             return number
     return None if exact_table else top_level_line
+
+
+def notify_specs(path: Path, text: str, tables: Any) -> tuple[NotifySpec, ...]:
+    """The `[[notify]]` tables, validated; a ConfigError names file, line and key."""
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(
+            "must be [[notify]] tables (an array of tables)",
+            path,
+            _line_of(text, "notify", None),
+            "notify",
+        )
+    specs: list[NotifySpec] = []
+    for index, table in enumerate(tables, start=1):
+        try:
+            target = NotifyTarget.model_validate(table)
+        except ValidationError as error:
+            first = error.errors()[0]
+            key = ".".join(str(part) for part in first["loc"][:1]) or "kind"
+            message = _explain(first)
+            if first["type"] == "extra_forbidden":
+                known = ", ".join(sorted(NotifyTarget.model_fields))
+                message = f"unknown notify setting (known: {known})"
+            raise ConfigError(
+                message, path, _notify_line(text, index, key), f"notify[{index}].{key}"
+            ) from None
+        problem = target.kind_problem()
+        if problem is not None:
+            key, message = problem
+            raise ConfigError(
+                message, path, _notify_line(text, index, key), f"notify[{index}].{key}"
+            )
+        name = target.name or f"{target.kind}-{index}"
+        if any(spec.name == name for spec in specs):
+            raise ConfigError(
+                f"two [[notify]] targets are named {name!r}; give each its own name",
+                path,
+                _notify_line(text, index, "name"),
+                f"notify[{index}].name",
+            )
+        specs.append(NotifySpec(name, target, path, index, text))
+    return tuple(specs)
+
+
+def _notify_line(text: str, index: int, key: str) -> int | None:
+    """The line of `key` in the index-th `[[notify]]` table (its header line when the key
+    is not written there)."""
+    seen = 0
+    header_line: int | None = None
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if re.match(r"^\s*\[", line):
+            if header_line is not None:
+                break
+            if re.match(r"^\s*\[\[\s*notify\s*\]\]", line):
+                seen += 1
+                if seen == index:
+                    header_line = number
+            continue
+        if header_line is not None and pattern.match(line):
+            return number
+    return header_line

@@ -13,12 +13,14 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TextIO
 
+from layers_tui.alerts import Alert, AlertEngine, EventContext
 from layers_tui.api import ApiError, format_error
 from layers_tui.domain.status import PLATFORM_LABELS, Severity, span
+from layers_tui.notify import Notifier, dry_run_line
 from layers_tui.session.inventory import (
     InventoryEvent,
     ListingFailed,
@@ -131,12 +133,93 @@ def fatal(error: ApiError) -> bool:
     return error.code in FATAL_CODES or error.status in (401, 403)
 
 
-async def run_watch(session: Session, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+class AlertRunner:
+    """watch's alerts: the engine follows the status history, due alerts go to the targets
+    (or, with `dry_run`, are printed on `out` and nothing is recorded). A delivery runs
+    beside the refresh loop and never ends watch; a failure is one line on `err`."""
+
+    def __init__(
+        self,
+        session: Session,
+        notifier: Notifier,
+        out: TextIO,
+        err: TextIO,
+        dry_run: bool = False,
+    ) -> None:
+        import socket
+
+        self.session = session
+        self.notifier = notifier
+        self.out = out
+        self.err = err
+        self.dry_run = dry_run
+        organization = session.identity.organization_name if session.identity else None
+        self.engine = AlertEngine(
+            session.store,
+            notifier.policies,
+            session.clock,
+            EventContext(session.profile, socket.gethostname(), session.key_id, organization),
+            session.inventory.thresholds,
+            record=not dry_run,
+        )
+        self.wake = asyncio.Event()
+        self.deliveries: set[asyncio.Task] = set()
+
+    def observe(self, changes: Sequence[Change]) -> None:
+        self.engine.observe(changes)
+        self.wake.set()
+
+    def dispatch(self) -> None:
+        """Decide now; print (dry run) or start the deliveries of what is due."""
+        for alert in self.engine.poll():
+            if self.dry_run:
+                self.out.write(dry_run_line(alert) + "\n")
+                self.out.flush()
+                continue
+            task = asyncio.ensure_future(self._deliver(alert))
+            self.deliveries.add(task)
+            task.add_done_callback(self.deliveries.discard)
+
+    async def _deliver(self, alert: Alert) -> None:
+        problem = await self.notifier.deliver(alert)
+        if problem is not None:
+            self.err.write(f"layers-tui watch: alert to {safe(alert.target, 60)}: {problem}\n")
+            self.err.flush()
+
+    async def run(self) -> None:
+        self.engine.start()
+        while True:
+            self.wake.clear()
+            try:
+                self.dispatch()
+            except Exception as error:  # a bug here must not stop the store being kept fresh
+                log.exception("alerts failed")
+                self.err.write(f"layers-tui watch: alerts failed: {type(error).__name__}\n")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.05, self.engine.next_poll_in())):
+                    await self.wake.wait()
+
+    async def aclose(self, grace: float = 5.0) -> None:
+        """Let deliveries under way finish (bounded), then close the HTTP client."""
+        if self.deliveries:
+            await asyncio.wait(set(self.deliveries), timeout=grace)
+        await self.notifier.aclose()
+
+
+async def run_watch(
+    session: Session,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    notifier: Notifier | None = None,
+    dry_run: bool = False,
+) -> int:
     """Keep the store fresh until interrupted (SIGINT, SIGTERM: exit 0); one line per status
     change on `out`. Accounts seen for the first time (a project's first load) are not
     changes and are not logged. A key the API rejects ends it at once (exit 2); an API that
-    cannot be reached is retried with each refresh."""
+    cannot be reached is retried with each refresh. With a `notifier`, alerts go to its
+    targets (printed instead with `dry_run`)."""
     stop = asyncio.Event()
+    alerts: AlertRunner | None = None
     loop = asyncio.get_running_loop()
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -147,6 +230,8 @@ async def run_watch(session: Session, out: TextIO = sys.stdout, err: TextIO = sy
 
     def on_event(event: InventoryEvent) -> None:
         if isinstance(event, StatusChanged):
+            if alerts is not None:
+                alerts.observe(event.changes)
             names = {project.id: project.name for project in session.inventory.projects}
             for change in event.changes:
                 if change.project_id not in loaded:
@@ -176,14 +261,21 @@ async def run_watch(session: Session, out: TextIO = sys.stdout, err: TextIO = sy
                 return 2
             err.write(f"layers-tui watch: {format_error(error)}; retrying with each refresh\n")
         err.flush()
-        runner = asyncio.ensure_future(session.inventory.run())
+        tasks = {asyncio.ensure_future(session.inventory.run())}
+        if notifier is not None:
+            alerts = AlertRunner(session, notifier, out, err, dry_run)
+            tasks.add(asyncio.ensure_future(alerts.run()))
         stopper = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        runner.cancel()
+        await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         return 0
     finally:
+        if alerts is not None:
+            await alerts.aclose()
         for sig in installed:
             loop.remove_signal_handler(sig)
