@@ -284,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
         "runs, within the request budget (one refresher per key: a second watch or a "
         "dashboard follows the first). Prints one line per account status change on stdout "
         "(accounts seen for the first time are not logged); problems on stderr. Ctrl+C (or "
-        "SIGTERM) stops it cleanly with exit 0; a rejected key or a bad config exits 2.",
+        "SIGTERM) stops it cleanly with exit 0; a rejected key or a bad config exits 2. "
+        "Alerts on account state changes go to the config's [[notify]] targets.",
     )
     watch.add_argument(
         "--metrics",
@@ -292,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="also serve Prometheus /metrics here, e.g. 127.0.0.1:9464 (read from the local "
         "store: a scrape never calls the Layers API)",
+    )
+    watch.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the alerts the config's [[notify]] targets would get (target and "
+        "summary) instead of sending them; nothing is recorded as sent",
     )
     metrics = commands.add_parser(
         "metrics",
@@ -359,6 +366,7 @@ def main(
                     transport=transport,
                     clock=clock,
                     metrics=getattr(args, "metrics", None),
+                    dry_run=getattr(args, "dry_run", False),
                 )
             return run_dashboard(args, loaded)
     except ConfigError as error:
@@ -621,16 +629,29 @@ def run_headless(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
     metrics: str | None = None,
+    dry_run: bool = False,
 ) -> int:
     """`sync` or `watch`: one line for what stops them (config, key, store, a metrics
     address that cannot be bound), never a traceback; an unexpected error is logged with its
-    redacted traceback. `metrics`: HOST:PORT for watch's /metrics endpoint."""
+    redacted traceback. `metrics`: HOST:PORT for watch's /metrics endpoint; `dry_run`: print
+    watch's alerts instead of sending them."""
     from layers_tui.logs import close_logging, redact, setup_logging
     from layers_tui.session.session import open_session
     from layers_tui.watch import run_sync, run_watch
 
     settings = loaded.settings
     _require_key(settings)
+    notifier = None
+    if command == "watch" and (loaded.notify or dry_run):
+        if not loaded.notify:
+            raise ConfigError(
+                "--dry-run: there are no [[notify]] targets to try (see config.example.toml)",
+                loaded.config_file,
+                key="notify",
+            )
+        from layers_tui.notify import Notifier
+
+        notifier = Notifier(loaded.notify, clock=clock)  # a missing apprise: ConfigError
     log_file = setup_logging(paths.log_dir())
 
     async def go() -> int:
@@ -652,7 +673,7 @@ def run_headless(
                     return 2
                 host, port = server.address
                 print(f"layers-tui watch: metrics on http://{host}:{port}/metrics", file=sys.stderr)
-            return await run_watch(session, sys.stdout, sys.stderr)
+            return await run_watch(session, sys.stdout, sys.stderr, notifier, dry_run)
         finally:
             if server is not None:
                 server.close()
