@@ -651,6 +651,19 @@ class Store:
         finally:
             self._db.execute("COMMIT")
 
+    def metrics_marks(self) -> tuple[Any, ...]:
+        """A cheap fingerprint of what metrics show: it moves when a project is saved or
+        its attempt fails, the project list grows or shrinks, a flow is saved, a journal
+        entry is added or the tier changes (not when a lease is renewed)."""
+        return tuple(
+            self._db.execute(
+                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM project_state), "
+                "(SELECT COUNT(*) FROM projects), (SELECT COALESCE(MAX(id), 0) FROM journal), "
+                "(SELECT COUNT(*) FROM flows), (SELECT MAX(updated_at) FROM flows), "
+                "(SELECT value FROM meta WHERE key = 'tier')"
+            ).fetchone()
+        )
+
     def project_states(self) -> list[tuple[str, float | None, float | None, bool, int]]:
         """(project_id, refreshed_at, attempted_at, last attempt failed, seq) of every listed
         project, in listing order."""
