@@ -14,16 +14,17 @@ cache (`ProjectCache`) re-reads only the projects saved since the last scrape.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import gzip
 import logging
+import math
 import os
 import platform as _platform
-import re
 import sqlite3
 import sys
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,6 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from prometheus_client import (
     CollectorRegistry,
     generate_latest,
-    make_wsgi_app,
     write_to_textfile,
 )
 from prometheus_client.core import (
@@ -41,13 +41,18 @@ from prometheus_client.core import (
     InfoMetricFamily,
     StateSetMetricFamily,
 )
-from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.exposition import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    ThreadingWSGIServer,
+    gzip_accepted,
+)
 from prometheus_client.registry import Collector
 
 from layers_tui import __version__
 from layers_tui.domain.status import SOCIAL_STATUSES, TOKEN_STATUSES
 from layers_tui.flows.model import KINDS as FLOW_KINDS
 from layers_tui.flows.model import STATUSES as FLOW_STATUSES
+from layers_tui.session.session import RequestCounter
 from layers_tui.text import safe
 
 if TYPE_CHECKING:
@@ -127,6 +132,8 @@ class Reading:
     listing_failed: bool = False
     rate_limits: list[tuple[str, int | None, int | None]] = field(default_factory=list)
     requests: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    produced_at: float | None = None  # watch: when this exposition was produced
+    production_seconds: float | None = None  # watch: how long the previous one took
 
     @property
     def projects(self) -> list[ProjectState]:
@@ -161,20 +168,6 @@ class Reading:
 
 
 # -- reading the store -----------------------------------------------------------------------
-# The store's interface has no query for "every account's state without its document";
-# these read the covering columns directly (see docs/monitoring.md, "Scale").
-_PROJECTS_SQL = (
-    "SELECT p.id, s.refreshed_at, s.attempted_at, s.error IS NOT NULL, COALESCE(s.seq, 0) "
-    "FROM projects p LEFT JOIN project_state s ON s.project_id = p.id ORDER BY p.position"
-)
-_ACCOUNTS_SQL = "SELECT project_id, platform, kind, key, status, expires_at FROM accounts"
-_CHANGES_SQL = (
-    "SELECT project_id, kind, account_key, MAX(at) FROM history "
-    "WHERE new_status IS NOT NULL AND (old_status IS NULL OR old_status != new_status)"
-)
-_BATCH = 500  # project ids per IN (...) query
-
-
 class ProjectCache:
     """Projects as last read, re-read only when saved since (a project's `seq` moves on
     every save or failed attempt, and its history is written in the same transaction)."""
@@ -182,10 +175,10 @@ class ProjectCache:
     def __init__(self) -> None:
         self.groups: dict[str, ProjectGroup] = {}
 
-    def update(self, db: sqlite3.Connection) -> list[ProjectGroup]:
-        """Bring the cache up to the store; returns the groups in exposition order."""
-        rows = db.execute(_PROJECTS_SQL).fetchall()
-        listed = {row[0]: row for row in rows}
+    def update(self, store: Store) -> list[ProjectGroup]:
+        """Bring the cache up to the store (call inside `store.read_snapshot()`); returns the
+        groups in exposition order."""
+        listed = {row[0]: row for row in store.project_states()}
         for gone in set(self.groups) - set(listed):
             del self.groups[gone]
         stale = [
@@ -194,36 +187,22 @@ class ProjectCache:
             if (group := self.groups.get(pid)) is None or group.seq != row[4]
         ]
         if stale:
-            fresh = _read_accounts(db, stale if len(stale) < len(listed) else None)
+            fresh = _read_accounts(store, stale if len(stale) < len(listed) else None)
             for pid in stale:
                 _, refreshed, attempted, failed, seq = listed[pid]
                 accounts, counts = fresh.get(pid, ([], []))
-                state = ProjectState(label(pid), refreshed, attempted, bool(failed))
+                state = ProjectState(label(pid), refreshed, attempted, failed)
                 self.groups[pid] = ProjectGroup(seq, state, accounts, counts)
         return sorted(self.groups.values(), key=lambda group: group.state.project)
 
 
 def _read_accounts(
-    db: sqlite3.Connection, project_ids: list[str] | None
+    store: Store, project_ids: list[str] | None
 ) -> dict[str, tuple[list[AccountState], list[tuple[str, str, str, int]]]]:
     """Accounts (sorted by kind and id) and roll-up counts of these projects (None: of
     every project)."""
-    rows: list[tuple[Any, ...]] = []
-    changes: dict[tuple[str, str, str], float] = {}
-    batches: list[list[str] | None] = (
-        [None]
-        if project_ids is None
-        else [project_ids[i : i + _BATCH] for i in range(0, len(project_ids), _BATCH)]
-    )
-    for batch in batches:
-        where, args = "", ()
-        if batch is not None:
-            where, args = f"project_id IN ({','.join('?' * len(batch))})", tuple(batch)
-        rows += db.execute(_ACCOUNTS_SQL + (f" WHERE {where}" if where else ""), args)
-        history = _CHANGES_SQL + (f" AND {where}" if where else "")
-        query = f"{history} GROUP BY project_id, kind, account_key"
-        for pid, kind, key, at in db.execute(query, args):
-            changes[(pid, kind, key)] = at
+    rows = store.account_states(project_ids)
+    changes = store.status_changed_at(project_ids)
     known = {kind: frozenset(states) for kind, states in ACCOUNT_STATES.items()}
     accounts: dict[str, list[AccountState]] = {}
     counts: dict[str, Counter[tuple[str, str, str]]] = {}
@@ -254,8 +233,8 @@ def read_store(store: Store, profile: str, cache: ProjectCache | None = None) ->
     `cache`, only projects saved since its last use are read again."""
     reading = Reading(profile=profile)
     try:
-        with _read_transaction(store) as db:
-            reading.groups = (cache or ProjectCache()).update(db)
+        with store.read_snapshot():
+            reading.groups = (cache or ProjectCache()).update(store)
             _read_flows_and_meta(reading, store)
     except (sqlite3.Error, ValueError, TypeError) as error:
         log.warning("metrics: cannot read the store %s: %s", store.path, error)
@@ -264,19 +243,6 @@ def read_store(store: Store, profile: str, cache: ProjectCache | None = None) ->
         return Reading(profile=profile)
     reading.store_ok = True
     return reading
-
-
-@contextlib.contextmanager
-def _read_transaction(store: Store) -> Iterator[sqlite3.Connection]:
-    db: sqlite3.Connection = store._db  # one read snapshot across queries (private)
-    if db.in_transaction:  # a write of this connection is open: read inside it
-        yield db
-        return
-    db.execute("BEGIN")
-    try:
-        yield db
-    finally:
-        db.execute("COMMIT")
 
 
 def _read_flows_and_meta(reading: Reading, store: Store) -> None:
@@ -404,6 +370,24 @@ def families(reading: Reading, with_groups: bool = True) -> list[Family]:
     for key in sorted(reading.requests):
         requests.add(key, reading.requests[key])
     out.append(requests)
+
+    for name, text, value in (
+        (
+            "metrics_produced_timestamp_seconds",
+            "When this exposition was produced from the store (watch serves the latest one; "
+            "its age is time() minus this).",
+            reading.produced_at,
+        ),
+        (
+            "metrics_production_duration_seconds",
+            "How long producing the previous exposition took (watch only).",
+            reading.production_seconds,
+        ),
+    ):
+        if value is not None:  # a textfile is produced when written: its mtime says so
+            gauge = Family(f"{PREFIX}{name}", "gauge", text, ("profile",))
+            gauge.add(profile, value)
+            out.append(gauge)
 
     per_project = _project_families()
     if with_groups:
@@ -551,31 +535,6 @@ def render(reading: Reading) -> bytes:
     return generate_latest(registry)
 
 
-# -- API requests by endpoint --------------------------------------------------------------
-_ID_SEGMENT = re.compile(r"^(?:[a-z]{2,5}_[A-Za-z0-9_-]+|[0-9a-fA-F-]{8,}|\d+)$")
-
-
-class RequestCounter:
-    """A `LayersClient` request observer (`observer=`) counting requests by endpoint
-    template (ids replaced by `{id}`, so the label stays low-cardinality) and status."""
-
-    def __init__(self) -> None:
-        self._counts: Counter[tuple[str, str, str]] = Counter()
-        self._lock = threading.Lock()
-
-    def __call__(self, method: str, path: str, status: int | None) -> None:
-        endpoint = "/".join(
-            "{id}" if _ID_SEGMENT.match(part) else part for part in path.split("?")[0].split("/")
-        )
-        key = (label(endpoint), label(method), str(status) if status is not None else "error")
-        with self._lock:
-            self._counts[key] += 1
-
-    def counts(self) -> dict[tuple[str, str, str], int]:
-        with self._lock:
-            return dict(self._counts)
-
-
 # -- watch --metrics -----------------------------------------------------------------------
 class SessionReader:
     """Readings for a running session: the store through a connection of its own (the
@@ -583,7 +542,7 @@ class SessionReader:
 
     def __init__(self, session: Session, requests: RequestCounter | None = None) -> None:
         self.session = session
-        self.requests = requests
+        self.requests = requests if requests is not None else session.requests
         self.profile = session.profile or "default"
         self._lock = threading.Lock()
         self._own: Store | None = None
@@ -640,12 +599,20 @@ class SessionReader:
             reading.requests = self.requests.counts()
         return reading
 
-    def warm(self) -> None:
-        """Fill the cache (every project read) before the first scrape."""
-        try:
-            self.read()
-        except Exception as error:  # a scrape will say what is wrong; never fatal here
-            log.warning("metrics: warming the cache failed: %s", error)
+    def marks(self) -> tuple[Any, ...]:
+        """A cheap fingerprint of everything a reading shows: it moves when the store saved
+        a project, a flow, a journal entry or the tier (by any process; not on lease
+        renewals), or when this process made a request or timed a pass."""
+        with self._lock:
+            try:
+                stored: Any = None if self._closed else self._store().metrics_marks()
+            except Exception as error:  # the reading itself will say what is wrong
+                stored = repr(error)
+        limits = tuple(
+            sorted((i.bucket, i.remaining) for i in list(self.session.client.rate_limits.values()))
+        )
+        requests = sum(self.requests.counts().values())
+        return (stored, limits, requests, self.listing_failed, self.refresh_duration)
 
     def close(self) -> None:
         with self._lock:
@@ -655,6 +622,166 @@ class SessionReader:
                 self._own = None
 
 
+# A scrape sends the latest exposition prometheus-client produced; producing one for a large
+# organisation takes seconds (2,000 x 20 accounts: 250,000 samples), so it happens in a
+# thread of its own when what the metrics show has changed, never while a scraper waits.
+POLL_SECONDS = 2.0  # how often the producer looks for a change (one cheap query)
+QUIET_SECONDS = 1.0  # changes are gathered until the store has been quiet this long
+MAX_DELAY_SECONDS = 15.0  # ... but a change waits no longer than this to be shown
+BUSY_SHARE = 0.25  # producing takes at most this share of a core while the store changes
+FIRST_WAIT_SECONDS = 60.0  # a scrape before the first exposition waits this long for it
+
+
+@dataclass
+class Produced:
+    """One exposition as prometheus-client wrote it, and when."""
+
+    body: bytes
+    produced_at: float  # wall clock
+    seconds: float  # how long producing it took
+    _gzipped: bytes | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def gzipped(self) -> bytes:
+        """The body gzip-compressed (once per exposition, by whoever asks first)."""
+        with self._lock:
+            if self._gzipped is None:
+                self._gzipped = gzip.compress(self.body, compresslevel=GZIP_LEVEL)
+            return self._gzipped
+
+
+GZIP_LEVEL = 6
+
+
+class ExpositionProducer:
+    """Produces the exposition (prometheus-client's `generate_latest` of the store
+    collector) when what it shows has changed, and keeps the latest for scrapes.
+
+    `step()` is one turn: note a change (`SessionReader.marks`), produce when due. A change
+    is produced once the marks were quiet for `quiet` seconds or `max_delay` after it was
+    first seen, and no sooner after the previous production than keeps producing under
+    `busy_share` of a core. `run()` turns it every `poll` seconds in a thread until
+    `stop()`."""
+
+    def __init__(
+        self,
+        reader: SessionReader,
+        *,
+        poll: float = POLL_SECONDS,
+        quiet: float = QUIET_SECONDS,
+        max_delay: float = MAX_DELAY_SECONDS,
+        busy_share: float = BUSY_SHARE,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.reader = reader
+        self.poll = poll
+        self.quiet = quiet
+        self.max_delay = max_delay
+        self.busy_share = busy_share
+        self.monotonic = monotonic
+        self.wall = wall
+        self.gzip_wanted = False
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(StoreCollector(self._reading))
+        self._latest: Produced | None = None
+        self._ready = threading.Condition()
+        self._stopped = threading.Event()
+        self._seen: tuple[Any, ...] | None = None  # marks at the last step
+        self._produced: tuple[Any, ...] | None = None  # marks of the latest exposition
+        self._changed_at = 0.0  # monotonic: the marks last moved
+        self._pending_since: float | None = None  # monotonic: the first unshown change
+        self._finished_at = -math.inf
+        self._producing_at = 0.0
+
+    def _reading(self) -> Reading:
+        reading = self.reader.read()
+        reading.produced_at = self._producing_at
+        if self._latest is not None:
+            reading.production_seconds = self._latest.seconds
+        return reading
+
+    def produce(self) -> Produced:
+        """Produce an exposition now and make it the latest."""
+        marks = self.reader.marks()
+        started = self.monotonic()
+        self._producing_at = self.wall()
+        body = generate_latest(self.registry)
+        produced = Produced(body, self._producing_at, self.monotonic() - started)
+        if self.gzip_wanted:
+            produced.gzipped()  # here, not on the scrape that asks
+        self._finished_at = self.monotonic()
+        self._produced = self._seen = marks
+        self._pending_since = None
+        with self._ready:
+            self._latest = produced
+            self._ready.notify_all()
+        return produced
+
+    def step(self) -> Produced | None:
+        """Note a change and produce when due; the new exposition, or None."""
+        if self._latest is None:
+            return self.produce()
+        now = self.monotonic()
+        marks = self.reader.marks()
+        if marks != self._seen:
+            self._seen, self._changed_at = marks, now
+            if self._pending_since is None and marks != self._produced:
+                self._pending_since = now
+        if self._pending_since is None or self._seen == self._produced:
+            self._pending_since = None
+            return None
+        settled = now - self._changed_at >= self.quiet
+        overdue = now - self._pending_since >= self.max_delay
+        rest = self._latest.seconds * (1 / self.busy_share - 1)
+        if (settled or overdue) and now - self._finished_at >= rest:
+            return self.produce()
+        return None
+
+    def latest(self, timeout: float) -> Produced | None:
+        """The latest exposition; before the first, wait up to `timeout` seconds for it."""
+        with self._ready:
+            self._ready.wait_for(lambda: self._latest is not None, timeout)
+            return self._latest
+
+    def run(self) -> None:
+        """Turn `step` until `stop()`; a failure is logged and tried again next turn."""
+        while not self._stopped.is_set():
+            try:
+                self.step()
+            except Exception as error:  # never fatal: the previous exposition stays served
+                log.warning("metrics: producing the exposition failed: %s", error)
+            self._stopped.wait(self.poll)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+def scrape_app(producer: ExpositionProducer, first_wait: float = FIRST_WAIT_SECONDS) -> Any:
+    """The WSGI app of `/metrics`: the producer's latest exposition (gzip when asked), in
+    the text format prometheus-client wrote it in. It never reads the store or the API."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ.get("PATH_INFO") == "/favicon.ico":
+            start_response("200 OK", [])
+            return [b""]
+        produced = producer.latest(first_wait)
+        if produced is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"metrics are still being produced; try again\n"]
+        headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
+        body = produced.body
+        if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
+            producer.gzip_wanted = True
+            body = produced.gzipped()
+            headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(len(body))))
+        start_response("200 OK", headers)
+        return [body]
+
+    return app
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes are not logged."""
@@ -662,12 +789,13 @@ class _QuietHandler(WSGIRequestHandler):
 
 @dataclass
 class MetricsServer:
-    """A running `/metrics` endpoint; `close()` stops it."""
+    """A running `/metrics` endpoint and its producer; `close()` stops both."""
 
     httpd: Any
     thread: threading.Thread
     reader: SessionReader
-    registry: CollectorRegistry
+    producer: ExpositionProducer
+    producer_thread: threading.Thread
 
     @property
     def address(self) -> tuple[str, int]:
@@ -675,9 +803,11 @@ class MetricsServer:
         return str(host), int(port)
 
     def close(self) -> None:
+        self.producer.stop()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
+        self.producer_thread.join(timeout=30)  # a production in progress finishes first
         self.reader.close()
 
 
@@ -694,28 +824,35 @@ def serve(
     address: str | tuple[str, int],
     session: Session,
     requests: RequestCounter | None = None,
+    *,
+    poll: float = POLL_SECONDS,
 ) -> MetricsServer:
     """Serve `/metrics` for `session` on `address` ("HOST:PORT") in a background thread.
 
-    Each scrape reads the session's store (never the API) through its own SQLite
-    connection; the pass duration, a failed listing and the rate-limit headers come from
-    the running session. Port 0 picks a free port (see `MetricsServer.address`). Raises
-    OSError when the address cannot be bound, ValueError when it does not parse."""
+    A producer thread writes the exposition with prometheus-client from the session's store
+    (through its own SQLite connection, never the API) when it changed, plus what only the
+    running session knows (pass duration, a failed listing, rate-limit headers, requests by
+    endpoint: `session.requests` unless `requests` is given); a scrape sends the latest one
+    at once (the first scrape waits for the first). Port 0 picks a free port (see
+    `MetricsServer.address`). Raises OSError when the address cannot be bound, ValueError
+    when it does not parse."""
     host, port = parse_address(address) if isinstance(address, str) else address
     reader = SessionReader(session, requests)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(reader.read))
+    producer = ExpositionProducer(reader, poll=poll)
 
     class Server(ThreadingWSGIServer):
         address_family = _family(host)
 
-    app = make_wsgi_app(registry)  # prometheus-client's own endpoint (gzip when asked)
-    httpd = make_server(host, port, app, Server, handler_class=_QuietHandler)
+    try:
+        httpd = make_server(host, port, scrape_app(producer), Server, handler_class=_QuietHandler)
+    except BaseException:
+        reader.close()
+        raise
     thread = threading.Thread(target=httpd.serve_forever, name="layers-metrics", daemon=True)
     thread.start()
-    # Read and format every project once now, so the first scrape finds the cache warm.
-    threading.Thread(target=reader.warm, name="layers-metrics-warm", daemon=True).start()
-    return MetricsServer(httpd, thread, reader, registry)
+    producing = threading.Thread(target=producer.run, name="layers-metrics-produce", daemon=True)
+    producing.start()
+    return MetricsServer(httpd, thread, reader, producer, producing)
 
 
 def _family(host: str) -> int:

@@ -135,7 +135,43 @@ class _Final(Exception):
         self.error = error
 
 
+# Told of every attempt: (method, path as sent, HTTP status or None when no answer came).
 RequestObserver = Callable[[str, str, int | None], None]
+
+# The path templates of the endpoints `request` is used for, so an observer can count
+# requests by endpoint without an id ever becoming part of a label (see endpoint_template).
+ENDPOINTS = (
+    "/v1/whoami",
+    "/v1/projects",
+    "/v1/projects/{id}",
+    "/v1/projects/{id}/social-accounts",
+    "/v1/projects/{id}/social/oauth-url",
+    "/v1/projects/{id}/social/reauth-url",
+    "/v1/social/oauth-status/{id}",
+    "/v1/social-accounts/{id}",
+    "/v1/social-accounts/{id}/health",
+    "/v1/projects/{id}/ads/ad-accounts",
+    "/v1/projects/{id}/ads/ad-accounts/oauth-url",
+    "/sandbox/clock/advance",
+)
+OTHER_ENDPOINT = "other"
+_TEMPLATES = sorted(
+    ((template, template.split("/")) for template in ENDPOINTS),
+    key=lambda item: item[0].count("{id}"),  # a literal segment beats an id
+)
+
+
+def endpoint_template(path: str) -> str:
+    """The template in ENDPOINTS that `path` (as sent; a query string is ignored) is an
+    instance of, else OTHER_ENDPOINT: a bounded set of values whatever the ids are."""
+    parts = path.split("?", 1)[0].split("/")
+    for template, pattern in _TEMPLATES:
+        if len(pattern) == len(parts) and all(
+            want == "{id}" and got != "" or want == got
+            for want, got in zip(pattern, parts, strict=True)
+        ):
+            return template
+    return OTHER_ENDPOINT
 
 
 class LayersClient:
@@ -306,6 +342,7 @@ class LayersClient:
                     raise _Final(self._unexpected(error)) from error
                 reply = await self._exchange(http, request)
         except TimeoutError:
+            self._observe(method, path, None)
             raise ApiTimeoutError(
                 None,
                 "TIMEOUT",

@@ -9,12 +9,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from layers_tui.api import ApiError, LayersClient, RateLimitInfo, key_id
+from layers_tui.api.client import endpoint_template
 from layers_tui.clock import Clock, SystemClock
 from layers_tui.domain.status import Thresholds
 from layers_tui.flows.budget import RequestBudget
@@ -31,6 +34,25 @@ if TYPE_CHECKING:
     from layers_tui.config import Settings
 
 log = logging.getLogger("layers_tui.session")
+
+
+class RequestCounter:
+    """Every API request this process made, by endpoint template (ids never appear: see
+    `endpoint_template`), method and HTTP status ("error" when no answer came). It is the
+    client's request observer; `counts()` may be read from another thread (metrics)."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, method: str, path: str, status: int | None) -> None:
+        key = (endpoint_template(path), method, str(status) if status is not None else "error")
+        with self._lock:
+            self._counts[key] += 1
+
+    def counts(self) -> dict[tuple[str, str, str], int]:
+        with self._lock:
+            return dict(self._counts)
 
 
 class FlowRecords:
@@ -119,12 +141,14 @@ class Session:
         self.profile = profile
         self.key_id = key_id(settings.api_key)
         self.budget = RequestBudget(self.clock, 120)
+        self.requests = RequestCounter()
         self.client = LayersClient(
             settings.base_url,
             settings.api_key,
             transport=transport,
             clock=self.clock,
             on_rate_limit=self._rate_limit_seen,
+            observer=self.requests,
         )
         now = self.clock.now()
         self.store, self.store_problem = open_store(store_path, now)
