@@ -305,7 +305,6 @@ class AlertEngine:
         now = self.clock.now()
         stamp = now.timestamp()
         last_refresh = self.store.last_refreshed_at()
-        fresh_at = max(last_refresh or 0.0, self.started_at)
         alerts: list[Alert] = []
         for target in self.targets:
             policy = target.policy
@@ -315,9 +314,14 @@ class AlertEngine:
                 held = target.limiter.release(stamp)
                 if held:
                     alerts.append(Alert(policy.name, self._suppressed_event(held, policy, now)))
+            told = target.notified.get(DATA_SUBJECT)
+            # A start is a grace period (old data from before it is being refreshed), unless
+            # the target already heard "stale": then only a real refresh makes it fresh.
+            fresh_at = last_refresh or 0.0
+            if told != "stale":
+                fresh_at = max(fresh_at, self.started_at)
             stale = stamp - fresh_at >= policy.stale_after
             state = "stale" if stale else "fresh"
-            told = target.notified.get(DATA_SUBJECT)
             if state != (told or "fresh") and self._advance(target, DATA_SUBJECT, told, state):
                 event = self._data_event(stale, last_refresh, stamp - fresh_at, now)
                 self._emit(target, alerts, event, stamp)
