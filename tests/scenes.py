@@ -276,6 +276,13 @@ async def no_match(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
 
 
+async def no_sidebar_scrolled(pilot: Pilot, harness: Harness) -> None:
+    """The project list hidden (b) and the table one column to the right (l)."""
+    await loaded(pilot)
+    await pilot.press("b", "l")
+    await pilot.pause()
+
+
 async def help_overlay(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
     await pilot.press("question_mark")
@@ -438,6 +445,8 @@ SCENES: dict[str, SceneSpec] = {
     "stale_no_color_200x50": SceneSpec(stale, (200, 50), {"no_color": True}),
     "flow_pending_200x50": SceneSpec(flow_pending, (200, 50)),
     "pending_panel_200x50": SceneSpec(pending_panel, (200, 50)),
+    "dashboard_200x50": SceneSpec(dashboard, (200, 50)),
+    "dashboard_80x24_no_sidebar_scrolled": SceneSpec(no_sidebar_scrolled, (80, 24)),
 }
 
 
