@@ -5,20 +5,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import re
 import sqlite3
+import threading
 import urllib.error
 import urllib.request
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import timedelta
 
+import httpx
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.routing import Match
 
 from layers_tui import paths
-from layers_tui.api import key_id
+from layers_tui.api import ApiError, key_id
+from layers_tui.api.client import ENDPOINTS, OTHER_ENDPOINT, endpoint_template
 from layers_tui.metrics import (
     ACCOUNT_STATES,
+    ExpositionProducer,
     ProjectCache,
     RequestCounter,
     SessionReader,
@@ -28,6 +34,7 @@ from layers_tui.metrics import (
     registry_for,
     render,
     run_metrics_command,
+    scrape_app,
     serve,
 )
 from layers_tui.session.inventory import ListingFailed, Progress, ProgressUpdated
@@ -161,8 +168,6 @@ def test_request_counter_keeps_endpoints_low_cardinality():
 async def test_pass_duration_and_a_failed_listing_come_from_the_running_session(
     make_session, fake_clock
 ):
-    from layers_tui.api import ApiError
-
     session = await filled(make_session)
     reader = SessionReader(session)
     try:
@@ -284,3 +289,193 @@ def test_one_failing_project_is_its_own_not_the_whole_up():
     store.save_project_error("prj_a", error, START + timedelta(minutes=2))
     parsed = families(render(read_store(store, "p")).decode())
     assert parsed["layers_up"][0].value == 0
+
+
+# -- API requests by endpoint (issue 12: what the sandbox saw) -------------------------------
+class RouteRecorder:
+    """ASGI wrapper of the sandbox: (route template, method, status) of every request, as the
+    sandbox's own router matched it (path parameters written `{id}`)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.seen: Counter[tuple[str, str, str]] = Counter()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        template = "other"
+        for route in self.app.routes:
+            if route.matches(scope)[0] == Match.FULL:
+                template = re.sub(r"\{[^}]+\}", "{id}", route.path)
+                break
+        status: dict[str, int] = {}
+
+        async def recording_send(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, recording_send)
+        self.seen[(template, scope["method"], str(status["code"]))] += 1
+
+
+async def test_requests_by_endpoint_are_what_the_sandbox_saw(make_session, sandbox_app):
+    recorder = RouteRecorder(sandbox_app)
+    session = make_session(transport=httpx.ASGITransport(app=recorder))
+    await session.identify()
+    await session.inventory.refresh()
+    with pytest.raises(ApiError):
+        await session.client.get_project("prj_does-not-exist")
+    reader = SessionReader(session)
+    try:
+        reading = reader.read()
+    finally:
+        reader.close()
+    assert reading.requests == dict(recorder.seen)
+    assert ("/v1/projects/{id}", "GET", "400") in reading.requests  # an error is counted too
+    parsed = families(render(reading).decode())
+    counted = {
+        (s.labels["endpoint"], s.labels["method"], s.labels["code"]): s.value
+        for s in parsed["layers_api_requests"]
+        if s.name == "layers_api_requests_total"
+    }
+    assert counted == {key: float(n) for key, n in recorder.seen.items()}
+    assert not any("prj_" in endpoint for endpoint, _, _ in counted)  # ids never labels
+    remaining = {s.labels["bucket"]: s.value for s in parsed["layers_rate_limit_remaining"]}
+    assert remaining and remaining == {
+        bucket: float(info.remaining)
+        for bucket, info in session.client.rate_limits.items()
+        if info.remaining is not None
+    }
+
+
+def test_every_sandbox_route_the_client_calls_has_its_own_endpoint_label(sandbox_app):
+    hostile = ["whoami", "a%2Fb", "sa_" + "x" * 300, "..", "%E2%80%AE"]
+    templates = {re.sub(r"\{[^}]+\}", "{id}", route.path) for route in sandbox_app.routes}
+    for template in ENDPOINTS:
+        assert template in templates, template  # the contract's route, not a guess
+        for ident in hostile:
+            assert endpoint_template(template.replace("{id}", ident) + "?cursor=c") == template
+    assert endpoint_template("/v1/projects/a/b/c/d/e") == OTHER_ENDPOINT
+    assert endpoint_template("/v1/projects//social-accounts") == OTHER_ENDPOINT
+
+
+# -- the exposition produced off the request path -------------------------------------------
+class Ticking:
+    """A monotonic clock for the producer; `cost` seconds pass whenever the store is read
+    (as if producing took that long)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.cost = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def counting_reads(reader: SessionReader, ticking: Ticking) -> list[int]:
+    reads = [0]
+    read = reader.read
+
+    def counted():
+        reads[0] += 1
+        ticking.now += ticking.cost
+        return read()
+
+    reader.read = counted  # type: ignore[method-assign]
+    return reads
+
+
+def scrape(app, environ: dict | None = None) -> tuple[str, dict[str, str], bytes]:
+    answer: dict = {}
+
+    def start_response(status, headers):
+        answer["status"], answer["headers"] = status, dict(headers)
+
+    body = b"".join(app({"PATH_INFO": "/metrics", **(environ or {})}, start_response))
+    return answer["status"], answer["headers"], body
+
+
+async def test_a_scrape_sends_the_latest_production_and_reads_nothing(
+    make_session, raw, fake_clock
+):
+    session = await filled(make_session)
+    reader = SessionReader(session)
+    ticking = Ticking()
+    reads = counting_reads(reader, ticking)
+    producer = ExpositionProducer(reader, quiet=1, monotonic=ticking, wall=lambda: 1234.5)
+    app = scrape_app(producer)
+    try:
+        assert producer.step() is not None  # the first one at once
+        assert producer.step() is None and reads[0] == 1  # nothing changed
+        status, headers, body = scrape(app)
+        assert status == "200 OK" and headers["Content-Type"].startswith(
+            "text/plain; version=0.0.4"
+        )
+        parsed = families(body.decode())
+        assert parsed["layers_metrics_produced_timestamp_seconds"][0].value == 1234.5
+        target = next(
+            s.labels["account"]
+            for s in parsed[STATUS]
+            if s.labels[STATUS] == "connected" and s.value == 1 and s.labels["kind"] == "social"
+        )
+        response = await raw.post(f"/sandbox/social-accounts/{target}/expire-token")
+        assert response.status_code < 300
+        fake_clock.advance(120)
+        await session.inventory.refresh()
+        assert scrape(app)[2] == body and reads[0] == 1  # scrapes never read the store
+        assert producer.step() is None  # changed, not yet quiet
+        ticking.now += 1
+        assert producer.step() is not None
+        _, _, zipped = scrape(app, {"HTTP_ACCEPT_ENCODING": "gzip"})
+        after = families(gzip.decompress(zipped).decode())
+        assert states_by_account(after[STATUS])[target]["reauth_required"] == 1
+        assert reads[0] == 2
+    finally:
+        reader.close()
+
+
+async def test_producing_waits_for_quiet_keeps_to_its_share_and_is_never_late(make_session):
+    session = await filled(make_session)
+    reader = SessionReader(session)
+    ticking = Ticking()
+    reads = counting_reads(reader, ticking)
+    producer = ExpositionProducer(reader, quiet=1, max_delay=15, busy_share=0.25, monotonic=ticking)
+    try:
+        ticking.cost = 2.0  # producing takes 2 s: rest 6 s after each (a quarter of a core)
+        producer.step()
+        assert producer.latest(0).seconds == 2.0
+        session.requests("GET", "/v1/whoami", 200)  # something the metrics show changed
+        ticking.now += 1
+        assert producer.step() is None  # just changed
+        ticking.now += 1
+        assert producer.step() is None  # quiet, but within the rest after producing
+        ticking.now += 4
+        ticking.cost = 0.0
+        assert producer.step() is not None and reads[0] == 2
+        for _ in range(15):  # a change every second: never quiet ...
+            session.requests("GET", "/v1/whoami", 200)
+            ticking.now += 1
+            assert producer.step() is None
+        session.requests("GET", "/v1/whoami", 200)
+        ticking.now += 1
+        assert producer.step() is not None  # ... but shown within max_delay
+    finally:
+        reader.close()
+
+
+async def test_the_first_scrape_waits_for_the_first_production(make_session):
+    session = await filled(make_session)
+    reader = SessionReader(session)
+    producer = ExpositionProducer(reader)
+    try:
+        assert scrape(scrape_app(producer, first_wait=0))[0].startswith("503")
+        answer: list = []
+        waiting = threading.Thread(target=lambda: answer.append(scrape(scrape_app(producer))))
+        waiting.start()
+        produced = producer.produce()
+        waiting.join(timeout=30)
+        assert answer and answer[0][0] == "200 OK" and answer[0][2] == produced.body
+    finally:
+        reader.close()
