@@ -870,6 +870,10 @@ class Store:
         ).fetchall()
         return [JournalEntry(*row[:7], json.loads(row[7])) for row in rows]
 
+    def journal_last_id(self) -> int:
+        """The newest journal entry's id (0 when empty): cheap to poll for new entries."""
+        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0])
+
     # -- refresh lease and requests --------------------------------------------------------------
     def try_lease(self, holder: str, ttl: float, now: float, name: str = REFRESH_LEASE) -> bool:
         """Take or renew the lease. Free when nobody holds it, when it expired, or when its
