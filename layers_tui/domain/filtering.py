@@ -15,7 +15,9 @@ FIELDS = ("status", "platform", "project", "kind", "name", "handle", "id")
 # status or its label (`status:reauth`, `status:expired`; `connected` is not `disconnected`).
 EXACT_FIELDS = frozenset({"platform", "kind"})
 WORD_FIELDS = frozenset({"status"})
-SORT_KEYS = ("status", "expiry", "name", "project", "platform", "connected")
+# What `s` cycles through, in order (every column of the table but Since, which comes
+# from the store's history rather than the rows).
+SORT_KEYS = ("status", "expiry", "name", "project", "platform", "connected", "checked", "leased")
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 _FIELD_LIKE = re.compile(r"[a-z_]+$")
 _WORD_SPLIT = re.compile(r"[\s_]+")
@@ -158,6 +160,10 @@ def sort_key(column: str) -> Callable[[AccountRow], tuple]:
         "project": lambda r: (r.project_name.lower(), -int(r.severity), r.name.lower()),
         "platform": lambda r: (r.platform, -int(r.severity), r.name.lower()),
         "connected": lambda r: (r.connected_at or _FAR_FUTURE, r.key),
+        # Longest unchecked first, never checked last.
+        "checked": lambda r: (r.checked_at or _FAR_FUTURE, -int(r.severity), r.name.lower(), r.key),
+        # Leased accounts first, worst first within each group.
+        "leased": lambda r: (not r.leased, -int(r.severity), expiry(r), r.name.lower()),
     }
     return keys[column]
 

@@ -241,3 +241,27 @@ def test_status_words_show_a_code_only_when_it_adds_something(fake_clock):
     assert status_words(flow.evolve(clock.now(), status="failed", code="platform_denied")) == (
         "failed (platform_denied)"
     )
+
+
+async def test_vi_keys_move_in_the_flows_table():
+    harness = build()
+    async with harness.app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("p")
+        await pilot.pause()
+        for index in range(30):
+            harness.app.engine.add(minted(harness, f"Studio {index:02d}"))
+        harness.app.screen.render_flows()
+        await pilot.pause()
+        table = table_of(harness.app)
+        assert table.row_count == 30
+        half = table.scrollable_content_region.height // 2
+        await pilot.press("j", "j", "k")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == 29
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await pilot.press("ctrl+d")
+        assert table.cursor_row == half
+        await pilot.press("ctrl+u", "ctrl+u")
+        assert table.cursor_row == 0

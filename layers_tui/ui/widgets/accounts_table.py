@@ -57,7 +57,7 @@ COLUMNS = (
     Column("since", "Since", 11),
     Column("checked", "Checked", 14),
     Column("connected", "Connected", 14),
-    Column("leased", "Leased", 7),
+    Column("leased", "Leased", 9),  # room for its title and a sort arrow
 )
 COLUMN_KEYS = tuple(column.key for column in COLUMNS)
 # The widest the status column gets; a longer (unknown) status is cut with an ellipsis.
