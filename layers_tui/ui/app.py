@@ -174,6 +174,13 @@ class LayersApp(RefreshDriver, FlowWiring, AppServices, App[int]):
             return
         self.identity_error = None
 
+    def action_journal(self) -> None:
+        """The operator journal (`J` on the dashboard, Journal in the command palette)."""
+        from .screens.journal import JournalScreen
+
+        if not isinstance(self.screen, JournalScreen):
+            self.push_screen(JournalScreen())
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield from commands_for(screen)
