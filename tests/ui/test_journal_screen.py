@@ -1,0 +1,149 @@
+"""The journal screen: the operator journal from the store, newest first, following new
+entries (from this process or another), untrusted text literal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from layers_tui.session.store import JournalEntry, Store
+from layers_tui.ui.commands import commands_for
+from layers_tui.ui.screens.help import HelpScreen
+from layers_tui.ui.screens.journal import JournalScreen
+from tests.scenes import HOSTILE_HANDLES, build, loaded, screen_text
+
+SIZE = (140, 30)
+FORBIDDEN = {chr(c) for c in range(0x20) if c != 0x0A} | {chr(c) for c in range(0x7F, 0xA0)}
+
+
+def rows(app) -> list[list[str]]:
+    table = app.screen.query_one(DataTable)
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def first_project(app):
+    return app.session.inventory.projects[0]
+
+
+async def open_journal(pilot) -> JournalScreen:
+    await pilot.app.run_action("journal")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, JournalScreen)
+    return screen
+
+
+async def test_entries_show_newest_first_with_what_where_and_outcome():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        app = harness.app
+        project = first_project(app)
+        app.session.journal("reauth:minted", project_id=project.id, account_id="sa_one")
+        harness.clock.advance(60)
+        app.session.journal("reauth:completed", project_id=project.id, account_id="sa_one")
+        harness.clock.advance(60)
+        app.session.journal("revoke", project_id=project.id, account_id="sa_two")
+        await open_journal(pilot)
+        shown = rows(app)
+        assert [row[1] for row in shown] == ["revoke", "reauth", "reauth"]
+        assert [row[4] for row in shown] == ["done", "completed", "minted"]
+        assert shown[0][2] == project.name and shown[0][3] == "sa_two"
+        assert shown[2][0] == (harness.clock.now() - timedelta(minutes=2)).strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
+        assert shown[0][5] == f"default @ {app.session.host}"
+        assert "Journal: 3 operator action(s)" in screen_text(app)
+
+
+async def test_a_new_entry_appears_while_open_and_the_cursor_keeps_its_entry(tmp_path):
+    harness = build(state_dir=tmp_path)
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        app = harness.app
+        app.session.journal("connect:minted", project_id=first_project(app).id)
+        app.session.journal("connect:completed", project_id=first_project(app).id)
+        screen = await open_journal(pilot)
+        assert "No operator actions" not in screen_text(app)
+        await pilot.press("j")
+        table = screen.query_one(DataTable)
+        assert table.cursor_row == 1
+        harness.clock.advance(30)
+        app.session.journal("revoke", account_id="sa_new")  # this process
+        other = Store.open(tmp_path / "state.sqlite3")  # and another one (a dashboard)
+        try:
+            other.journal_add(
+                JournalEntry(
+                    harness.clock.now().timestamp() + 1,
+                    "reauth:cancelled",
+                    "work",
+                    "lyr_test-abcd",
+                    "elsewhere",
+                    None,
+                    "sa_other",
+                    {},
+                )
+            )
+        finally:
+            other.close()
+        assert len(rows(app)) == 2  # until the screen looks again (once a second)
+        screen.follow()  # what its timer does
+        await pilot.pause()
+        shown = rows(app)
+        assert [row[1] for row in shown[:2]] == ["reauth", "revoke"]
+        assert shown[0][5] == "work @ elsewhere" and shown[0][4] == "cancelled"
+        assert len(shown) == 4
+        assert table.cursor_row == 3  # still on connect:minted, now two rows lower
+        await pilot.press("k")
+        assert table.cursor_row == 2
+
+
+async def test_hostile_text_is_literal():
+    harness = build()
+    async with harness.app.run_test(size=(220, 30)) as pilot:
+        await loaded(pilot)
+        app = harness.app
+        for handle in HOSTILE_HANDLES:
+            app.session.journal(
+                "revoke", project_id=f"prj_{handle}", account_id=handle, cancelledPosts=handle
+            )
+        app.session.journal("[b]x[/b]:[@click=app.quit]y[/]", account_id="[link=x]z[/link]")
+        screen = await open_journal(pilot)
+        text = screen_text(app)
+        assert "[@click=app.quit]x[/]" in text and "[bold red]ADMIN" in text
+        assert "[b]x[/b]" in text and "[link=x]z[/link]" in text
+        assert rows(app)[0][1:5:3] == ["[b]x[/b]", "[@click=app.quit]y[/]"]  # cut on screen
+        assert not FORBIDDEN & set(text)
+        table = screen.query_one(DataTable)
+        for index in range(table.row_count):
+            for cell in table.get_row_at(index):
+                assert isinstance(cell, Text) and not cell.spans  # no markup made it a span
+        assert app.is_running  # the @click action never ran
+
+
+async def test_keys_back_help_and_the_palette():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        app = harness.app
+        dashboard = app.screen
+        assert "Journal" in [command.title for command in commands_for(dashboard)]
+        screen = await open_journal(pilot)
+        assert "Journal" not in [command.title for command in commands_for(screen)]
+        assert "No operator actions yet" in screen_text(app)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.screen is dashboard
+        await app.run_action("journal")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is dashboard
