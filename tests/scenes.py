@@ -381,6 +381,24 @@ async def pending_panel(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
 
 
+async def journal(pilot: Pilot, harness: Harness) -> None:
+    """The journal screen over a few recorded operator actions (one with a hostile handle)."""
+    await loaded(pilot)
+    session = harness.app.session
+    project = session.inventory.projects[0]
+    for action, account in (
+        ("reauth:minted", "sa_demo_1"),
+        ("reauth:completed", "sa_demo_1"),
+        ("connect:minted", None),
+        ("connect:expired", None),
+        ("revoke", "[@click=app.quit]x[/]"),
+    ):
+        session.journal(action, project_id=project.id, account_id=account)
+        harness.clock.advance(90)
+    await pilot.app.run_action("journal")
+    await loaded(pilot)
+
+
 async def select_account(pilot: Pilot, name: str) -> None:
     screen = pilot.app.screen
     rows = screen.visible_rows
@@ -437,6 +455,7 @@ SCENES: dict[str, SceneSpec] = {
     "flow_rejected_host": SceneSpec(flow_rejected_host),
     "bulk_reauth": SceneSpec(bulk_reauth),
     "pending_panel": SceneSpec(pending_panel),
+    "journal": SceneSpec(journal),
     # Wide and colourless: Textual's opacity (stale) and monochrome (NO_COLOR) filters meet
     # the blank area right of the table's last column only past ~150 columns.
     "stale_offline_200x50": SceneSpec(stale, (200, 50)),
