@@ -6,11 +6,11 @@ can drive it without a terminal.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from layers_tui.api import ApiError
-from layers_tui.domain.filtering import sort_rows
 from layers_tui.domain.status import AccountRow, Summary, Thresholds, combine, summarize
 from layers_tui.inventory import ProjectSnapshot
 from layers_tui.models import Project
@@ -19,9 +19,100 @@ if TYPE_CHECKING:
     from layers_tui.session.session import Session
 
 
+# -- sort orders ---------------------------------------------------------------------------------
+# Each key is equivalent to domain.filtering.sort_key for the columns it has (a test holds
+# them together), with a first element that rarely ties (one float for severity and expiry),
+# so Python's sort compares mostly floats, not tuples.
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+_SEVERITY_SPAN = 1e12  # wider than any timestamp: severity decides first, then the time
+
+
+def _stamp(moment: datetime | None) -> float:
+    return _FAR_FUTURE if moment is None else moment.timestamp()
+
+
+# `search_fields["name"]` is the lower-cased name, already built for the filter.
+def _status_key(row: AccountRow) -> tuple:
+    expires = _FAR_FUTURE if row.token_expires_at is None else row.token_expires_at.timestamp()
+    worst_first = (3 - row.severity) * _SEVERITY_SPAN + expires
+    return (worst_first, expires, row.project_name.lower(), row.search_fields["name"])
+
+
+def _expiry_key(row: AccountRow) -> tuple:
+    return (_stamp(row.token_expires_at), -row.severity, row.search_fields["name"])
+
+
+def _name_key(row: AccountRow) -> tuple:
+    return (row.search_fields["name"], row.key)
+
+
+def _project_key(row: AccountRow) -> tuple:
+    return (row.project_name.lower(), -row.severity, row.search_fields["name"])
+
+
+def _platform_key(row: AccountRow) -> tuple:
+    return (row.platform, -row.severity, row.search_fields["name"])
+
+
+def _checked_key(row: AccountRow) -> tuple:
+    """Longest unchecked first; never checked last."""
+    return (_stamp(row.checked_at), -row.severity, row.search_fields["name"], row.key)
+
+
+def _connected_key(row: AccountRow) -> tuple:
+    return (_stamp(row.connected_at), row.key)
+
+
+def _leased_key(row: AccountRow) -> tuple:
+    """Leased accounts first, worst first within each group."""
+    return (not row.leased, -row.severity, _stamp(row.token_expires_at), row.search_fields["name"])
+
+
+SORT_KEYS: dict[str, Callable[[AccountRow], tuple]] = {
+    "status": _status_key,
+    "name": _name_key,
+    "expiry": _expiry_key,
+    "project": _project_key,
+    "platform": _platform_key,
+    "checked": _checked_key,
+    "connected": _connected_key,
+    "leased": _leased_key,
+}
+# A crossing merged into a cached order costs a pass over it; past this many changed
+# projects one sort is as cheap.
+_MERGE_LIMIT = 32
+
+
+class _Order:
+    """One cached order of every project's rows: made at `seq`, for the project layout
+    `layout`."""
+
+    __slots__ = ("layout", "rows", "seq")
+
+    def __init__(self, rows: list[AccountRow], seq: int, layout: int) -> None:
+        self.rows = rows
+        self.seq = seq
+        self.layout = layout
+
+
 class Board:
     """Rows are computed per project once per data change (and again every recompute, so
-    relative times move); sorting is cached per (selection, order, data version)."""
+    relative times move). Orders of all projects' rows are cached per (column, direction);
+    after a data change a cached order takes the changed projects' rows by merging them
+    in, not by sorting everything again."""
+
+    # Columns the rows can be ordered by, in the order `s` cycles through them, with the
+    # table's labels ("since" comes from the store's history, not the rows: not sortable).
+    SORTABLE: tuple[tuple[str, str], ...] = (
+        ("status", "Status"),
+        ("name", "Account"),
+        ("expiry", "Token expiry"),
+        ("project", "Project"),
+        ("platform", "Platform"),
+        ("checked", "Checked"),
+        ("connected", "Connected"),
+        ("leased", "Leased"),
+    )
 
     def __init__(self, thresholds: Thresholds) -> None:
         self.thresholds = thresholds
@@ -35,20 +126,26 @@ class Board:
         self._version = 0
         self._total: Summary | None = None  # cleared whenever a summary moves
         self._failed: tuple[int, int] = (-1, 0)
-        self._sorted: list[AccountRow] = []
-        self._sorted_key: tuple | None = None
+        self._positions: dict[str, int] = {}  # project id -> its place in `projects`
+        self._layout = 0  # moves when the projects or their order change: orders re-sort
+        self._seq = 0  # moves whenever a project's rows are dropped or computed
+        self._changed: dict[str, int] = {}  # project id -> `_seq` of its last row change
+        self._orders: dict[tuple[str, bool], _Order] = {}
+        self._project_order: tuple[tuple, list[AccountRow]] | None = None
+        self._search_parts: dict[tuple[str, ...], str] = {}
 
     # -- changes ---------------------------------------------------------------------------
     def set_projects(self, projects: list[Project]) -> None:
         self.projects = list(projects)
         self.listed = True
         self._version += 1
-        known = {project.id for project in self.projects}
-        for gone in set(self.snapshots) - known:
+        positions = {project.id: n for n, project in enumerate(self.projects)}
+        if positions != self._positions:
+            self._positions = positions
+            self._layout += 1
+        for gone in set(self.snapshots) - set(positions):
             del self.snapshots[gone]
-            self._rows.pop(gone, None)
-            self._summaries.pop(gone, None)
-            self._total = None
+            self._drop_rows(gone)
             self._changes_at.pop(gone, None)
 
     def put(self, snapshot: ProjectSnapshot) -> bool:
@@ -72,9 +169,7 @@ class Board:
         self.snapshots[project_id] = snapshot
         if previous is not None and _same_data(previous, snapshot):
             return False
-        self._rows.pop(project_id, None)
-        self._summaries.pop(project_id, None)
-        self._total = None
+        self._drop_rows(project_id)
         self._version += 1
         return True
 
@@ -85,9 +180,7 @@ class Board:
         severity or text may have changed."""
         due = [pid for pid, at in self._changes_at.items() if at is not None and at <= now]
         for project_id in due:
-            self._rows.pop(project_id, None)
-            self._summaries.pop(project_id, None)
-            self._total = None
+            self._drop_rows(project_id)
             self._changes_at.pop(project_id, None)
         self.rows_at = now
         if due:
@@ -102,6 +195,16 @@ class Board:
         for snapshot in snapshots:
             self.put(snapshot)
 
+    def _drop_rows(self, project_id: str) -> None:
+        if self._rows.pop(project_id, None) is not None:
+            self._note_change(project_id)
+        self._summaries.pop(project_id, None)
+        self._total = None
+
+    def _note_change(self, project_id: str) -> None:
+        self._seq += 1
+        self._changed[project_id] = self._seq
+
     # -- reading ---------------------------------------------------------------------------
     def ensure_rows(self, now: datetime) -> None:
         if not self._rows:
@@ -115,10 +218,44 @@ class Board:
             if not self._rows:
                 self.rows_at = now
             rows = self._rows[project_id] = self.snapshots[project_id].rows(now, self.thresholds)
+            self._prime_search(rows)
             self._summaries[project_id] = summarize(rows)
             self._total = None
             self._changes_at[project_id] = next_change(rows, now, self.thresholds)
+            self._note_change(project_id)
         return rows
+
+    def _prime_search(self, rows: list[AccountRow]) -> None:
+        """Fill each row's search text now, from pieces shared between rows (a status, a
+        platform, a project), so the first filter keystroke does not build 50,000 of them.
+        What `AccountRow.search_fields` computes (a test holds the two together)."""
+        parts = self._search_parts
+        for row in rows:
+            status = parts.get(("status", row.status, row.status_label))
+            if status is None:
+                status = f"{row.status}\n{row.status_label}".lower()
+                parts["status", row.status, row.status_label] = status
+            platform = parts.get(("platform", row.platform))
+            if platform is None:
+                platform = f"{row.platform}\n{row.platform_label}".lower()
+                parts["platform", row.platform] = platform
+            project = parts.get(("project", row.project_name, row.project_id))
+            if project is None:
+                project = f"{row.project_name}\n{row.project_id}".lower()
+                parts["project", row.project_name, row.project_id] = project
+            fields = {
+                "status": status,
+                "platform": platform,
+                "project": project,
+                "kind": row.kind,
+                "name": row.name.lower(),
+                "id": row.key.lower(),
+            }
+            cache: dict[str, Any] = row.__dict__  # where functools.cached_property keeps its value
+            cache["search_fields"] = fields
+            cache["search_text"] = "\n".join(fields.values())
+        if len(parts) > 4 * max(len(self.snapshots), 64):
+            self._search_parts = {}  # pieces of projects that are gone
 
     def summary(self, project_id: str) -> Summary | None:
         return self._summaries.get(project_id)
@@ -130,20 +267,77 @@ class Board:
         return self._total
 
     def sorted_rows(self, selected: str | None, column: str, reverse: bool) -> list[AccountRow]:
-        key = (selected, column, reverse, self._version)
-        if key != self._sorted_key:
-            if selected is None:
-                rows = [
-                    row
-                    for project in self.projects
-                    if project.id in self._rows
-                    for row in self._rows[project.id]
-                ]
-            else:
-                rows = list(self._rows.get(selected, ()))
-            self._sorted = sort_rows(rows, column, reverse)
-            self._sorted_key = key
-        return self._sorted
+        """The rows of `selected` (None: of every project, in the order of `projects`)
+        ordered by `column` (one of `SORTABLE`), worst first among equals where it applies;
+        `reverse` flips the order and keeps rows with equal keys in their order (as
+        `sorted(..., reverse=True)` does). Computed rows only (see `ensure_rows`)."""
+        key = SORT_KEYS.get(column)
+        if key is None:
+            raise ValueError(f"cannot sort by {column!r}; the columns are {', '.join(SORT_KEYS)}")
+        if selected is not None:
+            rows = self._rows.get(selected, [])
+            cache_key = (selected, column, reverse, self._changed.get(selected))
+            if self._project_order is None or self._project_order[0] != cache_key:
+                self._project_order = (cache_key, sorted(rows, key=key, reverse=reverse))
+            return self._project_order[1]
+        order = self._orders.get((column, reverse))
+        if order is not None and order.seq == self._seq and order.layout == self._layout:
+            return order.rows
+        changed = (
+            None
+            if order is None or order.layout != self._layout
+            else [pid for pid, seq in self._changed.items() if seq > order.seq]
+        )
+        if changed is None or len(changed) > _MERGE_LIMIT:
+            rows = [
+                row
+                for project in self.projects
+                if project.id in self._rows
+                for row in self._rows[project.id]
+            ]
+            rows.sort(key=key, reverse=reverse)
+        else:
+            rows = self._merged(order.rows, changed, key, reverse)
+        self._orders = {
+            order_key: kept
+            for order_key, kept in self._orders.items()
+            if kept.seq == self._seq and kept.layout == self._layout
+        }  # the others would each need a merge; made again when asked for
+        self._orders[column, reverse] = _Order(rows, self._seq, self._layout)
+        return rows
+
+    def _merged(
+        self,
+        ordered: list[AccountRow],
+        changed: list[str],
+        key: Callable[[AccountRow], tuple],
+        reverse: bool,
+    ) -> list[AccountRow]:
+        """`ordered` with the rows of `changed` projects replaced by their current rows, each
+        put where a full stable sort would: among equal keys, by project then row position."""
+        gone = set(changed)
+        rows = [row for row in ordered if row.project_id not in gone]
+        positions = self._positions
+
+        def rank(row: AccountRow) -> tuple[tuple, int, int]:
+            own = self._rows[row.project_id]
+            index = next(n for n, candidate in enumerate(own) if candidate is row)
+            return key(row), positions[row.project_id], index
+
+        for project_id in changed:
+            if project_id not in positions or project_id not in self._rows:
+                continue
+            for index, row in enumerate(self._rows[project_id]):
+                new = (key(row), positions[project_id], index)
+                low, high = 0, len(rows)
+                while low < high:  # the first row the new one goes before
+                    middle = (low + high) // 2
+                    if _before(new, rank(rows[middle]), reverse):
+                        high = middle
+                    else:
+                        low = middle + 1
+                rows.insert(low, row)
+        return rows
 
     def project(self, project_id: str) -> Project | None:
         return next((p for p in self.projects if p.id == project_id), None)
@@ -164,6 +358,14 @@ class Board:
     def newest_data(self) -> datetime | None:
         times = [s.fetched_at for s in self.snapshots.values() if s.fetched_at is not None]
         return max(times, default=None)
+
+
+def _before(new: tuple[tuple, int, int], old: tuple[tuple, int, int], reverse: bool) -> bool:
+    """Whether a row ranked `new` comes before one ranked `old` (rank: key, project
+    position, row position): by key (descending when `reverse`), then by position."""
+    if new[0] == old[0]:
+        return new[1:] < old[1:]
+    return new[0] > old[0] if reverse else new[0] < old[0]
 
 
 def empty_message(

@@ -3,13 +3,20 @@ crosses a threshold."""
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from layers_tui.api import ApiError
+from layers_tui.domain.filtering import SORT_KEYS as FILTER_SORT_KEYS
+from layers_tui.domain.filtering import filter_rows, parse_filter, sort_rows
 from layers_tui.domain.status import Severity, Thresholds
 from layers_tui.inventory import ProjectSnapshot
-from layers_tui.models import Project, SocialAccount
-from layers_tui.ui.board import Board, next_change
+from layers_tui.models import AdAccount, Project, SocialAccount
+from layers_tui.ui.board import SORT_KEYS, Board, next_change
+from layers_tui.ui.widgets.accounts_table import COLUMN_KEYS
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 THRESHOLDS = Thresholds(warn_seconds=7 * 86_400, crit_seconds=86_400)
@@ -64,3 +71,175 @@ def test_a_failed_refresh_keeps_the_last_good_rows():
     assert board.put(failed)
     kept = board.snapshots["p"]
     assert kept.error is not None and len(kept.social) == 1 and kept.fetched_at == NOW
+
+
+# -- sort orders ---------------------------------------------------------------------------------
+def random_snapshot(rng: random.Random, project_id: str, name: str) -> ProjectSnapshot:
+    """A project with a few social and ad accounts whose sort keys often tie."""
+    social = []
+    for n in range(rng.randint(0, 6)):
+        expires = rng.choice([None, NOW + timedelta(days=rng.randint(-2, 12))])
+        connected = rng.choice([None, NOW - timedelta(days=rng.randint(0, 3))])
+        social.append(
+            SocialAccount.model_validate(
+                {
+                    "socialAccountId": f"sa_{project_id}_{n}",
+                    "platform": rng.choice(["tiktok", "instagram"]),
+                    "handle": rng.choice(["Ann", "ann", "bob", "Cy", "dee"]),
+                    "status": rng.choice(["connected", "connected", "reauth_required", "gone"]),
+                    "leased": rng.random() < 0.3,
+                    "tokenExpiresAt": expires.isoformat() if expires else None,
+                    "connectedAt": connected.isoformat() if connected else None,
+                }
+            )
+        )
+    ads = [
+        AdAccount.model_validate(
+            {
+                "adAccountId": f"ad_{project_id}_{n}",
+                "platform": rng.choice(["meta_ads", "tiktok_ads"]),
+                "name": rng.choice(["Ann", "shop", "Shop"]),
+                "tokenStatus": rng.choice(["valid", "expired"]),
+                "tokenLastValidatedAt": rng.choice(
+                    [None, (NOW - timedelta(hours=rng.randint(0, 5))).isoformat()]
+                ),
+            }
+        )
+        for n in range(rng.randint(0, 3))
+    ]
+    fetched = rng.choice([None, NOW - timedelta(hours=rng.randint(0, 5))])
+    return ProjectSnapshot(
+        Project(id=project_id, name=name), tuple(social), tuple(ads), fetched_at=fetched
+    )
+
+
+def random_board(seed: int, projects: int = 30) -> tuple[Board, random.Random]:
+    rng = random.Random(seed)
+    board = Board(THRESHOLDS)
+    names = ["Acme", "acme", "Bloom", "Zed"]
+    board.set_projects([Project(id=f"p{n}", name=rng.choice(names)) for n in range(projects)])
+    for project in board.projects:
+        board.put(random_snapshot(rng, project.id, project.name))
+    board.ensure_rows(NOW)
+    return board, rng
+
+
+def full_sort(board: Board, column: str, reverse: bool) -> list[str]:
+    rows = [row for p in board.projects for row in board.project_rows(p.id, NOW)]
+    return [row.key for row in sorted(rows, key=SORT_KEYS[column], reverse=reverse)]
+
+
+def keys(rows: list) -> list[str]:
+    return [row.key for row in rows]
+
+
+def test_every_sortable_column_has_an_order_and_the_table_knows_them_all():
+    columns = [column for column, _ in Board.SORTABLE]
+    assert set(columns) == set(SORT_KEYS)
+    assert {"checked", "leased"} <= set(columns)
+    assert set(FILTER_SORT_KEYS) <= set(columns)
+    assert set(columns) <= set(COLUMN_KEYS)  # each one a column of the accounts table
+
+
+def test_the_board_orders_as_the_domain_sort_does_for_the_columns_it_has():
+    for seed in range(5):
+        board, _ = random_board(seed)
+        rows = [row for p in board.projects for row in board.project_rows(p.id, NOW)]
+        for column in FILTER_SORT_KEYS:
+            for reverse in (False, True):
+                expected = keys(sort_rows(rows, column, reverse))
+                assert keys(board.sorted_rows(None, column, reverse)) == expected, column
+
+
+def test_sorting_by_checked_and_leased():
+    board = Board(THRESHOLDS)
+    board.set_projects([Project(id="p", name="p")])
+    accounts = [
+        {"socialAccountId": "never", "handle": "a", "leased": False},
+        {"socialAccountId": "leased", "handle": "b", "leased": True},
+        {"socialAccountId": "plain", "handle": "c", "leased": False},
+    ]
+    social = tuple(
+        SocialAccount.model_validate({"platform": "tiktok", "status": "connected", **account})
+        for account in accounts
+    )
+    ad = AdAccount.model_validate(
+        {
+            "adAccountId": "ad",
+            "platform": "meta_ads",
+            "name": "d",
+            "tokenStatus": "valid",
+            "tokenLastValidatedAt": (NOW - timedelta(days=30)).isoformat(),
+        }
+    )
+    board.put(ProjectSnapshot(Project(id="p", name="p"), social, (ad,), fetched_at=NOW))
+    board.ensure_rows(NOW)
+    # Social rows were checked when the project was fetched (NOW); the ad a month ago.
+    assert keys(board.sorted_rows(None, "checked", False)) == ["ad", "never", "leased", "plain"]
+    assert keys(board.sorted_rows(None, "leased", False))[0] == "leased"
+    assert keys(board.sorted_rows(None, "leased", True))[-1] == "leased"
+    assert keys(board.sorted_rows("p", "checked", False)) == ["ad", "never", "leased", "plain"]
+
+
+def test_an_unknown_column_is_refused_by_name():
+    board, _ = random_board(0, projects=2)
+    with pytest.raises(ValueError, match="cannot sort by 'size'"):
+        board.sorted_rows(None, "size", False)
+
+
+def test_changed_projects_merged_into_cached_orders_give_the_full_sort():
+    """Property over random boards and random changes: every cached order, after new data,
+    crossings, renamed and failed projects, equals a full stable sort of the same rows."""
+    for seed in range(12):
+        board, rng = random_board(seed)
+        columns = [column for column, _ in Board.SORTABLE]
+        for column in columns:
+            for reverse in (False, True):
+                board.sorted_rows(None, column, reverse)  # cache every order
+        now = NOW
+        for _ in range(6):
+            for project in rng.sample(board.projects, rng.randint(1, 4)):
+                board.put(random_snapshot(rng, project.id, rng.choice(["Acme", "Yak"])))
+            if rng.random() < 0.5:  # a crossing: rows computed again for `now`
+                now += timedelta(days=rng.randint(1, 3))
+                board.recompute(now)
+            board.ensure_rows(now)
+            column, reverse = rng.choice(columns), rng.random() < 0.5
+            assert keys(board.sorted_rows(None, column, reverse)) == full_sort(
+                board, column, reverse
+            ), (seed, column, reverse)
+
+
+def test_a_project_reordered_or_gone_sorts_again():
+    board, _ = random_board(3, projects=6)
+    board.sorted_rows(None, "name", False)
+    board.set_projects(list(reversed(board.projects[1:])))
+    board.ensure_rows(NOW)
+    assert keys(board.sorted_rows(None, "name", False)) == full_sort(board, "name", False)
+    assert all(row.project_id != "p0" for row in board.sorted_rows(None, "name", False))
+
+
+# -- search text -----------------------------------------------------------------------------------
+def test_search_text_is_what_the_row_computes_and_follows_new_data():
+    board, rng = random_board(7, projects=10)
+    for project in board.projects:
+        for row in board.project_rows(project.id, NOW):
+            fresh = replace(row)  # a new row computes its own search fields
+            assert row.search_fields == fresh.search_fields
+            assert row.search_text == fresh.search_text
+    project = board.projects[0]
+    renamed = SocialAccount.model_validate(
+        {
+            "socialAccountId": "sa_new",
+            "platform": "tiktok",
+            "handle": "Zebra_Crossing",
+            "status": "connected",
+        }
+    )
+    board.put(ProjectSnapshot(Project(id=project.id, name="Renamed Co"), (renamed,)))
+    board.ensure_rows(NOW)
+    rows = board.sorted_rows(None, "status", False)
+    found = filter_rows(rows, parse_filter("zebra_cross"))
+    assert keys(found) == ["sa_new"]
+    assert keys(filter_rows(rows, parse_filter("project:renamed"))) == ["sa_new"]
+    assert not filter_rows(rows, parse_filter(f"project:{project.id} !zebra"))
