@@ -4,6 +4,7 @@ two panes, the cursor kept on its account, filter messages, "N of M rows" and th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from textual.widgets import Input
 from layers_tui.domain.filtering import SORT_KEYS, filter_rows, parse_filter
 from layers_tui.domain.status import AccountRow, Severity
 from layers_tui.ui.screens.dashboard import DashboardScreen
+from layers_tui.ui.screens.dashboard_panes import SeenSince
 from layers_tui.ui.widgets.accounts_table import AccountsTable, lay_out, short_status
 from layers_tui.ui.widgets.project_list import ProjectList
 from tests.scenes import build, loaded, screen_text
@@ -371,3 +373,23 @@ async def test_J_pressed_shows_the_journal_screen():
         await pilot.press("J")
         await pilot.pause()
         assert type(harness.app.screen).__name__ == "JournalScreen"
+
+
+def test_seen_since_reads_the_history_once_then_only_a_changed_project_when_drawn():
+    reads: list[str | None] = []
+    history = {None: {("social", "k_tiktok_x_connected"): 1.0}, "prj_1": {}}
+
+    def read(project_id: str | None) -> dict[tuple[str, str], float]:
+        reads.append(project_id)
+        return history[project_id]
+
+    seen = SeenSince(read)
+    broken = replace(_row("tiktok"), severity=Severity.CRITICAL)
+    assert seen(_row("tiktok")) is None and reads == []  # healthy: nothing to read
+    assert seen(broken) == 1.0 and seen(broken) == 1.0
+    assert reads == [None]  # every project at once, once
+    seen.forget("prj_1")
+    assert reads == [None]  # not until a row of it is drawn
+    assert seen(broken) is None  # its history now says nothing
+    assert seen(broken) is None
+    assert reads == [None, "prj_1"]

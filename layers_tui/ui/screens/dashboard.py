@@ -15,7 +15,7 @@ from textual.widgets import Input, OptionList, Static
 from layers_tui.api import ApiError, format_error
 from layers_tui.domain.failures import hint_for
 from layers_tui.domain.filtering import filter_rows, parse_filter
-from layers_tui.domain.status import AccountRow, Severity, Thresholds
+from layers_tui.domain.status import AccountRow, Thresholds
 from layers_tui.domain.timeline import row_line
 from layers_tui.session.inventory import Progress
 from layers_tui.text import safe
@@ -37,7 +37,7 @@ from ..widgets.project_list import ProjectList
 from ..widgets.status_line import StatusLine, StatusState
 from .base import ReportsWorkerErrors
 from .dashboard_actions import DashboardActions
-from .dashboard_panes import DashboardPanes
+from .dashboard_panes import DashboardPanes, SeenSince
 
 KEY_REJECTED = frozenset({"UNAUTHENTICATED", "INVALID_API_KEY", "KILL_SWITCH"})
 ROW_RECOMPUTE_SECONDS = 30.0
@@ -85,7 +85,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         self._render_pending = False
         self._filter_error: str | None = None
         self._prompts: dict[tuple, Text] = {}
-        self._since: dict[tuple[str, str], float] | None = None  # None: read it again
+        self.seen_since = SeenSince(self._read_since)
         self._prompts_palette: object = None
 
     # -- layout --------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
 
     def on_project_loaded(self, message: ProjectLoaded) -> None:
         if self.board.put(message.snapshot):
-            self._since = None
+            self.seen_since.forget(message.snapshot.project.id)
             self.schedule_render()
         fetched = message.snapshot.fetched_at
         if fetched is not None and (self.last_ok_at is None or fetched > self.last_ok_at):
@@ -254,7 +254,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
             palette_for(self.app),
             thresholds.warn_seconds,
             thresholds.crit_seconds,
-            self._seen_since(),
+            self.seen_since,
         )
         table.show_sort(self.sort_column, self.sort_reverse)
         table.set_class(self.error is not None, "-stale")
@@ -282,25 +282,17 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
             text.append("Filter: ", style="bold")
             text.append(f"{safe(self._filter_error, 200)} (ignored). Press / to fix it.")
         elif row is not None:
-            since = (
-                self._seen_since().get((row.kind, row.key))
-                if row.severity >= Severity.WARNING
-                else None
-            )
+            since = self.seen_since(row)
             snapshot = self.board.snapshots.get(row.project_id)
             fetched = snapshot.fetched_at if snapshot is not None else None
             text = row_line(row, since, fetched, self.app.clock.now())
         self.query_one("#problem", Static).update(text, layout=False)
 
-    def _seen_since(self) -> dict[tuple[str, str], float]:
-        """When each account's current problem was first seen, from the store's history:
-        read once per data change, not on every cursor move or keystroke."""
-        if self._since is None:
-            try:
-                self._since = self.app.session.store.severity_since()
-            except Exception:  # history is a nicety; the store's trouble is told elsewhere
-                self._since = {}
-        return self._since
+    def _read_since(self, project_id: str | None) -> dict[tuple[str, str], float]:
+        try:
+            return self.app.session.store.severity_since(project_id)
+        except Exception:  # history is a nicety; the store's trouble is told elsewhere
+            return {}
 
     def render_status(self) -> None:
         app = self.app

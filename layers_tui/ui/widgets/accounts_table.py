@@ -7,7 +7,7 @@ changes nothing changes nothing on screen, and the cursor stays on the same acco
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -73,8 +73,14 @@ SHORT_LABELS = {
 # The widest the columns ever get together (every one grown, the status at its widest).
 TOTAL_WIDTH = STATUS_MAX + 1 + sum(c.width + c.grow for c in COLUMNS if c.key != "status")
 Layout = tuple[tuple[Column, int], ...]
-SINCE = Mapping[tuple[str, str], float]  # (kind, key) -> when its problem was first seen
-NO_SINCE: SINCE = {}
+SINCE = Callable[[AccountRow], float | None]  # when a row's problem was first seen
+
+
+def _no_since(row: AccountRow) -> float | None:
+    return None
+
+
+NO_SINCE: SINCE = _no_since
 Cells = dict[str, Text]
 
 
@@ -282,8 +288,7 @@ class AccountsTable(ScrollView, can_focus=True):
         crit_seconds: float = 86_400,
         since: SINCE = NO_SINCE,
     ) -> None:
-        """`since`: when each row's problem was first seen; the same mapping object until
-        it changes (compared by identity)."""
+        """`since(row)`: when the row's problem was first seen (asked only for rows drawn)."""
         view = _View(now, palette, warn_seconds, crit_seconds)
         if rows == self.rows and view == self._view and since is self._since:
             return
@@ -354,7 +359,7 @@ class AccountsTable(ScrollView, can_focus=True):
     def _cells(self, row: AccountRow) -> Cells:
         view = self._view
         assert view is not None
-        since = self._since.get((row.kind, row.key))
+        since = self._since(row)
         cached = self._cache.get(row.key)
         if cached is not None and cached[0] == row and cached[1] == (view, since):
             return cached[2]
@@ -383,7 +388,7 @@ class AccountsTable(ScrollView, can_focus=True):
             variant = "cursor" if self.has_focus else "cursor-blurred"
         else:
             variant = "odd" if index % 2 else "even"
-        drawn_as = (self._view, variant, self.app.theme, self._since.get((row.kind, row.key)))
+        drawn_as = (self._view, variant, self.app.theme, self._since(row))
         cached = self._strips.get(row.key)
         if cached is not None and cached[0] is row and cached[1] == drawn_as:
             strip, base = cached[2]
