@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -103,13 +104,13 @@ def short_status(row: AccountRow, now: datetime, crit_seconds: float) -> str:
 
 
 def status_width(rows: list[AccountRow], crit_seconds: float) -> int:
-    """The status column's width: the widest short status among `rows` (gutter included),
-    never narrower than its title with a sort arrow."""
-    kinds = {(row.status_label, row.status, row.severity) for row in rows}
+    """The status column's width: the widest short status `rows` can have (gutter included),
+    never narrower than its title with a sort arrow. By label only (~1 ms for 50,000 rows,
+    on every filter keystroke): a connected token might be expiring."""
     widest = cell_len("Status ↓")
-    for label, status, severity in kinds:
+    for label in set(map(attrgetter("status_label"), rows)):
         words = [SHORT_LABELS.get(label, label)]
-        if status == "connected" and severity >= Severity.WARNING:
+        if label in ("connected", "leased"):
             words += ["expires soon", f"expires <{span(crit_seconds)}", "expired"]
         widest = max(widest, *(2 + cell_len(word) for word in words))
     return min(widest, STATUS_MAX) + 1
