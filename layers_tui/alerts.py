@@ -341,11 +341,15 @@ class AlertEngine:
 
     def next_poll_in(self) -> float:
         """Seconds until something may be due (a candidate's min_duration, a rate-limited
-        summary); never more than MAX_POLL_SECONDS (staleness and quiet hours are looked at
-        that often)."""
-        stamp = self.clock.now().timestamp()
+        summary); never more than MAX_POLL_SECONDS (staleness and the end of quiet hours
+        are looked at that often)."""
+        now = self.clock.now()
+        stamp = now.timestamp()
         wait = MAX_POLL_SECONDS
         for target in self.targets:
+            quiet = target.policy.quiet_hours
+            if quiet is not None and quiet.contains(now):
+                continue  # nothing is due before they end; looked at again within the cap
             for candidate in target.pending.values():
                 wait = min(wait, candidate.since + target.policy.min_duration - stamp)
             if target.limiter is not None:

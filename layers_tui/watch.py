@@ -162,8 +162,11 @@ class AlertRunner:
             session.inventory.thresholds,
             record=not dry_run,
         )
+        self.engine.start()
         self.wake = asyncio.Event()
         self.deliveries: set[asyncio.Task] = set()
+        # One delivery at a time per target, in order: a burst never forks a crowd.
+        self.turns = {name: asyncio.Lock() for name in notifier.targets}
 
     def observe(self, changes: Sequence[Change]) -> None:
         self.engine.observe(changes)
@@ -181,13 +184,13 @@ class AlertRunner:
             task.add_done_callback(self.deliveries.discard)
 
     async def _deliver(self, alert: Alert) -> None:
-        problem = await self.notifier.deliver(alert)
+        async with self.turns[alert.target]:
+            problem = await self.notifier.deliver(alert)
         if problem is not None:
             self.err.write(f"layers-tui watch: alert to {safe(alert.target, 60)}: {problem}\n")
             self.err.flush()
 
     async def run(self) -> None:
-        self.engine.start()
         while True:
             self.wake.clear()
             try:

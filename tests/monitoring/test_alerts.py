@@ -208,6 +208,7 @@ def test_quiet_hours_hold_the_net_change_until_they_end():
     engine.observe(world.set(a1="reauth_required", a2="reauth_required"))
     world.clock.advance(3600)
     assert engine.poll() == []
+    assert engine.next_poll_in() == 30  # a due alert inside quiet hours is no busy loop
     engine.observe(world.set(a2="connected"))  # a2 recovered overnight: net no change
     world.clock.advance(8 * 3600)  # 07:00
     world.set(a1="reauth_required")  # keeps the data fresh

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 
 from layers_tui.clock import SystemClock
@@ -74,3 +75,57 @@ async def test_watch_logs_one_line_per_change(make_session, raw, sandbox_app):
     lines = [line for line in out.getvalue().splitlines() if target in line]
     assert len(lines) == 1 and "connected -> reauth_required (critical)" in lines[0]
     assert "Demo Agency" in err.getvalue()
+
+
+async def test_watch_dry_run_prints_the_alert_it_would_send(make_session, raw, tmp_path):
+    import json
+    import sys
+
+    from layers_tui.config import load_settings
+    from layers_tui.notify import Notifier
+
+    received = tmp_path / "received.json"
+    copy = "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[[notify]]\nname = "pager"\nkind = "command"\nmin_duration = "0s"\n'
+        f"command = {json.dumps([sys.executable, '-c', copy, str(received)])}\n"
+    )
+    notifier = Notifier(load_settings({}, {}, config, None).notify)
+    session = make_session()
+    session.clock = SystemClock()
+    session.inventory.clock = session.clock
+    session.budget.clock = session.clock
+    out, err = io.StringIO(), io.StringIO()
+    first_pass = asyncio.Event()
+    session.inventory.listeners.append(
+        lambda e: (
+            first_pass.set()
+            if isinstance(e, ProgressUpdated) and not e.progress.running and e.progress.done
+            else None
+        )
+    )
+    task = asyncio.ensure_future(run_watch(session, out, err, notifier, dry_run=True))
+    await asyncio.wait_for(first_pass.wait(), 10)
+    # Healthy by this (real) clock: its severity changes when its token expires.
+    [(_, _, target)] = session.store.first_accounts(
+        "kind = 'social' AND status = 'connected' AND severity = 1 AND expires_at IS NOT NULL",
+        limit=1,
+    )
+    assert (
+        await raw.post(f"/sandbox/social-accounts/{target['socialAccountId']}/expire-token")
+    ).status_code < 300
+    session.inventory.request_refresh()
+    for _ in range(1000):  # until the alert is printed (up to 20 s on a loaded machine)
+        if "dry-run:" in out.getvalue():
+            break
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    alerts = [line for line in out.getvalue().splitlines() if line.startswith("dry-run:")]
+    assert len(alerts) == 1, out.getvalue() + err.getvalue()
+    assert alerts[0].startswith("dry-run: would alert pager: ")
+    assert f"{target['handle']}: connected -> reauth_required (critical)" in alerts[0]
+    assert not received.exists()  # nothing sent
+    assert session.store.alert_states("pager") == {}  # nothing recorded
