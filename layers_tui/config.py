@@ -11,7 +11,7 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -260,7 +260,7 @@ class NotifySpec:
     target: NotifyTarget
     file: Path | None
     index: int  # 1-based, in file order
-    text: str = ""
+    text: str = field(default="", repr=False)  # the whole file: it may hold the API key
 
     def key(self, key: str) -> str:
         return f"notify[{self.index}].{key}"

@@ -304,3 +304,32 @@ def test_rate_limit_syntax():
     for bad in ("10", "0/1h", "ten/1h", "5/0s"):
         with pytest.raises(ValueError):
             RateLimit.parse(bad)
+
+
+def test_a_start_is_a_grace_period_for_old_data_but_never_refreshing_goes_stale():
+    world = World()
+    world.set(a1="connected")
+    world.clock.advance(86_400)  # watch was off for a day: the data is old
+    engine = world.engine(AlertPolicy("ops", stale_after=900))
+    world.clock.advance(899)
+    assert engine.poll() == []  # the first pass has 15 min to refresh it
+    world.clock.advance(1)
+    [stale] = engine.poll()
+    assert stale.event["type"] == "data.stale"
+    assert "no successful refresh for 15 min" in stale.summary
+
+
+def test_the_config_file_text_never_shows_in_a_spec(tmp_path):
+    from layers_tui.config import load_settings
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        'api_key = "lp_test_KEYID0000000001_topsecretvalue"\n'
+        '[[notify]]\nkind = "webhook"\nurl = "https://h.example/t0ken"\n'
+        'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n'
+    )
+    path.chmod(0o600)
+    loaded = load_settings({}, {}, path, None)
+    shown = repr(loaded)
+    for secret in ("topsecretvalue", "t0ken", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"):
+        assert secret not in shown
