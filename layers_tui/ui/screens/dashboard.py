@@ -65,9 +65,9 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         Binding("e", "export", "Export", show=False),
         Binding("ctrl+r", "refresh", "Refresh"),
         Binding("J", "app.journal", "Journal", show=False),
-        Binding("b", "toggle_sidebar", "Projects pane", show=False),
+        Binding("b", "toggle_sidebar", "Hide/show projects", show=False),
         # Between the project list and the table only (`/` is the way into the filter).
-        Binding("tab,shift+tab", "cycle_focus", "Next pane", show=False),
+        Binding("tab,shift+tab", "cycle_focus", "Projects ↔ table", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
 
