@@ -130,7 +130,11 @@ class Board:
         self._layout = 0  # moves when the projects or their order change: orders re-sort
         self._seq = 0  # moves whenever a project's rows are dropped or computed
         self._changed: dict[str, int] = {}  # project id -> `_seq` of its last row change
-        self._orders: dict[tuple[str, bool], _Order] = {}
+        self._orders: dict[tuple[str, bool], _Order] = {}  # all made at the same `_seq`
+        self._orders_seq = 0  # ... this one
+        # Rows the cached orders hold that are gone from `_rows` since: found by their place
+        # in the order (key, project, row position) when a merge takes them out.
+        self._replaced: dict[str, list[AccountRow]] = {}
         self._project_order: tuple[tuple, list[AccountRow]] | None = None
         self._search_parts: dict[tuple[str, ...], str] = {}
 
@@ -196,7 +200,10 @@ class Board:
             self.put(snapshot)
 
     def _drop_rows(self, project_id: str) -> None:
-        if self._rows.pop(project_id, None) is not None:
+        rows = self._rows.pop(project_id, None)
+        if rows is not None:
+            if self._changed.get(project_id, 0) <= self._orders_seq:  # in the cached orders
+                self._replaced.setdefault(project_id, rows)
             self._note_change(project_id)
         self._summaries.pop(project_id, None)
         self._total = None
@@ -289,20 +296,14 @@ class Board:
             else [pid for pid, seq in self._changed.items() if seq > order.seq]
         )
         if changed is None or len(changed) > _MERGE_LIMIT:
-            rows = [
-                row
-                for project in self.projects
-                if project.id in self._rows
-                for row in self._rows[project.id]
-            ]
-            rows.sort(key=key, reverse=reverse)
+            rows = self._full_sort(key, reverse)
         else:
             rows = self._merged(order.rows, changed, key, reverse)
-        self._orders = {
-            order_key: kept
-            for order_key, kept in self._orders.items()
-            if kept.seq == self._seq and kept.layout == self._layout
-        }  # the others would each need a merge; made again when asked for
+        if self._orders_seq != self._seq:
+            # The other orders would each need a merge: made again when asked for.
+            self._orders = {}
+            self._orders_seq = self._seq
+            self._replaced = {}
         self._orders[column, reverse] = _Order(rows, self._seq, self._layout)
         return rows
 
@@ -314,29 +315,55 @@ class Board:
         reverse: bool,
     ) -> list[AccountRow]:
         """`ordered` with the rows of `changed` projects replaced by their current rows, each
-        put where a full stable sort would: among equal keys, by project then row position."""
-        gone = set(changed)
-        rows = [row for row in ordered if row.project_id not in gone]
+        taken out and put in by binary search on its rank (key, project position, row
+        position), the order of a full stable sort."""
+        rows = list(ordered)
         positions = self._positions
+        replaced = {pid: self._replaced[pid] for pid in changed if pid in self._replaced}
 
-        def rank(row: AccountRow) -> tuple[tuple, int, int]:
-            own = self._rows[row.project_id]
+        def rank(row: AccountRow, own: list[AccountRow]) -> tuple[tuple, int, int]:
             index = next(n for n, candidate in enumerate(own) if candidate is row)
             return key(row), positions[row.project_id], index
 
+        def place(target: tuple[tuple, int, int], lists: dict[str, list[AccountRow]]) -> int:
+            """The first index whose row comes after a row ranked `target`."""
+            low, high = 0, len(rows)
+            while low < high:
+                middle = (low + high) // 2
+                row = rows[middle]
+                if _before(
+                    target,
+                    rank(row, lists.get(row.project_id) or self._rows[row.project_id]),
+                    reverse,
+                ):
+                    high = middle
+                else:
+                    low = middle + 1
+            return low
+
+        for project_id, old in replaced.items():
+            if project_id not in positions:
+                continue  # listed after the order was made: never in it
+            for index, row in enumerate(old):
+                at = place((key(row), positions[project_id], index), replaced) - 1
+                if at < 0 or rows[at] is not row:
+                    return self._full_sort(key, reverse)  # never expected: be right anyway
+                del rows[at]
         for project_id in changed:
             if project_id not in positions or project_id not in self._rows:
                 continue
             for index, row in enumerate(self._rows[project_id]):
-                new = (key(row), positions[project_id], index)
-                low, high = 0, len(rows)
-                while low < high:  # the first row the new one goes before
-                    middle = (low + high) // 2
-                    if _before(new, rank(rows[middle]), reverse):
-                        high = middle
-                    else:
-                        low = middle + 1
-                rows.insert(low, row)
+                rows.insert(place((key(row), positions[project_id], index), {}), row)
+        return rows
+
+    def _full_sort(self, key: Callable[[AccountRow], tuple], reverse: bool) -> list[AccountRow]:
+        rows = [
+            row
+            for project in self.projects
+            if project.id in self._rows
+            for row in self._rows[project.id]
+        ]
+        rows.sort(key=key, reverse=reverse)
         return rows
 
     def project(self, project_id: str) -> Project | None:
