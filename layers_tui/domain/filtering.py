@@ -90,7 +90,7 @@ def parse_filter(text: str, problems_only: bool = False) -> Filter:
         if sep and name.lower() in FIELDS:
             field, body = ("name" if name.lower() == "handle" else name.lower()), rest
         elif sep and _FIELD_LIKE.match(name.lower()):
-            error = f"unknown field '{name}'; the fields are {', '.join(FIELDS)}"
+            error = f"unknown field '{name}' (fields: {', '.join(FIELDS)})"
             continue
         regex = None
         if len(body) >= 2 and body.startswith("/") and body.endswith("/"):

@@ -259,7 +259,7 @@ async def test_an_unknown_field_names_the_fields_that_exist():
         await pilot.pause()
         problem = harness.app.screen.query_one("#problem").visual.plain
         assert "unknown field 'foo'" in problem
-        assert "status, platform, project, kind, name, handle, id" in problem
+        assert "(fields: status, platform, project, kind, name, handle, id)" in problem
         assert len(harness.app.screen.visible_rows) == 24  # the term is ignored
 
 

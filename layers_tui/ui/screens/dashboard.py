@@ -94,8 +94,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         with Horizontal(id="filter-bar"):
             yield Input(
                 value=self.filter_text,
-                placeholder='/ filter: text, status:reauth, platform:tiktok*, name:"a b", '
-                "!inverse, /regex/",
+                placeholder='/ filter: text status:reauth platform:tiktok* !not /regex/ "a b"',
                 id="filter",
                 select_on_focus=False,
             )
