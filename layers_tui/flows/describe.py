@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from layers_tui.domain.status import PLATFORM_LABELS
 from layers_tui.flows.model import PendingFlow
-from layers_tui.text import is_clean
+from layers_tui.text import is_clean, safe
 
 # Hosts a real authorize URL may point at (the platforms' consent pages).
 PLATFORM_HOSTS = (
@@ -50,15 +50,21 @@ def flow_status(flow: PendingFlow, now: datetime) -> tuple[str, str, str]:
     upcoming = ""
     if flow.next_poll_at is not None:
         wait = max(0, int((flow.next_poll_at - now).total_seconds()))
-        upcoming = f" · next in {wait} s"
+        upcoming = f" · {'retry' if flow.failures else 'next poll'} in {wait} s"
+    # The engine's result may carry the wait it chose when the poll failed ("retrying in
+    # 10 s"); that number does not move, so only the live countdown above says when.
+    result = _FIXED_WAIT.sub("", flow.last_result)
     return (
         "⏳",
         "Waiting for the account owner",
         (
-            f"{flow.last_result} · {polled}{upcoming} · {flow.attempts} poll"
+            f"{result} · {polled}{upcoming} · {flow.attempts} poll"
             f"{'' if flow.attempts == 1 else 's'}"
         ),
     )
+
+
+_FIXED_WAIT = re.compile(r"(?::|,)?\s*(?:retrying|next try) in \d+ s$")
 
 
 def _seconds(now: datetime, then: datetime) -> str:
@@ -66,10 +72,12 @@ def _seconds(now: datetime, then: datetime) -> str:
 
 
 def countdown(flow: PendingFlow, now: datetime) -> str:
+    """The link's time left, in the project's zone (named). A finished flow's link is used
+    or abandoned: no "valid until" for it, only when an expired one ran out."""
     remaining = (flow.expires_at - now).total_seconds()
     local = _local(flow.expires_at, flow.timezone)
     if flow.terminal:
-        return f"Link valid until {local}" if remaining > 0 else f"Link expired at {local}"
+        return f"Link expired at {local}" if flow.status == "expired" else ""
     if remaining <= 0:
         return f"Expired at {local}"
     minutes, seconds = divmod(int(remaining), 60)
@@ -83,6 +91,38 @@ def _local(moment: datetime, timezone: str) -> str:
         zone = ZoneInfo("UTC")
         timezone = "UTC"
     return f"{moment.astimezone(zone):%H:%M} {timezone}"
+
+
+def expiry_in_zone(flow: PendingFlow) -> str:
+    """ "14:10 Europe/London": when the link expires, in the zone the flow screen uses."""
+    return _local(flow.expires_at, flow.timezone)
+
+
+def exit_line(flow: PendingFlow) -> str:
+    """The line printed on exit for a flow still pending (its time in the screen's zone)."""
+    return (
+        f"Still pending ({safe(flow.project_name, 60)}, {flow.platform}, expires "
+        f"{expiry_in_zone(flow)}): {safe(flow.authorize_url, None)}"
+    )
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+def loopback_note(url: str, demo: bool = False) -> str | None:
+    """When the link's host is this computer (the demo's sandbox), say that a phone cannot
+    open it (and, in the demo, how to answer it instead); None for any other host."""
+    host = urlsplit(url).hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host.lower() in LOOPBACK_NAMES
+    if not loopback:
+        return None
+    note = f"The link points at {host}, this computer: a phone cannot open it."
+    if demo:
+        note += " Demo: a approves, x denies."
+    return note
 
 
 def handoff_message(flow: PendingFlow) -> str:

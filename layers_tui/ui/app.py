@@ -200,10 +200,9 @@ def launch(settings: Settings, initial: dict[str, Any]) -> int:
     app.run()
     engine = getattr(app, "engine", None)
     if engine is not None:
+        from layers_tui.flows.describe import exit_line
+
         for flow in engine.pending():
-            print(  # noqa: T201 - the links must outlive the alternate screen
-                f"Still pending ({flow.project_name}, {flow.platform}, expires "
-                f"{flow.expires_at:%H:%M} UTC): {flow.authorize_url}",
-                file=sys.stderr,
-            )
+            # In the project's zone, named, as the flow screen showed it.
+            print(exit_line(flow), file=sys.stderr)  # noqa: T201 - must outlive the alt screen
     return app.return_code or 0

@@ -10,14 +10,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Static
 
 from layers_tui.api import ApiError, format_error
 from layers_tui.domain.failures import explain, hint_for
-from layers_tui.flows.describe import countdown, flow_status, link_warning
+from layers_tui.flows.describe import countdown, flow_status, link_warning, loopback_note
 from layers_tui.flows.engine import new_flow
 from layers_tui.flows.model import PendingFlow
 from layers_tui.probes import browser_probe
@@ -50,7 +50,8 @@ class FlowScreen(FlowActions, ReportsWorkerErrors, Screen):
         Binding("a", "approve", "Approve (demo)", show=False),
         Binding("x", "deny", "Deny (demo)", show=False),
         Binding("t", "time_travel", "+10 min (demo)", show=False),
-        Binding("escape", "back", "Back"),
+        Binding("question_mark", "help", "Help"),
+        Binding("escape,q", "back", "Back"),
     ]
 
     def __init__(self, requests: list[FlowRequest]) -> None:
@@ -62,7 +63,7 @@ class FlowScreen(FlowActions, ReportsWorkerErrors, Screen):
         self.problem: str | None = None
         self.tally = BulkTally()
         self._advance_timer = None
-        self._waiting_shown: bool | None = None
+        self._waiting_shown: tuple[bool, bool] | None = None
 
     @property
     def request(self) -> FlowRequest:
@@ -70,7 +71,9 @@ class FlowScreen(FlowActions, ReportsWorkerErrors, Screen):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="flow-body"):
-            yield QrPanel("", id="qr")
+            with Vertical(id="qr-column"):
+                yield QrPanel("", id="qr")
+                yield Static(id="qr-note")
             with VerticalScroll(id="flow-info"):
                 yield Static(id="flow-title")
                 yield Static(id="flow-status")
@@ -195,7 +198,7 @@ class FlowScreen(FlowActions, ReportsWorkerErrors, Screen):
         on the key bar, in Help or in the palette."""
         if action in DEMO_ONLY and not self.app.settings.demo:
             return False
-        if action == "skip" and len(self.requests) < 2:
+        if action == "skip" and (len(self.requests) < 2 or self.bulk_finished):
             return False
         flow = self.flow
         if flow is not None and not flow.terminal:
@@ -204,12 +207,19 @@ class FlowScreen(FlowActions, ReportsWorkerErrors, Screen):
             return None
         return True
 
+    @property
+    def bulk_finished(self) -> bool:
+        """The last account of a bulk run has an outcome: nothing is left to skip."""
+        flow = self.flow
+        return self.index == len(self.requests) - 1 and flow is not None and flow.terminal
+
     def render_state(self) -> None:
         if not self.is_mounted:
             return
         waiting = self.flow is not None and not self.flow.terminal
-        if waiting != self._waiting_shown:  # what check_action allows has changed
-            self._waiting_shown = waiting
+        allowed = (waiting, self.bulk_finished)
+        if allowed != self._waiting_shown:  # what check_action allows has changed
+            self._waiting_shown = allowed
             self.refresh_bindings()
         palette = palette_for(self.app)
         now = self.app.clock.now()
@@ -254,7 +264,9 @@ class FlowScreen(FlowActions, ReportsWorkerErrors, Screen):
             status.append(f"{glyph} {words}", style=f"bold {style}")
             if detail:
                 status.append(f"\n{detail}", style=palette.muted)
-            status.append(f"\n{countdown(flow, now)}")
+            left = countdown(flow, now)
+            if left:
+                status.append(f"\n{left}")
             if flow.status in ("failed", "expired", "cancelled"):
                 why = explain(flow.code, flow.kind)
                 status.append("\n")
@@ -266,12 +278,7 @@ class FlowScreen(FlowActions, ReportsWorkerErrors, Screen):
             if self.error is not None:
                 status.append(f"\n{format_error(self.error)}", style=palette.critical)
             self._show_link(flow)
-        if (
-            len(self.requests) > 1
-            and self.index == len(self.requests) - 1
-            and flow
-            and flow.terminal
-        ):
+        if len(self.requests) > 1 and self.bulk_finished:
             status.append("\n\nBulk reauth finished: ", style="bold")
             status.append(self.tally.summary())
             status.append(". esc returns to the dashboard.")
@@ -284,12 +291,18 @@ class FlowScreen(FlowActions, ReportsWorkerErrors, Screen):
         palette = palette_for(self.app)
         link = Text()
         warning = link_warning(url, self.app.settings.base_url)
+        note = loopback_note(url, self.app.settings.demo)
         mode = "hidden"
+        note_under_qr = False
         if flow.status == "pending":
             width, height = self.app.size
             mode, border, size = choose_layout(url, width, height)
             if mode != "none":
                 qr.set_data(url, border)
+                # Under the code when the rows are there (the key bar takes one).
+                note_under_qr = note is not None and mode == "side"
+                if note_under_qr:
+                    note_under_qr = self._show_qr_note(note, size.width, height - size.height - 1)
                 link.append(
                     "Show the QR code to the account owner, or send the link "
                     "(m copies a ready-to-send message):\n\n"
@@ -301,13 +314,31 @@ class FlowScreen(FlowActions, ReportsWorkerErrors, Screen):
                     "below (y copies it).\n\n",
                     style=palette.warning,
                 )
+        if not note_under_qr:
+            self.query_one("#qr-note", Static).display = False
         self._set_layout(mode, flow)
-        if warning:
+        if flow.terminal:
+            # Used, refused or abandoned: shown for the record, never to be sent again.
+            link.append("This link is finished; do not send it (n mints a new one):\n")
+            link.append(safe(url, None), style=f"dim {palette.muted}")
+        elif warning:
             link.append(f"{warning}\n", style=palette.critical)
             link.append(safe(url, None))
         else:
             link.append(url, style=f"link {url}")
+            if note and not note_under_qr:
+                link.append(f"\n{note}", style=palette.warning)
         self.query_one("#flow-link", Static).update(link)
+
+    def _show_qr_note(self, note: str, width: int, rows: int) -> bool:
+        """`note` wrapped to the code's width under it, when `rows` are free there."""
+        lines = Text(note).wrap(self.app.console, width)
+        if len(lines) > rows:
+            return False
+        widget = self.query_one("#qr-note", Static)
+        widget.update(Text("\n").join(lines))
+        widget.display = True
+        return True
 
     def _set_layout(self, mode: str, flow: PendingFlow) -> None:
         """side: code and text; full: the code alone with one status line; otherwise text."""

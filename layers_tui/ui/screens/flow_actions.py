@@ -30,7 +30,37 @@ class FlowActions:
     index: int
     tally: BulkTally
 
+    # -- keys whose binding is off now ---------------------------------------------------------
+    # `check_action` dims y/m/o once the flow is finished, so their binding does not run;
+    # the key still reaches the screen, which says why instead of staying silent.
+    def key_y(self) -> None:
+        self._say_link_finished()
+
+    def key_m(self) -> None:
+        self._say_link_finished()
+
+    def key_o(self) -> None:
+        self._say_link_finished()
+
+    def _say_link_finished(self) -> None:
+        flow = self.flow
+        if flow is None or not flow.terminal:
+            return  # the binding did the work (or there is no link yet)
+        if flow.status == "completed":
+            message = "This link was used: the account is connected."
+        else:
+            why = {"expired": "Link expired", "cancelled": "Link cancelled"}.get(
+                flow.status, "Link refused"
+            )
+            message = f"{why}; press n for a new one."
+        self.app.notify(message, markup=False, timeout=5)
+
     # -- actions -------------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from .help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self))
+
     def action_copy_link(self) -> None:
         if self.flow is not None:
             self.app.copy_text(self.flow.authorize_url, "the link")
