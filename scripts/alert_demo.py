@@ -35,6 +35,7 @@ from layers_tui.sandbox.server import SandboxServer
 KEY = "_".join(("lp", "test", "ALERTDEMO0000001", "alert-demo-secret-not-a-real-key-00000000"))
 REFRESH_SECONDS = 5
 STATUS_METRIC = "layers_account_status"
+EXPIRY_METRIC = "layers_account_token_expiry_timestamp_seconds"
 
 APPEND_STDIN = (
     "import sys; data = sys.stdin.read(); "
@@ -48,20 +49,27 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def account_states(metrics_url: str) -> dict[str, str]:
-    """account id -> its current status, from watch's /metrics (empty while unreachable)."""
+def account_states(metrics_url: str, with_token: bool = False) -> dict[str, str]:
+    """account id -> its current status, from watch's /metrics (empty while unreachable);
+    `with_token`: only accounts with a token expiry (those the sandbox can expire)."""
     try:
         text = httpx.get(metrics_url, timeout=2).text
     except httpx.HTTPError:
         return {}
     states: dict[str, str] = {}
+    expiring: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
-        if family.name != STATUS_METRIC:
-            continue
         for sample in family.samples:
-            if sample.value == 1 and "account" in sample.labels:
-                states[sample.labels["account"]] = sample.labels[STATUS_METRIC]
-    return states
+            account = sample.labels.get("account")
+            if family.name == STATUS_METRIC and sample.value == 1 and account:
+                states[account] = sample.labels[STATUS_METRIC]
+            elif family.name == EXPIRY_METRIC and account:
+                expiring[account] = sample.value
+    if not with_token:
+        return states
+    # Latest expiry first: healthy now, so expiring it surely changes its severity.
+    latest_first = sorted(expiring, key=expiring.__getitem__, reverse=True)
+    return {a: states[a] for a in latest_first if a in states}
 
 
 def wait_for(what: str, check, deadline: float, every: float = 0.2):
@@ -121,11 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         states = wait_for(
             "watch's first refresh (connected accounts in /metrics)",
-            lambda: {a: s for a, s in account_states(metrics_url).items() if s == "connected"},
+            lambda: {
+                a: s
+                for a, s in account_states(metrics_url, with_token=True).items()
+                if s == "connected"
+            },
             deadline,
         )
-        account = sorted(states)[0]
-        print(f"watch is up: {len(states)} connected account(s); expiring {account}'s token")
+        account = next(iter(states))
+        print(
+            f"watch is up: {len(states)} connected account(s) with a token; "
+            f"expiring {account}'s token"
+        )
         expired = httpx.post(
             f"{server.base_url}/sandbox/social-accounts/{account}/expire-token",
             headers={"Authorization": f"Bearer {KEY}"},
