@@ -10,6 +10,18 @@ alert). A target's rate limit holds the excess and sends it later as one summary
 Transient API errors change no account (the store keeps the last good data), so they never
 alert as account problems; only a long stretch without any successful refresh does, once,
 as "data stale".
+
+Events (one JSON object; `schemaVersion` 1, fields only ever added):
+  every event: schemaVersion, id ("evt_..."; the webhook-id), type, at (ISO 8601 UTC),
+    profile, host (this machine), keyId (never the key), organization, summary (one line),
+    problem ("" when fine), action ("reauth" | "connect" | "none")
+  type "account.severity_changed": change ("worse" | "better" | "recovered"), since (when
+    the new state began), account {id, kind: social|ad, platform, name}, project {id, name},
+    old {status, severity}, new {status, severity}; severities "off" | "ok" | "warning" |
+    "critical"
+  type "data.stale" / "data.fresh": lastRefreshAt (null: never)
+  type "alerts.suppressed": count, summaries (the first 20 held by the rate limit)
+Untrusted text (names, statuses) is made safe (no control characters) before it is sent.
 """
 
 from __future__ import annotations
