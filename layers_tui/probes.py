@@ -6,7 +6,8 @@ Pure reads of environment variables and sizes, shared by `doctor` and the flow s
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -56,6 +57,35 @@ def clipboard_probe(env: Mapping[str, str] | None = None) -> Probe:
         "sent to the terminal clipboard via OSC 52 (most modern terminals); "
         "the terminal never confirms it",
     )
+
+
+def run_command(command: Sequence[str]) -> str | None:
+    """`command`'s stdout, stripped; None when it cannot run, fails or takes over a second."""
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed argument list, no shell
+            list(command), capture_output=True, text=True, timeout=1.0, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+TMUX_CLIPBOARD_ADVICE = (
+    "tmux has set-clipboard off, so copies stay inside tmux: run "
+    "`tmux set -g set-clipboard on` (and add it to ~/.tmux.conf)."
+)
+
+
+def tmux_clipboard_off(
+    env: Mapping[str, str] | None = None,
+    run: Callable[[Sequence[str]], str | None] = run_command,
+) -> bool:
+    """Inside tmux, and `tmux show -gv set-clipboard` says off (OSC 52 never leaves tmux).
+    Outside tmux, or when tmux cannot be asked, False: no advice is better than wrong advice."""
+    env = os.environ if env is None else env
+    if not env.get("TMUX"):
+        return False
+    return run(["tmux", "show", "-gv", "set-clipboard"]) == "off"
 
 
 def qr_fit_probe(width: int, height: int, needed: tuple[int, int]) -> Probe:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
 from textual.timer import Timer
@@ -51,6 +52,9 @@ class LayersApp(RefreshDriver, FlowWiring, AppServices, App[int]):
         STYLES / "dialogs.tcss",
     ]
     TITLE = "layers-tui"
+    # `?` on every screen: a screen's own binding (listed with its keys) comes first; this
+    # one answers where a screen has none.
+    BINDINGS = [Binding("question_mark", "help", "Help")]
 
     # What every screen binds to (`self.watch(self.app, ...)`), whichever is on top.
     whoami: var[WhoAmI | None] = var(None)

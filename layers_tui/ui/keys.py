@@ -130,3 +130,16 @@ def hint_line(hints: Iterable[KeyHint], width: int, lead: str = "", sep: str = "
             return f"{line}{sep if line else ''}…"
         line += piece
     return line
+
+
+# Actions that change something at Layers: off (dimmed, do nothing) in --read-only.
+WRITE_ACTIONS = frozenset({"connect", "reauth", "bulk_reauth", "revoke", "new_link"})
+
+
+def read_only_check(screen: Screen, action: str) -> bool | None:
+    """For a screen's `check_action`: None (shown dimmed, does nothing) for an action that
+    changes something when the app runs read-only, else True."""
+    settings = getattr(screen.app, "settings", None)
+    if action in WRITE_ACTIONS and getattr(settings, "read_only", False):
+        return None
+    return True

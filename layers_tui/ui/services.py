@@ -4,12 +4,17 @@ the clipboard, and a crash report that never shows local variables."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from rich.segment import Segments
 from textual.worker import Worker, WorkerState
 
+from layers_tui.probes import run_command
+
 if TYPE_CHECKING:
+    from textual.screen import Screen
+
     from .app import LayersApp
 
 log = logging.getLogger("layers_tui.ui")
@@ -17,6 +22,10 @@ log = logging.getLogger("layers_tui.ui")
 
 class AppServices:
     """Mixed into `LayersApp`."""
+
+    # Runs `tmux show ...` for the clipboard advice; tests put a fake here.
+    command_runner: Callable[[Sequence[str]], str | None] = staticmethod(run_command)
+    tmux_advice_given: bool = False
 
     # -- failures nobody else caught ---------------------------------------------------------------
     def on_worker_state_changed(self: LayersApp, event: Worker.StateChanged) -> None:
@@ -45,7 +54,18 @@ class AppServices:
         )
 
     # -- helpers for screens ---------------------------------------------------------------------
+    def action_help(self: LayersApp) -> None:
+        """`?` where a screen has no binding of its own: Help for the screen on top."""
+        self.show_help(self.screen)
+
+    def show_help(self: LayersApp, origin: Screen) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(origin, HelpScreen):
+            self.push_screen(HelpScreen(origin))
+
     def refuse_if_read_only(self: LayersApp, what: str) -> bool:
+        """True, and one toast saying so, when the app runs read-only."""
         if self.settings.read_only:
             self.notify(
                 f"{what} is disabled: layers-tui runs read-only (--read-only or "
@@ -57,18 +77,17 @@ class AppServices:
         return self.settings.read_only
 
     def copy_text(self: LayersApp, text: str, what: str) -> None:
-        self.copy_to_clipboard(text)
-        from layers_tui.probes import clipboard_probe
+        """Copy (OSC 52) and say so in one short toast: "Copied link". Inside tmux with
+        set-clipboard off the same toast carries the fix, once per run."""
+        from layers_tui.probes import TMUX_CLIPBOARD_ADVICE, tmux_clipboard_off
 
-        probe = clipboard_probe(self.env)
-        note = "" if probe.ok else f" ({probe.detail})"
-        self.notify(
-            f"Copied {what} to the terminal clipboard (OSC 52; the terminal cannot "
-            f"confirm it){note}.",
-            title="Copy",
-            markup=False,
-            timeout=6,
-        )
+        self.copy_to_clipboard(text)
+        message = f"Copied {what}"
+        if not self.tmux_advice_given:
+            self.tmux_advice_given = True  # asked once: tmux's answer holds for the run
+            if tmux_clipboard_off(self.env, self.command_runner):
+                message += f". {TMUX_CLIPBOARD_ADVICE}"
+        self.notify(message, markup=False, timeout=8 if "tmux" in message else 3)
 
     def _fatal_error(self: LayersApp) -> None:
         """Crash report without local variables: Textual's default prints locals, which

@@ -5,6 +5,13 @@ from __future__ import annotations
 from textual.worker import Worker
 
 
+class ShowsHelp:
+    """`?` on a screen of ours: Help for that screen (its keys, from its bindings)."""
+
+    def action_help(self) -> None:
+        self.app.show_help(self)  # type: ignore[attr-defined]
+
+
 class ReportsWorkerErrors:
     """Hands its workers' state changes to the app, which reports every failure in one place
     (`Worker.StateChanged` does not bubble, so without this a screen's failed worker would

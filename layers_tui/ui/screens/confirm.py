@@ -13,11 +13,15 @@ from textual.widgets import Button, Input, Static
 from layers_tui.domain.status import AccountRow
 from layers_tui.text import safe
 
-from .base import ReportsWorkerErrors
+from .base import ReportsWorkerErrors, ShowsHelp
 
 
-class RevokeDialog(ReportsWorkerErrors, ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+class RevokeDialog(ShowsHelp, ReportsWorkerErrors, ModalScreen[bool]):
+    # `q` and `?` while typing the handle go to the field (it takes printable keys first).
+    BINDINGS = [
+        Binding("escape,q", "cancel", "Cancel"),
+        Binding("question_mark", "help", "Help"),
+    ]
 
     def __init__(self, row: AccountRow, live: bool) -> None:
         super().__init__()

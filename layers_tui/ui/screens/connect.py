@@ -14,11 +14,14 @@ from textual.widgets.option_list import Option
 from layers_tui.domain.status import AD_PLATFORMS, PLATFORM_LABELS, SOCIAL_PLATFORMS
 from layers_tui.text import safe
 
-from .base import ReportsWorkerErrors
+from .base import ReportsWorkerErrors, ShowsHelp
 
 
-class ConnectDialog(ReportsWorkerErrors, ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+class ConnectDialog(ShowsHelp, ReportsWorkerErrors, ModalScreen[str | None]):
+    BINDINGS = [
+        Binding("escape,q", "cancel", "Cancel"),
+        Binding("question_mark", "help", "Help"),
+    ]
 
     def __init__(self, project_name: str) -> None:
         super().__init__()
@@ -32,7 +35,7 @@ class ConnectDialog(ReportsWorkerErrors, ModalScreen[str | None]):
                 Text(f"Connect an account to {safe(self.project_name, 40)}"), classes="dialog-title"
             )
             yield OptionList(*options, id="platforms")
-            yield Static("enter connect · esc cancel", classes="dialog-hint")
+            yield Static("enter connect · esc cancel · ? help", classes="dialog-hint")
 
     @on(OptionList.OptionSelected, "#platforms")
     def chosen(self, event: OptionList.OptionSelected) -> None:

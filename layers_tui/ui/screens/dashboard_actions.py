@@ -15,10 +15,12 @@ from layers_tui.domain.status import AccountRow
 from layers_tui.models import Project
 from layers_tui.text import safe
 
+from ..keys import read_only_check
 from ..messages import AccountRevoked, ActionFailed
 from ..widgets.project_list import ProjectList
 
 if TYPE_CHECKING:
+    from ..app import LayersApp
     from ..board import Board
 
 
@@ -32,6 +34,28 @@ class DashboardActions:
     sort_column: str
     sort_reverse: bool
     visible_rows: list[AccountRow]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """In --read-only, c r R d are dimmed on the key bar and do nothing (`key_*` below
+        says why when pressed)."""
+        return read_only_check(self, action)
+
+    # A dimmed binding does not run: the key reaches the screen, which says read-only once.
+    def key_c(self) -> None:
+        self._say_read_only("Connecting an account")
+
+    def key_r(self) -> None:
+        self._say_read_only("Reconnecting an account")
+
+    def key_upper_r(self) -> None:
+        self._say_read_only("Bulk reauth")
+
+    def key_d(self) -> None:
+        self._say_read_only("Revoking an account")
+
+    def _say_read_only(self, what: str) -> None:
+        if self.app.settings.read_only:
+            self.app.refuse_if_read_only(what)
 
     # -- actions ---------------------------------------------------------------------------------
     def action_filter(self) -> None:
@@ -73,7 +97,8 @@ class DashboardActions:
             history = self.app.session.store.history(account_key=row.key, limit=50)
         except Exception:  # the store's trouble never keeps the details away
             history = []
-        self.app.push_screen(DetailScreen(row, snapshot, history))
+        timezone = self.board.timezones().get(row.project_id, "UTC")
+        self.app.push_screen(DetailScreen(row, snapshot, history, timezone))
 
     def action_copy_id(self) -> None:
         row = self.selected_row()
@@ -125,20 +150,9 @@ class DashboardActions:
         self.app.push_screen(ConnectDialog(project.name), chosen)
 
     def action_reauth(self) -> None:
-        if self.app.refuse_if_read_only("Reconnecting an account"):
-            return
         row = self.selected_row()
-        if row is None:
-            return
-        if not row.can_reauth:
-            why = (
-                "leased accounts are managed by Layers"
-                if row.leased
-                else "a disconnected account cannot be reauthorised; press c for a new connection"
-            )
-            self.app.notify(f"Cannot reconnect {safe(row.name, 40)}: {why}.", markup=False)
-            return
-        self.app.start_reauth([row], self.board.timezones())
+        if row is not None:
+            reauth_account(self.app, row, self.board.timezones())
 
     def action_bulk_reauth(self) -> None:
         if self.app.refuse_if_read_only("Bulk reauth"):
@@ -192,3 +206,19 @@ class DashboardActions:
             return self.board.project(selected)
         row = self.selected_row()
         return self.board.project(row.project_id) if row else None
+
+
+def reauth_account(app: LayersApp, row: AccountRow, timezones: dict[str, str]) -> None:
+    """`r` on an account, wherever it is pressed (dashboard, details): a reconnect flow, or
+    one line saying why not."""
+    if app.refuse_if_read_only("Reconnecting an account"):
+        return
+    if not row.can_reauth:
+        why = (
+            "leased accounts are managed by Layers"
+            if row.leased
+            else "a disconnected account cannot be reauthorised; press c for a new connection"
+        )
+        app.notify(f"Cannot reconnect {safe(row.name, 40)}: {why}.", markup=False)
+        return
+    app.start_reauth([row], timezones)

@@ -22,10 +22,11 @@ from layers_tui.inventory import ProjectSnapshot
 from layers_tui.models import ContentHealth
 from layers_tui.text import safe
 
+from ..keys import read_only_check
 from ..messages import HealthFailed, HealthLoaded
 from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
-from .base import ReportsWorkerErrors
+from .base import ReportsWorkerErrors, ShowsHelp
 
 
 def _value(value: object) -> str:
@@ -40,8 +41,10 @@ def _value(value: object) -> str:
     return str(value)
 
 
-class DetailScreen(ReportsWorkerErrors, Screen):
+class DetailScreen(ShowsHelp, ReportsWorkerErrors, Screen):
     BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("r", "reauth", "Reauth"),
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("y", "copy_id", "Copy ID"),
         Binding("P", "copy_project", "Copy project ID"),
@@ -52,9 +55,11 @@ class DetailScreen(ReportsWorkerErrors, Screen):
         row: AccountRow,
         snapshot: ProjectSnapshot | None,
         history: Sequence[HistoryEntry] = (),
+        timezone: str = "UTC",
     ) -> None:
         super().__init__()
         self.row = row
+        self.timezone = timezone  # the project's, for the reconnect link's expiry
         self.snapshot = snapshot
         self.history = list(history)  # newest first, from the local store
 
@@ -151,6 +156,21 @@ class DetailScreen(ReportsWorkerErrors, Screen):
         self.query_one("#detail-health", Static).update(
             Text(f"Content health: could not load ({format_error(message.error)})")
         )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "reauth" and not self.row.can_reauth:
+            return None  # leased or disconnected: `r` says why (the row's next step too)
+        return read_only_check(self, action)
+
+    def key_r(self) -> None:
+        if self.check_action("reauth", ()) is None:
+            self.action_reauth()  # the binding is off: the same checks say why
+
+    def action_reauth(self) -> None:
+        """The dashboard's `r` for this account."""
+        from .dashboard_actions import reauth_account
+
+        reauth_account(self.app, self.row, {self.row.project_id: self.timezone})
 
     def action_copy_id(self) -> None:
         self.app.copy_text(self.row.key, "account id")

@@ -28,7 +28,7 @@ from ..messages import ActionFailed, ConsentSent, FlowChanged, FlowMinted, Flows
 from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
 from ..widgets.qr_panel import QrPanel, choose_layout
-from .base import ReportsWorkerErrors
+from .base import ReportsWorkerErrors, ShowsHelp
 from .flow_actions import FlowActions
 from .flow_requests import BulkTally, FlowRequest
 
@@ -38,7 +38,7 @@ WAITING_ONLY = frozenset(
 DEMO_ONLY = frozenset({"approve", "deny", "time_travel"})
 
 
-class FlowScreen(FlowActions, ReportsWorkerErrors, Screen):
+class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
     ADVANCE_DELAY = 1.5  # seconds to show "connected" before the next account of a bulk run
     BINDINGS = [
         Binding("y", "copy_link", "Copy link"),

@@ -56,18 +56,13 @@ class FlowActions:
         self.app.notify(message, markup=False, timeout=5)
 
     # -- actions -------------------------------------------------------------------------------
-    def action_help(self) -> None:
-        from .help import HelpScreen
-
-        self.app.push_screen(HelpScreen(self))
-
     def action_copy_link(self) -> None:
         if self.flow is not None:
-            self.app.copy_text(self.flow.authorize_url, "the link")
+            self.app.copy_text(self.flow.authorize_url, "link")
 
     def action_copy_message(self) -> None:
         if self.flow is not None:
-            self.app.copy_text(handoff_message(self.flow), "a message for the account owner")
+            self.app.copy_text(handoff_message(self.flow), "message for the account owner")
 
     def action_open_link(self) -> None:
         if self.flow is None:

@@ -24,6 +24,7 @@ HEADINGS = {
 # What a key list cannot say, per screen (by class name: help must not import the screens).
 NOTES: dict[str, list[tuple[str, str]]] = {
     "DashboardScreen": [
+        ("enter", "In the accounts table: the highlighted account's details."),
         (
             "filter",
             "Terms AND together: text anywhere, field:value (status, platform, project, "
@@ -33,6 +34,13 @@ NOTES: dict[str, list[tuple[str, str]]] = {
             "Checked",
             "Ads: when Layers last validated the token (tokenLastValidatedAt). Social: when "
             "layers-tui last read the status (the API reports no check time).",
+        ),
+    ],
+    "FlowScreen": [
+        (
+            "Link",
+            "Works once, for 10 minutes. Leaving this screen keeps it polling (p lists "
+            "pending flows); times are in the project's time zone, named.",
         ),
     ],
 }
