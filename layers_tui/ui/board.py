@@ -6,12 +6,20 @@ can drive it without a terminal.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from layers_tui.api import ApiError
-from layers_tui.domain.status import AccountRow, Summary, Thresholds, combine, summarize
+from layers_tui.domain.status import (
+    AccountRow,
+    Severity,
+    Summary,
+    Thresholds,
+    combine,
+    summarize,
+)
 from layers_tui.inventory import ProjectSnapshot
 from layers_tui.models import Project
 
@@ -81,6 +89,22 @@ SORT_KEYS: dict[str, Callable[[AccountRow], tuple]] = {
 # A crossing merged into a cached order costs a pass over it; past this many changed
 # projects one sort is as cheap.
 _MERGE_LIMIT = 32
+_FREEZE_AFTER_PROJECTS = 500  # see `Board.ensure_rows`
+
+
+def _make_room_for_search_text() -> None:
+    """Let rows made from now on keep their search text in their shared-key attribute
+    storage. CPython sizes an instance's attribute storage for the attribute names its class
+    has seen when the instance is made; a row made before any row had both search
+    attributes turns its attributes into a dict of its own (about 700 bytes, 35 MB at
+    50,000 rows) when `_prime_search` gives it the second one. One throwaway row shows the
+    class both names. Only memory depends on this, never behaviour."""
+    row = AccountRow("", "", "", "", "", "", "", "", Severity.OFF, False, None, None, "")
+    object.__setattr__(row, "search_fields", {})
+    object.__setattr__(row, "search_text", "")
+
+
+_make_room_for_search_text()
 
 
 class _Order:
@@ -216,8 +240,15 @@ class Board:
     def ensure_rows(self, now: datetime) -> None:
         if not self._rows:
             self.rows_at = now
+        built = len(self._rows)
         for project_id in self.snapshots:
             self.project_rows(project_id, now)
+        if len(self._rows) - built >= _FREEZE_AFTER_PROJECTS:
+            # Many rows at once (a start, a full rebuild): they live until the next change,
+            # and the cyclic collector would walk them all in its next full collection (a
+            # pause of 100-300 ms at 50,000 rows, typically on the next keystroke). Rows
+            # hold no cycles; when dropped, reference counting frees them.
+            gc.freeze()
 
     def project_rows(self, project_id: str, now: datetime) -> list[AccountRow]:
         rows = self._rows.get(project_id)
@@ -258,9 +289,11 @@ class Board:
                 "name": row.name.lower(),
                 "id": row.key.lower(),
             }
-            cache: dict[str, Any] = row.__dict__  # where functools.cached_property keeps its value
-            cache["search_fields"] = fields
-            cache["search_text"] = "\n".join(fields.values())
+            # Set as cached_property would, but as attributes: writing to `row.__dict__`
+            # would turn each row's key-sharing attribute dict into a dict of its own (about
+            # 1 KB a row, 50 MB at 50,000 rows).
+            object.__setattr__(row, "search_fields", fields)
+            object.__setattr__(row, "search_text", "\n".join(fields.values()))
         if len(parts) > 4 * max(len(self.snapshots), 64):
             self._search_parts = {}  # pieces of projects that are gone
 

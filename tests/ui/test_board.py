@@ -4,6 +4,8 @@ crosses a threshold."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -262,3 +264,40 @@ def test_search_text_is_what_the_row_computes_and_follows_new_data():
     assert keys(found) == ["sa_new"]
     assert keys(filter_rows(rows, parse_filter("project:renamed"))) == ["sa_new"]
     assert not filter_rows(rows, parse_filter(f"project:{project.id} !zebra"))
+
+
+MEASURE_PRIMED_ROWS = """
+import tracemalloc
+from datetime import UTC, datetime
+from layers_tui.domain.status import Thresholds, social_row
+from layers_tui.models import Project, SocialAccount
+from layers_tui.ui.board import Board
+
+rows = [
+    social_row(
+        SocialAccount.model_validate(
+            {"socialAccountId": f"sa_{n}", "platform": "tiktok", "handle": f"h{n}",
+             "status": "connected"}
+        ),
+        Project(id="p", name="P"),
+        datetime(2026, 11, 20, tzinfo=UTC),
+    )
+    for n in range(2_000)
+]
+tracemalloc.start()
+before = tracemalloc.get_traced_memory()[0]
+Board(Thresholds())._prime_search(rows)
+assert rows[5].search_fields["name"] == "h5"
+print((tracemalloc.get_traced_memory()[0] - before) / len(rows))
+"""
+
+
+def test_search_text_keeps_rows_small():
+    """In a fresh interpreter (the class's attribute layout is per process): the primed
+    search text stays in each row's shared-key attribute storage, about 600 bytes a row
+    for the text and fields, not 1,300 (a dict of attributes per row)."""
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE_PRIMED_ROWS], capture_output=True, text=True, check=True
+    )
+    per_row = float(done.stdout)
+    assert per_row < 900, per_row
