@@ -62,7 +62,7 @@ COLUMNS = (
 )
 COLUMN_KEYS = tuple(column.key for column in COLUMNS)
 # The widest the status column gets; a longer (unknown) status is cut with an ellipsis.
-STATUS_MAX = 18
+STATUS_MAX = 24
 # Short words for the status column (the line under the table says it in full).
 SHORT_LABELS = {
     "reauth required": "reauth",
