@@ -682,6 +682,7 @@ class ExpositionProducer:
         self.monotonic = monotonic
         self.wall = wall
         self.gzip_wanted = False
+        self.produced_count = 0
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(StoreCollector(self._reading))
         self._latest: Produced | None = None
@@ -713,6 +714,7 @@ class ExpositionProducer:
         self._finished_at = self.monotonic()
         self._produced = self._seen = marks
         self._pending_since = None
+        self.produced_count += 1
         with self._ready:
             self._latest = produced
             self._ready.notify_all()
