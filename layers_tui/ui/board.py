@@ -47,7 +47,8 @@ def _status_key(row: AccountRow) -> tuple:
 
 
 def _expiry_key(row: AccountRow) -> tuple:
-    return (_stamp(row.token_expires_at), -row.severity, row.search_fields["name"])
+    expires = _FAR_FUTURE if row.token_expires_at is None else row.token_expires_at.timestamp()
+    return (expires, -row.severity, row.search_fields["name"])
 
 
 def _name_key(row: AccountRow) -> tuple:
@@ -73,7 +74,8 @@ def _connected_key(row: AccountRow) -> tuple:
 
 def _leased_key(row: AccountRow) -> tuple:
     """Leased accounts first, worst first within each group."""
-    return (not row.leased, -row.severity, _stamp(row.token_expires_at), row.search_fields["name"])
+    expires = _FAR_FUTURE if row.token_expires_at is None else row.token_expires_at.timestamp()
+    return (not row.leased, -row.severity, expires, row.search_fields["name"])
 
 
 SORT_KEYS: dict[str, Callable[[AccountRow], tuple]] = {
