@@ -351,9 +351,20 @@ async def flow_rejected_host(pilot: Pilot, harness: Harness) -> None:
     await flow_no_return_url(pilot, harness)
 
 
+async def bulk_reauth_list(pilot: Pilot, harness: Harness) -> None:
+    """`R`: the accounts it would reauth, the second one dropped (space); nothing minted."""
+    await loaded(pilot)
+    await pilot.press("R")
+    await settle(pilot)
+    await pilot.press("j", "space")
+    await loaded(pilot)
+
+
 async def bulk_reauth(pilot: Pilot, harness: Harness) -> None:
     await loaded(pilot)
     await pilot.press("R")
+    await settle(pilot)
+    await pilot.press("enter")  # the list as offered: every account
     await settle(pilot)
     await poll(pilot, harness, 3)
     await pilot.press("a")
@@ -454,6 +465,8 @@ SCENES: dict[str, SceneSpec] = {
     "flow_no_return_url": SceneSpec(flow_no_return_url, options={"return_url": None}),
     "flow_rejected_host": SceneSpec(flow_rejected_host),
     "bulk_reauth": SceneSpec(bulk_reauth),
+    "bulk_reauth_list": SceneSpec(bulk_reauth_list),
+    "bulk_reauth_list_80x24": SceneSpec(bulk_reauth_list, (80, 24)),
     "pending_panel": SceneSpec(pending_panel),
     "journal": SceneSpec(journal),
     # Wide and colourless: Textual's opacity (stale) and monochrome (NO_COLOR) filters meet
@@ -464,6 +477,10 @@ SCENES: dict[str, SceneSpec] = {
     "stale_no_color_200x50": SceneSpec(stale, (200, 50), {"no_color": True}),
     "flow_pending_200x50": SceneSpec(flow_pending, (200, 50)),
     "pending_panel_200x50": SceneSpec(pending_panel, (200, 50)),
+    "pending_panel_80x24": SceneSpec(pending_panel, (80, 24)),
+    "flow_completed_80x24": SceneSpec(flow_completed, (80, 24)),
+    "flow_completed_200x50": SceneSpec(flow_completed, (200, 50)),
+    "dashboard_read_only_80x24": SceneSpec(dashboard, (80, 24), {"read_only": True}),
     "dashboard_200x50": SceneSpec(dashboard, (200, 50)),
     "dashboard_80x24_no_sidebar_scrolled": SceneSpec(no_sidebar_scrolled, (80, 24)),
 }

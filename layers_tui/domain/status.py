@@ -149,14 +149,15 @@ def social_row(
         problem = "Disconnected for good; press c to connect the account again (new id)."
     elif status == "connected":
         label = "leased" if account.leased else "connected"
+        # A critical or warning row says why in its status, not "connected" next to a ✖.
         if remaining is not None and remaining <= 0:
-            severity = Severity.CRITICAL
+            severity, label = Severity.CRITICAL, "token expired"
             problem = "Token expired; the API will flag it for reauth. Press r to reconnect."
         elif remaining is not None and remaining <= thresholds.crit_seconds:
-            severity = Severity.CRITICAL
+            severity, label = Severity.CRITICAL, f"expires < {span(thresholds.crit_seconds)}"
             problem = "Token expires within a day: reconnect now (r) to avoid failed posts."
         elif remaining is not None and remaining <= thresholds.warn_seconds:
-            severity = Severity.WARNING
+            severity, label = Severity.WARNING, f"expires < {span(thresholds.warn_seconds)}"
             problem = "Token expires soon: schedule a reconnect (r)."
         else:
             severity, problem = Severity.OK, ""

@@ -1,4 +1,5 @@
-"""Revoke confirmation: names the account, Cancel is the default, live keys type the handle."""
+"""Confirmations: revoke (names the account, Cancel is the default, live keys type the
+handle) and bulk reauth (the accounts it will reauth, each one can be dropped)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, SelectionList, Static
+from textual.widgets.selection_list import Selection
 
 from layers_tui.domain.status import AccountRow
 from layers_tui.text import safe
 
+from ..widgets.list_keys import list_bindings
 from .base import ReportsWorkerErrors, ShowsHelp
 
 
@@ -62,3 +65,86 @@ class RevokeDialog(ShowsHelp, ReportsWorkerErrors, ModalScreen[bool]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class ReauthChoices(SelectionList[str]):
+    """The accounts of a bulk reauth, all checked at first; space toggles one."""
+
+    BINDINGS = list_bindings()
+
+    def action_half_page_down(self) -> None:
+        self._move_half_page(1)
+
+    def action_half_page_up(self) -> None:
+        self._move_half_page(-1)
+
+    def _move_half_page(self, direction: int) -> None:
+        if self.option_count:
+            step = max(1, self.scrollable_content_region.height // 2)
+            current = self.highlighted or 0
+            self.highlighted = min(self.option_count - 1, max(0, current + direction * step))
+
+
+class BulkReauthDialog(ShowsHelp, ReportsWorkerErrors, ModalScreen[list[AccountRow] | None]):
+    """`R`: the accounts a bulk reauth would send links for. Nothing is minted until enter;
+    space drops (or takes back) the highlighted account; esc or q cancels."""
+
+    BINDINGS = [
+        # priority: the list would take enter as "toggle"; here enter means "go".
+        Binding("enter", "confirm", "Reauth checked", priority=True),
+        Binding("escape,q", "cancel", "Cancel"),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(self, rows: list[AccountRow]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        choices = [
+            Selection(
+                Text.assemble(
+                    (f"{row.platform_label:<10} ", "bold"),
+                    f"{safe(row.name, 30)}  ",
+                    (f"{safe(row.project_name, 30)} · {row.status_label}", "dim"),
+                ),
+                row.key,
+                True,
+            )
+            for row in self.rows
+        ]
+        with Vertical(id="dialog"):
+            yield Static(id="bulk-title", classes="dialog-title")
+            yield ReauthChoices(*choices, id="bulk-choices")
+            yield Static(
+                "space drop/keep · enter send reconnect links · esc cancel",
+                classes="dialog-hint",
+            )
+
+    def on_mount(self) -> None:
+        self._count_changed()
+        self.query_one(ReauthChoices).focus()
+
+    @on(SelectionList.SelectedChanged, "#bulk-choices")
+    def _count_changed(self) -> None:
+        chosen = len(self.chosen())
+        title = Text.assemble(
+            ("Bulk reauth: ", "bold"),
+            f"{chosen} of {len(self.rows)} account{'' if len(self.rows) == 1 else 's'} "
+            "will get a reconnect link, one after another. Nothing is sent until enter.",
+        )
+        self.query_one("#bulk-title", Static).update(title)
+
+    def chosen(self) -> list[AccountRow]:
+        keys = set(self.query_one(ReauthChoices).selected)
+        return [row for row in self.rows if row.key in keys]
+
+    def action_confirm(self) -> None:
+        chosen = self.chosen()
+        if not chosen:
+            self.app.notify("No account is checked: space checks one, esc cancels.", markup=False)
+            return
+        self.dismiss(chosen)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

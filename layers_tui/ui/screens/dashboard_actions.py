@@ -168,7 +168,15 @@ class DashboardActions:
         if not queue:
             self.app.notify("No account needs reauth here.", markup=False)
             return
-        self.app.start_reauth(queue, self.board.timezones())
+        from .confirm import BulkReauthDialog
+
+        timezones = self.board.timezones()
+
+        def confirmed(chosen: list[AccountRow] | None) -> None:
+            if chosen:  # nothing is minted before this
+                self.app.start_reauth(chosen, timezones)
+
+        self.app.push_screen(BulkReauthDialog(queue), confirmed)
 
     def action_revoke(self) -> None:
         if self.app.refuse_if_read_only("Revoking an account"):
