@@ -760,6 +760,21 @@ def run_doctor(loaded: LoadedSettings) -> int:
     return 0
 
 
+def key_origin(loaded: LoadedSettings) -> str:
+    """Where the API key came from, in words: "LAYERS_API_KEY (environment)", "the config
+    file PATH, profile NAME", "--demo"; for the message a rejected key gets."""
+    source = loaded.sources.get("api_key", "")
+    settings = loaded.settings
+    if settings.demo:
+        return "--demo (the embedded sandbox)"
+    if source.startswith("env "):
+        return f"{source[4:]} (environment)"
+    if source.startswith("file "):
+        profile = f", profile {settings.profile}" if settings.profile else ""
+        return f"the config file {source[5:]}{profile}"
+    return source or "the configuration"
+
+
 def run_dashboard(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     settings = loaded.settings
     _require_key(settings)
@@ -768,6 +783,7 @@ def run_dashboard(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     initial: dict[str, Any] = {
         "filter": getattr(args, "filter", ""),
         "problems": getattr(args, "problems", False),
+        "key_origin": key_origin(loaded),
     }
     if args.command == "connect":
         initial["connect"] = (args.project_id, args.platform)

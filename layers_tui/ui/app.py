@@ -175,6 +175,8 @@ class LayersApp(RefreshDriver, FlowWiring, AppServices, App[int]):
             self.whoami = await self.session.identify()
         except ApiError as error:
             self.identity_error = error
+            if error.code in ("UNAUTHENTICATED", "INVALID_API_KEY"):
+                self.report_key_rejected()  # where the key came from, and `doctor`
             return
         self.identity_error = None
 

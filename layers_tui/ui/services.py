@@ -53,6 +53,31 @@ class AppServices:
             timeout=15,
         )
 
+    # -- a rejected key ------------------------------------------------------------------------
+    key_rejection_reported: bool = False
+
+    def key_rejected_text(self: LayersApp) -> str:
+        """What to say when the API answers 401: which key (where it came from, as the CLI
+        knew it) and where to look next. Retrying cannot help, so it never says it will."""
+        origin = self.initial.get("key_origin") or "the configuration"
+        return (
+            f"The API key from {origin} was rejected (401). Run `layers-tui doctor` to see "
+            "which key is used (masked) and where each setting comes from; fix it and start "
+            "again."
+        )
+
+    def report_key_rejected(self: LayersApp) -> None:
+        """One toast per run, however many requests the 401 answered."""
+        if not self.key_rejection_reported:
+            self.key_rejection_reported = True
+            self.notify(
+                self.key_rejected_text(),
+                title="Key rejected",
+                severity="error",
+                markup=False,
+                timeout=30,
+            )
+
     # -- helpers for screens ---------------------------------------------------------------------
     def action_help(self: LayersApp) -> None:
         """`?` where a screen has no binding of its own: Help for the screen on top."""

@@ -36,6 +36,7 @@ WAITING_ONLY = frozenset(
     {"copy_link", "copy_message", "open_link", "cancel_flow", "approve", "deny", "time_travel"}
 )
 DEMO_ONLY = frozenset({"approve", "deny", "time_travel"})
+KEY_REJECTED = frozenset({"UNAUTHENTICATED", "INVALID_API_KEY"})
 
 
 class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
@@ -245,6 +246,8 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
             status.append(format_error(self.error), style=palette.critical)
             extra = self.error.details.get("host") if self.error.details else None
             hint = hint_for(self.error.code, self.error.details)
+            if self.error.code in KEY_REJECTED:
+                hint = self.app.key_rejected_text()
             if extra:
                 status.append(f"\nRejected host: {safe(extra, 80)}")
             if hint:
@@ -319,7 +322,8 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
         self._set_layout(mode, flow)
         if flow.terminal:
             # Used, refused or abandoned: shown for the record, never to be sent again.
-            link.append("This link is finished; do not send it (n mints a new one):\n")
+            after = "" if flow.status == "completed" else " (n mints a new one)"
+            link.append(f"This link is finished; do not send it{after}:\n")
             link.append(safe(url, None), style=f"dim {palette.muted}")
         elif warning:
             link.append(f"{warning}\n", style=palette.critical)
