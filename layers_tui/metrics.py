@@ -100,9 +100,11 @@ class ProjectState:
 
 
 class ProjectGroup:
-    """One project as last read: its state, its accounts and its roll-up counts."""
+    """One project as last read: its state, its accounts and its roll-up counts, and (once
+    asked for) its series as prometheus-client objects, kept until the project is saved
+    again: a production re-builds only the projects saved since the previous one."""
 
-    __slots__ = ("seq", "state", "accounts", "counts")
+    __slots__ = ("seq", "state", "accounts", "counts", "_metrics")
 
     def __init__(
         self,
@@ -115,6 +117,15 @@ class ProjectGroup:
         self.state = state
         self.accounts = accounts
         self.counts = counts  # (platform, kind, status as sent, count), sorted
+        self._metrics: list[Metric] | None = None
+
+    def metrics(self) -> list[Metric]:
+        """This project's part of each of PROJECT_FAMILIES, built by prometheus-client."""
+        if self._metrics is None:
+            per_project = _project_families()
+            _fill_project(per_project, self)
+            self._metrics = [to_metric(family) for family in per_project]
+        return self._metrics
 
 
 @dataclass
@@ -515,6 +526,21 @@ def to_metric(family: Family) -> Metric:
     return metric
 
 
+def collect_metrics(reading: Reading) -> list[Metric]:
+    """The reading as prometheus-client's objects, in exposition order. The per-project
+    families take each project's samples from `ProjectGroup.metrics` (built once per save
+    of that project), the rest are built now; the same objects `to_metric` gives."""
+    out = []
+    for family in families(reading, with_groups=False):
+        metric = to_metric(family)
+        if family.name in PROJECT_FAMILIES:
+            index = PROJECT_FAMILIES.index(family.name)
+            for group in reading.groups:
+                metric.samples.extend(group.metrics()[index].samples)
+        out.append(metric)
+    return out
+
+
 class StoreCollector(Collector):
     """A custom collector: every `collect()` reads the store (never the API)."""
 
@@ -522,7 +548,7 @@ class StoreCollector(Collector):
         self._read = read
 
     def collect(self) -> Iterable[Metric]:
-        return [to_metric(family) for family in families(self._read())]
+        return collect_metrics(self._read())
 
     def describe(self) -> Iterable[Metric]:
         return []  # registration must not read the store

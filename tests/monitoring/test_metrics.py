@@ -15,8 +15,9 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 from starlette.routing import Match
 
 from layers_tui import paths
@@ -36,7 +37,9 @@ from layers_tui.metrics import (
     run_metrics_command,
     scrape_app,
     serve,
+    to_metric,
 )
+from layers_tui.metrics import families as families_of
 from layers_tui.session.inventory import ListingFailed, Progress, ProgressUpdated
 from layers_tui.session.store import Store, StoredAccount
 from tests.conftest import BASE, START
@@ -93,6 +96,17 @@ async def test_the_exposition_parses_and_every_account_has_exactly_one_status(ma
     assert len(parsed["layers_project_up"]) == 6
 
 
+class EveryFamilyAfresh(Collector):
+    """The reading's families turned into prometheus-client objects in one go, without the
+    per-project objects a cache keeps."""
+
+    def __init__(self, reading) -> None:
+        self.reading = reading
+
+    def collect(self):
+        return [to_metric(family) for family in families_of(self.reading)]
+
+
 async def test_the_fast_text_equals_prometheus_clients_own(make_session):
     session = await filled(make_session)
     cache = ProjectCache()
@@ -101,6 +115,9 @@ async def test_the_fast_text_equals_prometheus_clients_own(make_session):
     assert fast == reference
     again = render(read_store(session.store, "work", cache))  # from the cache
     assert again == reference
+    afresh = CollectorRegistry(auto_describe=False)
+    afresh.register(EveryFamilyAfresh(read_store(session.store, "work")))
+    assert generate_latest(afresh) == reference
 
 
 async def test_a_status_change_shows_in_the_next_scrape(make_session, raw, fake_clock):
