@@ -615,6 +615,22 @@ class Store:
         inner = f"SELECT rowid FROM accounts {where}{order} LIMIT {int(limit)}"
         return self.accounts_where(f"rowid IN ({inner})", [*args, *params])
 
+    def aggregate(
+        self,
+        expressions: Sequence[tuple[str, Sequence[Any]]],
+        project_ids: Sequence[str] | None = None,
+        platform: str | None = None,
+        kind: str | None = None,
+    ) -> tuple[Any, ...]:
+        """Several aggregates over a selection in one pass over the accounts: each
+        expression is SQL over the columns of `accounts` (`COUNT(*)`, `SUM(...)`,
+        `MIN(...)`) with its `?` parameters; one value per expression, in order."""
+        where, args = _selection(project_ids, platform, kind)
+        columns = ", ".join(sql for sql, _ in expressions)
+        params = [value for _, values in expressions for value in values]
+        row = self._db.execute(f"SELECT {columns} FROM accounts {where}", [*params, *args])
+        return tuple(row.fetchone())
+
     def min_expiry(
         self,
         project_ids: Sequence[str] | None = None,
