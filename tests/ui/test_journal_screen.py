@@ -112,7 +112,8 @@ async def test_hostile_text_is_literal():
         app.session.journal("[b]x[/b]:[@click=app.quit]y[/]", account_id="[link=x]z[/link]")
         screen = await open_journal(pilot)
         text = screen_text(app)
-        assert "[@click=app.quit]x[/]" in text and "[bold red]ADMIN" in text
+        assert "[bold red]ADMIN" in text  # whole on screen, not bold, not red
+        assert "[@click=app.quit]x[/]" in [row[3] for row in rows(app)]  # cut on screen
         assert "[b]x[/b]" in text and "[link=x]z[/link]" in text
         assert rows(app)[0][1:5:3] == ["[b]x[/b]", "[@click=app.quit]y[/]"]  # cut on screen
         assert not FORBIDDEN & set(text)

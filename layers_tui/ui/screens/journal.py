@@ -26,13 +26,14 @@ from .base import ReportsWorkerErrors
 FOLLOW_SECONDS = 1.0  # how often the store is asked for a newer entry (one indexed query)
 SHOWN = 500  # the newest entries shown; `layers-tui journal` prints them all
 
+# 115 columns with their padding: the whole row fits 120 (narrower terminals scroll it).
 COLUMNS = (
     ("time", "Time (UTC)", 19),
-    ("action", "Action", 10),
-    ("project", "Project", 22),
-    ("account", "Account", 22),
-    ("outcome", "Outcome", 16),
-    ("origin", "Profile @ host", 28),
+    ("action", "Action", 8),
+    ("project", "Project", 18),
+    ("account", "Account", 20),
+    ("outcome", "Outcome", 14),
+    ("origin", "Profile @ host", 24),
 )
 
 
