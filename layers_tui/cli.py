@@ -196,8 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="open the app on a connect flow",
         description="Mint a connect link and follow it to the end.",
+        epilog="PROJECT is a project id (proj_..., from the dashboard's project list, "
+        "`layers-tui check --json` or the Layers dashboard) or its name, whole or a part "
+        "that matches one project, as `check --project` takes it. A project that does not "
+        "exist, or a name matching several, fails here with one line (exit 2).",
     )
-    connect.add_argument("project_id", metavar="PROJECT_ID")
+    connect.add_argument("project_id", metavar="PROJECT", help="project id or name")
     connect.add_argument(
         "platform", choices=PLATFORMS, metavar="PLATFORM", help=", ".join(PLATFORMS)
     )
@@ -205,9 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
         "reauth",
         parents=[common],
         help="open the app on a reconnect flow",
-        description="Mint a reconnect link for a social account.",
+        description="Mint a reconnect link for a social account or an ad account.",
+        epilog="ACCOUNT_ID is a social account id or an ad account id: the ID column of the "
+        "dashboard (y copies it, enter shows it in the details) or `layers-tui check "
+        "--json`. An unknown, disconnected or leased account fails here with one line "
+        "(exit 2).",
     )
-    reauth.add_argument("social_account_id", metavar="SOCIAL_ACCOUNT_ID")
+    reauth.add_argument("social_account_id", metavar="ACCOUNT_ID", help="social or ad account id")
 
     check = commands.add_parser(
         "check",
@@ -368,7 +376,7 @@ def main(
                     metrics=getattr(args, "metrics", None),
                     dry_run=getattr(args, "dry_run", False),
                 )
-            return run_dashboard(args, loaded)
+            return run_dashboard(args, loaded, transport, clock)
     except ConfigError as error:
         print(f"layers-tui: config error: {error}", file=sys.stderr)
         return 2
@@ -775,18 +783,67 @@ def key_origin(loaded: LoadedSettings) -> str:
     return source or "the configuration"
 
 
-def run_dashboard(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+def theme_problem(theme: str) -> str | None:
+    """Why `theme` cannot be used (one line naming the valid ones), or None."""
+    from textual.theme import BUILTIN_THEMES
+
+    if theme in BUILTIN_THEMES:
+        return None
+    return f"unknown theme {theme!r}; valid themes: {', '.join(sorted(BUILTIN_THEMES))}"
+
+
+def resolve_targets(
+    args: argparse.Namespace,
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+) -> dict[str, Any]:
+    """`connect`/`reauth`: what they name, found before the app opens (raises TargetError)."""
+    from layers_tui.api import LayersClient
+    from layers_tui.clock import SystemClock
+    from layers_tui.targets import check_reauthable, find_account, find_project
+
+    clock = clock or SystemClock()
+    assert settings.api_key is not None
+
+    async def find() -> dict[str, Any]:
+        async with LayersClient(
+            settings.base_url, settings.api_key, transport=transport, clock=clock
+        ) as client:
+            if args.command == "connect":
+                return {"connect_to": (await find_project(client, args.project_id), args.platform)}
+            target = await find_account(client, args.social_account_id, clock.now())
+            return {"reauth_target": check_reauthable(target)}
+
+    return asyncio.run(find())
+
+
+def run_dashboard(
+    args: argparse.Namespace,
+    loaded: LoadedSettings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+) -> int:
     settings = loaded.settings
     _require_key(settings)
+    problem = theme_problem(settings.theme)
+    if problem:
+        print(f"layers-tui: {problem}", file=sys.stderr)
+        return 2
+    targets: dict[str, Any] = {}
+    if args.command in ("connect", "reauth"):
+        from layers_tui.targets import TargetError
+
+        try:
+            targets = resolve_targets(args, settings, transport, clock)
+        except TargetError as error:
+            print(f"layers-tui {args.command}: {error}", file=sys.stderr)
+            return 2
     from layers_tui.ui.app import launch
 
     initial: dict[str, Any] = {
         "filter": getattr(args, "filter", ""),
         "problems": getattr(args, "problems", False),
         "key_origin": key_origin(loaded),
-    }
-    if args.command == "connect":
-        initial["connect"] = (args.project_id, args.platform)
-    elif args.command == "reauth":
-        initial["reauth"] = args.social_account_id
+    } | targets
     return launch(settings, initial)

@@ -143,7 +143,12 @@ class LayersApp(RefreshDriver, FlowWiring, AppServices, App[int]):
         self.start_refreshing()
         if self.autopoll:
             self.run_worker(self.engine.run(), group="flows", exit_on_error=False)
-        if "connect" in self.initial:
+        if "connect_to" in self.initial:  # found by the CLI before the app opened
+            self.start_connect(*self.initial["connect_to"])
+        elif "reauth_target" in self.initial:
+            target = self.initial["reauth_target"]
+            self.start_reauth([target.row], {target.row.project_id: target.timezone})
+        elif "connect" in self.initial:
             self.open_initial_connect(*self.initial["connect"])
         elif "reauth" in self.initial:
             self.open_initial_reauth(self.initial["reauth"])
