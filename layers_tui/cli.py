@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 PLATFORMS = ("tiktok", "instagram", "meta_ads", "tiktok_ads", "apple_ads")
 log = logging.getLogger("layers_tui.cli")
-QR_NEEDED = (77, 41)  # a 365-character authorize URL at ECC L plus the flow screen's text
 
 # Kept here, not in check.py, so `--help` does not import the whole headless core.
 CHECK_EPILOG = (
@@ -738,7 +737,7 @@ def run_doctor(loaded: LoadedSettings) -> int:
     checks = [
         ("browser", browser_probe()),
         ("clipboard", clipboard_probe()),
-        ("qr code", qr_fit_probe(size.columns, size.lines, QR_NEEDED)),
+        ("qr code", qr_fit_probe(size.columns, size.lines, sys.stdout.isatty())),
     ]
     for label, probe in checks:
         print(f"{label + ':':<18}{'ok' if probe.ok else 'no'} - {probe.detail}")

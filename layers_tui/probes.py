@@ -88,14 +88,65 @@ def tmux_clipboard_off(
     return run(["tmux", "show", "-gv", "set-clipboard"]) == "off"
 
 
-def qr_fit_probe(width: int, height: int, needed: tuple[int, int]) -> Probe:
-    need_w, need_h = needed
-    if width >= need_w and height >= need_h:
-        return Probe(True, f"terminal {width}x{height} fits a {need_w}x{need_h} QR code")
+# The one rule for where a QR code goes, used by the flow screen and by `doctor`.
+QUIET_ZONE = 4  # modules of white around the code, as the QR spec asks
+MIN_QUIET_ZONE = 2  # never less, and only on the code's own white panel
+SIDE_PANEL = 36  # columns the flow screen's text needs beside the code
+# What `doctor` measures with: an authorize URL as long as the longer real ones (the demo's
+# sandbox links are ~390 characters).
+SAMPLE_AUTHORIZE_URL = "https://www.tiktok.com/v2/auth/authorize/?" + "x" * 358
+
+
+def qr_cells(data: str, border: int = QUIET_ZONE) -> tuple[int, int]:
+    """(columns, rows) of terminal cells the code for `data` takes, two modules per cell
+    vertically (ECC L, as the flow screen draws it)."""
+    import segno
+
+    width, height = segno.make(data, error="l", boost_error=False).symbol_size(border=border)
+    return width, (height + 1) // 2
+
+
+def qr_layout(data: str, width: int, height: int) -> tuple[str, int, tuple[int, int]]:
+    """Where the QR code goes in a `width` x `height` screen: ("side", border, size) beside
+    the text, ("full", border, size) alone with one status line, or ("none", 4, needed) when
+    even the smallest acceptable drawing does not fit (`needed` is the terminal size it takes).
+    A full 4-module quiet zone is preferred; 2 modules only when that makes it fit."""
+    for border in (QUIET_ZONE, MIN_QUIET_ZONE):
+        columns, rows = qr_cells(data, border)
+        if width >= columns + SIDE_PANEL and height >= rows + 1:
+            return "side", border, (columns, rows)
+        if width >= columns and height >= rows + 1:
+            return "full", border, (columns, rows)
+    columns, rows = qr_cells(data, MIN_QUIET_ZONE)
+    return "none", QUIET_ZONE, (columns, rows + 1)
+
+
+def qr_fit_probe(
+    width: int, height: int, is_terminal: bool = True, data: str = SAMPLE_AUTHORIZE_URL
+) -> Probe:
+    """Whether the flow screen can draw a scannable code for `data` at this size: the
+    same rule (`qr_layout`) the flow screen follows."""
+    if not is_terminal or width <= 0 or height <= 0:
+        return Probe(
+            False,
+            "not a terminal (output is piped or redirected): run doctor in the terminal "
+            "you will use for the dashboard to check the QR code fits",
+        )
+    mode, _, (columns, rows) = qr_layout(data, width, height)
+    if mode == "side":
+        return Probe(
+            True, f"terminal {width}x{height} fits a {columns}x{rows} QR code beside the text"
+        )
+    if mode == "full":
+        return Probe(
+            True,
+            f"terminal {width}x{height} fits a {columns}x{rows} QR code (alone on the screen; "
+            f"{columns + SIDE_PANEL} columns put the text beside it)",
+        )
     return Probe(
         False,
-        f"terminal {width}x{height} is too small for a {need_w}x{need_h} QR "
-        f"code: enlarge it or use the link",
+        f"terminal {width}x{height} is too small for the QR code (it needs {columns}x{rows}): "
+        "enlarge it or use the link",
     )
 
 

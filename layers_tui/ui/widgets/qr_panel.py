@@ -16,9 +16,11 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
+from layers_tui.probes import QUIET_ZONE, qr_layout
+
 DARK = "#000000"
 LIGHT = "#ffffff"
-BORDER = 4
+BORDER = QUIET_ZONE
 
 
 @lru_cache(maxsize=32)
@@ -93,20 +95,8 @@ class QrPanel(Widget):
         return Strip.blank(self.size.width, self.rich_style)
 
 
-SIDE_PANEL = 36  # columns the flow text needs beside the code
-MIN_BORDER = 2  # never less quiet zone than this, and only on the code's own white panel
-
-
 def choose_layout(data: str, width: int, height: int) -> tuple[str, int, Size]:
-    """Where the QR code goes in a `width` x `height` screen: ("side", border, size) beside
-    the text, ("full", border, size) alone with one status line, or ("none", 4, needed) when
-    even the smallest acceptable drawing does not fit (`needed` is the terminal size it takes).
-    A full 4-module quiet zone is preferred; 2 modules only when that makes it fit."""
-    for border in (BORDER, MIN_BORDER):
-        size = qr_size(data, border)
-        if width >= size.width + SIDE_PANEL and height >= size.height + 1:
-            return "side", border, size
-        if width >= size.width and height >= size.height + 1:
-            return "full", border, size
-    smallest = qr_size(data, MIN_BORDER)
-    return "none", BORDER, Size(smallest.width, smallest.height + 1)
+    """`probes.qr_layout` (the rule `doctor` reports with too) with a Textual `Size`:
+    ("side" | "full" | "none", quiet zone, size of the code or of the terminal it needs)."""
+    mode, border, (columns, rows) = qr_layout(data, width, height)
+    return mode, border, Size(columns, rows)
