@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--theme", default=None, help="Textual theme, e.g. textual-light")
     parser.add_argument(
+        "--desktop-notify",
+        choices=("off", "bell", "osc9", "osc777", "auto"),
+        default=None,
+        help="on a status change also notify the desktop: terminal bell, OSC 9 or OSC 777, "
+        "or auto (picked from TERM_PROGRAM/TERM); default off (env LAYERS_DESKTOP_NOTIFY)",
+    )
+    parser.add_argument(
         "--filter", default="", help="start with this filter, e.g. 'status:reauth platform:tiktok'"
     )
     parser.add_argument("--problems", action="store_true", help="start in problems-only view")
@@ -441,6 +448,7 @@ class _environment:
             "read_only": getattr(args, "read_only", None),
             "refresh_interval": getattr(args, "refresh", None),
             "theme": getattr(args, "theme", None),
+            "desktop_notify": getattr(args, "desktop_notify", None),
         }
         if getattr(args, "demo", False):
             self.server = start_demo_sandbox(reset=getattr(args, "reset_demo", False))
@@ -731,6 +739,7 @@ def run_doctor(loaded: LoadedSettings) -> int:
         "refresh_interval",
         "read_only",
         "theme",
+        "desktop_notify",
     ):
         value = getattr(settings, name)
         print(f"{name + ':':<18}{value}  [{loaded.sources.get(name, 'default')}]")

@@ -34,6 +34,7 @@ ENV_VARS = {
     "refresh_interval": "LAYERS_REFRESH_INTERVAL",
     "read_only": "LAYERS_READ_ONLY",
     "theme": "LAYERS_THEME",
+    "desktop_notify": "LAYERS_DESKTOP_NOTIFY",
 }
 PROFILE_KEYS = {
     "api_key",
@@ -44,6 +45,7 @@ PROFILE_KEYS = {
     "refresh_interval",
     "expiry_warn_days",
     "theme",
+    "desktop_notify",
 }
 TOP_LEVEL_KEYS = PROFILE_KEYS | {
     "default_profile",
@@ -53,6 +55,9 @@ TOP_LEVEL_KEYS = PROFILE_KEYS | {
     "notify",
 }
 NOTIFY_KINDS = ("command", "webhook", "apprise")
+# How the open dashboard tells the desktop about a status change (ui/desktop_notify.py).
+DesktopNotify = Literal["off", "bell", "osc9", "osc777", "auto"]
+DESKTOP_NOTIFY_MODES: tuple[str, ...] = ("off", "bell", "osc9", "osc777", "auto")
 
 
 class ConfigError(Exception):
@@ -97,6 +102,7 @@ class Settings(BaseModel):
     expiry_crit_hours: float = Field(default=24.0, gt=0, le=24 * 365)
     read_only: bool = False
     theme: str = "textual-dark"
+    desktop_notify: DesktopNotify = "off"
     concurrency: int = Field(default=8, ge=1, le=64)
     demo: bool = False
 
@@ -116,6 +122,11 @@ class Settings(BaseModel):
                 "has (check for a key pasted together with other text)"
             )
         return SecretStr(key)
+
+    @field_validator("desktop_notify", mode="before")
+    @classmethod
+    def _desktop_notify_word(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("base_url", "return_url", "ads_redirect_url")
     @classmethod

@@ -23,16 +23,23 @@ from layers_tui.session.inventory import (
 from layers_tui.session.store import Change
 from layers_tui.text import safe
 
+from .desktop_notify import DesktopNotifier, Transition
 from .messages import ProjectLoaded, ProjectsListed, RefreshFinished, RefreshProgress
 
 if TYPE_CHECKING:
     from .app import LayersApp
+
+# A pass's desktop notification goes out when the pass ends; during a long pass (thousands
+# of projects at the request budget) at most this long after its first transition.
+DESKTOP_COALESCE_SECONDS = 30.0
 
 
 class RefreshDriver:
     """Mixed into `LayersApp`."""
 
     _next_pass: Timer | None = None
+    _desktop: DesktopNotifier | None = None
+    _desktop_timer: Timer | None = None
 
     def inventory_event(self: LayersApp, event: InventoryEvent) -> None:
         """The inventory's news, for the dashboard only (whatever screen is on top)."""
@@ -57,6 +64,10 @@ class RefreshDriver:
         better = [c for c in changes if _moved(c) < 0]
         if not worse and not better:
             return
+        self.tell_desktop(
+            [Transition(True, _describe(c)) for c in worse]
+            + [Transition(False, _describe(c)) for c in better]
+        )
         if len(worse) + len(better) > 3:
             parts = []
             if worse:
@@ -68,15 +79,36 @@ class RefreshDriver:
             )
             return
         for change in worse + better:
-            label = PLATFORM_LABELS.get(change.platform) or safe(change.platform, 20)
-            what = f"{safe(change.name, 40)} ({label}): {safe(change.old_status, 30)} → "
-            what += safe(change.new_status, 30)
             self.notify(
-                what,
+                _describe(change),
                 title="Got worse" if _moved(change) > 0 else "Recovered",
                 severity="warning" if _moved(change) > 0 else "information",
                 markup=False,
             )
+
+    @property
+    def desktop_notifier(self: LayersApp) -> DesktopNotifier:
+        """The desktop side of the announcements, made on first use from the settings."""
+        if self._desktop is None:
+            self._desktop = DesktopNotifier.for_app(self, self.settings.desktop_notify, self.env)
+        return self._desktop
+
+    def tell_desktop(self: LayersApp, transitions: Sequence[Transition]) -> None:
+        """Collect a pass's transitions for one desktop notification (see flush_desktop)."""
+        notifier = self.desktop_notifier
+        if not notifier.enabled:
+            return
+        notifier.add(transitions)
+        if self._desktop_timer is None:
+            self._desktop_timer = self.set_timer(DESKTOP_COALESCE_SECONDS, self.flush_desktop)
+
+    def flush_desktop(self: LayersApp) -> None:
+        """Send what the pass collected as one notification (or bell); nothing if nothing."""
+        if self._desktop_timer is not None:
+            self._desktop_timer.stop()
+            self._desktop_timer = None
+        if self._desktop is not None:
+            self._desktop.flush()
 
     def start_refreshing(self: LayersApp) -> None:
         inventory = self.session.inventory
@@ -96,7 +128,10 @@ class RefreshDriver:
             inventory.request_refresh(project_ids)
             return
         if project_ids is not None:
-            result = await inventory.refresh(list(project_ids))
+            try:
+                result = await inventory.refresh(list(project_ids))
+            finally:
+                self.flush_desktop()
             if self.dashboard is not None:
                 self.dashboard.post_message(RefreshFinished(result, full=False))
             return
@@ -112,6 +147,7 @@ class RefreshDriver:
             if self.dashboard is not None:
                 self.dashboard.post_message(RefreshFinished(result, full=True))
         finally:
+            self.flush_desktop()
             self._schedule_next_pass()
 
     def _schedule_next_pass(self: LayersApp) -> None:
@@ -144,10 +180,18 @@ class RefreshDriver:
                 if asked:
                     self.refresh_pass(list(dict.fromkeys(asked)))
             else:
-                inventory.follow()
+                inventory.follow()  # what the holder found: one notification for it
+                self.flush_desktop()
             self.refreshed_by = None if holder else self._lease_owner()
         except Exception as error:  # sqlite3: locked, disk gone; never fatal here
             self.log.warning(f"store follow failed: {type(error).__name__}")
+
+
+def _describe(change: Change) -> str:
+    """The toast's line, `name (Platform): old → new`, every API string made safe."""
+    label = PLATFORM_LABELS.get(change.platform) or safe(change.platform, 20)
+    what = f"{safe(change.name, 40)} ({label}): {safe(change.old_status, 30)} → "
+    return what + safe(change.new_status, 30)
 
 
 def _moved(change: Change) -> int:
