@@ -114,6 +114,37 @@ class AppServices:
                 message += f". {TMUX_CLIPBOARD_ADVICE}"
         self.notify(message, markup=False, timeout=8 if "tmux" in message else 3)
 
+    def deliver_screenshot(
+        self: LayersApp,
+        filename: str | None = None,
+        path: str | None = None,
+        time_format: str | None = None,
+    ) -> str | None:
+        """The palette's Screenshot: an SVG in the current directory (else the state dir),
+        and a toast saying where. Textual's own saves to ~/Downloads and fails when there
+        is none."""
+        from pathlib import Path
+
+        from layers_tui import paths
+
+        name = filename or f"layers-tui-{self.clock.now():%Y%m%d-%H%M%S}.svg"
+        svg = self.export_screenshot()
+        problem = ""
+        for folder in (Path(path) if path else Path.cwd(), paths.state_dir()):
+            target = folder / name
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                target.write_text(svg, encoding="utf-8")
+            except OSError as error:
+                problem = f"{error.strerror or error} ({folder})"
+                continue
+            self.notify(f"Screenshot saved to {target}", title="Screenshot", markup=False)
+            return str(target)
+        self.notify(
+            f"Screenshot not saved: {problem}", title="Screenshot", severity="error", markup=False
+        )
+        return None
+
     def _fatal_error(self: LayersApp) -> None:
         """Crash report without local variables: Textual's default prints locals, which
         could hold the API key. The full (redacted) traceback goes to the log file."""

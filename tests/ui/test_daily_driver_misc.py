@@ -1,0 +1,80 @@
+"""Issue 14: the palette's Screenshot without ~/Downloads, and a rejected key that says
+where it came from."""
+
+from __future__ import annotations
+
+import os
+
+from layers_tui import paths
+from tests.scenes import build, loaded, screen_text, settle
+
+SIZE = (120, 40)
+
+
+def notes(app) -> list[str]:
+    return [str(notification.message) for notification in app._notifications]
+
+
+async def test_palette_screenshot_saves_in_the_current_directory_and_says_where(
+    tmp_path, monkeypatch
+):
+    home = tmp_path / "home"  # no Downloads folder in it
+    home.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    harness = build()
+    async with harness.app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded(pilot)
+        # The palette's Screenshot command calls this (after a 0.1 s real-time timer).
+        commands = {
+            command.title: command
+            for command in harness.app.get_system_commands(harness.app.screen)
+        }
+        assert "Screenshot" in commands
+        harness.app.deliver_screenshot()
+        await pilot.pause()
+        saved = list(work.glob("*.svg"))
+        assert len(saved) == 1 and saved[0].read_text(encoding="utf-8").startswith("<svg")
+        assert f"Screenshot saved to {saved[0]}" in notes(harness.app)
+        assert not (home / "Downloads").exists()
+
+
+async def test_screenshot_falls_back_to_the_state_dir_when_the_directory_is_read_only(
+    tmp_path, monkeypatch
+):
+    work = tmp_path / "readonly"
+    work.mkdir()
+    work.chmod(0o500)
+    monkeypatch.chdir(work)
+    harness = build()
+    try:
+        async with harness.app.run_test(size=SIZE, notifications=True) as pilot:
+            await loaded(pilot)
+            if os.access(work, os.W_OK):  # running as root: nothing is read-only
+                return
+            where = harness.app.deliver_screenshot()
+            assert where is not None and where.startswith(str(paths.state_dir()))
+            assert notes(harness.app)[-1] == f"Screenshot saved to {where}"
+    finally:
+        work.chmod(0o700)
+
+
+async def test_a_rejected_key_says_where_it_came_from_and_suggests_doctor_once():
+    harness = build()
+    harness.transport.reject_key = True
+    harness.app.initial["key_origin"] = "LAYERS_API_KEY (environment)"
+    async with harness.app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot)
+        rejected = [note for note in notes(harness.app) if "was rejected" in note]
+        assert rejected == [
+            "The API key from LAYERS_API_KEY (environment) was rejected (401). Run "
+            "`layers-tui doctor` to see which key is used (masked) and where each setting "
+            "comes from; fix it and start again."
+        ]
+        assert "retrying on its own" not in " ".join(notes(harness.app))
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert sum("was rejected" in note for note in notes(harness.app)) == 1
+        assert "layers-tui doctor" in screen_text(harness.app)
