@@ -365,6 +365,10 @@ class Store:
         ).fetchall()
         return [_project_record(row) for row in rows]
 
+    def project_count(self) -> int:
+        """How many projects the last listing had (no documents read)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM projects").fetchone()[0])
+
     def project(self, project_id: str) -> ProjectRecord | None:
         row = self._db.execute(
             "SELECT p.id, p.doc, s.refreshed_at, s.attempted_at, s.error, s.invalid, "
@@ -986,7 +990,7 @@ def _project_record(row: Sequence[Any]) -> ProjectRecord:
         refreshed_at=refreshed,
         attempted_at=attempted,
         error=json.loads(error) if error else None,
-        invalid=json.loads(invalid) if invalid else [],
+        invalid=json.loads(invalid) if invalid and invalid != "[]" else [],
         seq=int(seq or 0),
     )
 
