@@ -414,7 +414,7 @@ def within_budget(engine: Engine, freshness: Freshness) -> Freshness:
     that time instead, and the output says so."""
     if freshness.max_age <= 0:  # --max-age 0: refresh everything the time limit allows
         return freshness
-    projects = len(engine.store.projects())
+    projects = engine.store.project_count()
     plan = engine.inventory.budget.refresh_plan(projects, freshness.max_age)
     if plan.interval <= freshness.max_age * 1.0001:
         return freshness
@@ -486,6 +486,7 @@ def build_report(
         stale_before=data.started_at.timestamp() - data.freshness.max_age,
         problem_limit=PROBLEMS_LISTED,
         records=data.refreshed.records,
+        counts=_alert_conditions(ranges, now),  # counted in the same pass
     )
     records = report.projects
     failed_ids = {record.id for record in report.failed}
@@ -621,7 +622,7 @@ def _expiry_alerts(
 ) -> tuple[Summary, list[AccountRow]]:
     """The report's summary and problem rows with the ranges applied: counted in SQL, and
     the soonest-expiring alerting rows built, up to PROBLEMS_LISTED in all."""
-    critical, warning = _alert_counts(store, selection, ranges, now)
+    critical, warning = report.counts
     summary = _with_alerts(report.summary, critical, warning)
     problems = list(report.problems)
     if critical + warning:

@@ -38,6 +38,8 @@ _CRITICAL = (
     "AND expires_at <= ?)"
 )
 _WARNING = f"NOT ({_SURELY_OK}) AND NOT ({_SURELY_OFF}) AND NOT ({_CRITICAL})"
+# The soonest token expiry, as `Store.min_expiry` reads it.
+_MIN_EXPIRY = "MIN(CASE WHEN status = 'connected' AND expires_at IS NOT NULL THEN expires_at END)"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class HealthReport:
     min_expiry_seconds: float | None = None
     oldest_data: datetime | None = None
     stale_summary: Summary = field(default_factory=Summary)  # problems in stale projects
+    counts: tuple[int, ...] = ()  # of the `counts` conditions asked for, in order
 
 
 def match_projects(records: Sequence[ProjectRecord], wanted: str) -> list[ProjectRecord]:
@@ -84,11 +87,13 @@ def health(
     stale_before: float | None = None,
     problem_limit: int | None = None,
     records: Sequence[ProjectRecord] | None = None,
+    counts: Sequence[tuple[str, Sequence[object]]] = (),
 ) -> HealthReport:
     """Counts by severity in SQL; problem rows (worst first, at most `problem_limit`)
     judged by the domain rules. Projects refreshed before `stale_before` (epoch; or more
     than `max_age` seconds before `now`) are stale, and `stale_summary` counts their
-    problems. `records`: the store's projects when the caller has just read them."""
+    problems. `records`: the store's projects when the caller has just read them. `counts`:
+    more conditions (SQL, parameters) counted in the same pass over the accounts."""
     chosen = list(store.projects() if records is None else records)
     if selection.project_ids is not None:
         wanted = set(selection.project_ids)
@@ -99,10 +104,17 @@ def health(
     ok_after = stamp + max(thresholds.warn_seconds, thresholds.crit_seconds)
     crit_until = stamp + thresholds.crit_seconds
     warning_params = (ok_after, crit_until)
-    total = store.count_where("1 = 1", (), **scope)
-    ok = store.count_where(_SURELY_OK, (ok_after,), **scope)
-    off = store.count_where(_SURELY_OFF, (), **scope)
-    critical = store.count_where(_CRITICAL, (crit_until,), **scope)
+    total, ok, off, critical, expiry, *extra = store.aggregate(
+        [
+            ("COUNT(*)", ()),
+            (_count(_SURELY_OK), (ok_after,)),
+            (_count(_SURELY_OFF), ()),
+            (_count(_CRITICAL), (crit_until,)),
+            (_MIN_EXPIRY, ()),
+            *((_count(condition), params) for condition, params in counts),
+        ],
+        **scope,
+    )
     if stale_before is None and max_age is not None:
         stale_before = stamp - max_age
     stale = [
@@ -136,7 +148,6 @@ def health(
     problems.sort(key=lambda row: (-int(row.severity), row.project_name, row.name))
     never = [r for r in chosen if r.refreshed_at is None]
     failed = [r for r in chosen if error_from_record(r.error) is not None]
-    expiry = store.min_expiry(**scope)
     times = [r.refreshed_at for r in chosen if r.refreshed_at is not None]
     return HealthReport(
         summary=Summary(
@@ -153,7 +164,13 @@ def health(
         min_expiry_seconds=None if expiry is None else expiry - stamp,
         oldest_data=from_epoch(min(times)) if times else None,
         stale_summary=stale_summary,
+        counts=tuple(extra),
     )
+
+
+def _count(condition: str) -> str:
+    """An aggregate counting the accounts that match `condition` (0 when none do)."""
+    return f"COUNT(CASE WHEN ({condition}) THEN 1 END)"
 
 
 def _accounts(
