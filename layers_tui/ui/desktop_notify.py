@@ -152,7 +152,7 @@ class DesktopNotifier:
     in_tmux: bool = False
     write: Callable[[str], bool] | None = None  # default: write_to_terminal(app, ...)
     pending: list[Transition] = field(default_factory=list)
-    sent: int = 0
+    sent: int = 0  # notifications handed to the terminal
 
     @classmethod
     def for_app(cls, app: App, setting: str, env: Mapping[str, str] | None) -> DesktopNotifier:
@@ -178,11 +178,11 @@ class DesktopNotifier:
         try:
             if self.mode == "bell":
                 self.app.bell()
-            else:
-                sequence = sequence_for(self.mode, title, body, self.in_tmux)
-                if sequence is not None:
-                    write = self.write or (lambda data: write_to_terminal(self.app, data))
-                    write(sequence)
-            self.sent += 1
+                self.sent += 1
+                return
+            sequence = sequence_for(self.mode, title, body, self.in_tmux)
+            write = self.write or (lambda data: write_to_terminal(self.app, data))
+            if sequence is not None and write(sequence):
+                self.sent += 1
         except Exception as error:  # a terminal gone away must not end the refresh
             log.warning("desktop notification failed: %s", type(error).__name__)
