@@ -381,9 +381,8 @@ def test_a_max_age_the_budget_cannot_meet_is_widened_and_said(tmp_path):
     from layers_tui.flows.budget import RequestBudget
 
     def engine(projects: int, per_minute: int):
-        records = [object()] * projects
         return SimpleNamespace(
-            store=SimpleNamespace(projects=lambda: records),
+            store=SimpleNamespace(project_count=lambda: projects),
             inventory=SimpleNamespace(budget=RequestBudget(FakeClock(), per_minute)),
         )
 
