@@ -5,6 +5,16 @@ Three kinds: `command` (a program, the event as one JSON document on its stdin),
 extra `layers-tui[notify]` installs it). A delivery that fails or times out is reported and
 logged, never raised into watch; secrets (the webhook secret, URLs with tokens) are never
 logged or printed.
+
+Retries: a failure that may pass (a command's nonzero exit or timeout; a webhook's network
+error, timeout, 408, 429 or 5xx; Apprise not sending) is tried again after `RetryPolicy.delays`
+(10 s, then 60 s: three attempts), a 429's Retry-After honoured up to `retry_after_cap`. The
+waits are `await`ed sleeps in the alert's own task, so they hold up neither the refresh nor
+the other targets (watch sends one alert at a time per target, so later alerts to the same
+target wait their turn, in order). What cannot pass (a program that does not exist, a 4xx) is
+not retried. After the last attempt the alert is lost: one log entry, and `deliver` returns
+the reason (watch prints it as one line on stderr). A webhook keeps its `webhook-id` across
+attempts, so the receiver can drop a duplicate (Standard Webhooks).
 """
 
 from __future__ import annotations
@@ -15,7 +25,8 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from layers_tui.alerts import Alert, AlertPolicy, QuietHours, RateLimit
@@ -34,7 +45,42 @@ USER_AGENT = "layers-tui-alerts"
 
 
 class DeliveryError(Exception):
-    """Why one delivery failed, in words safe to log (no secret)."""
+    """Why one delivery failed, in words safe to log (no secret); whether another attempt
+    may succeed, and the wait the receiver asked for (a 429's Retry-After, in seconds)."""
+
+    def __init__(
+        self, message: str, retryable: bool = True, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Waits before the second, third... attempt; a receiver's Retry-After is honoured (never
+    retried sooner) up to `retry_after_cap`, beyond which the alert is not retried."""
+
+    delays: tuple[float, ...] = (10.0, 60.0)
+    retry_after_cap: float = 300.0
+
+    @property
+    def attempts(self) -> int:
+        return len(self.delays) + 1
+
+    def wait_before(self, retry: int, error: DeliveryError) -> float | None:
+        """Seconds before retry number `retry` (1-based) after `error`; None: give up."""
+        if not error.retryable or retry > len(self.delays):
+            return None
+        wait = self.delays[retry - 1]
+        if error.retry_after is not None:
+            if error.retry_after > self.retry_after_cap:
+                return None
+            wait = max(wait, error.retry_after)
+        return wait
 
 
 class Target(Protocol):
@@ -73,8 +119,11 @@ class CommandTarget:
                 stderr=asyncio.subprocess.PIPE,
             )
         except OSError as error:
+            # A missing or forbidden program stays so; anything else (EAGAIN...) may pass.
+            permanent = isinstance(error, FileNotFoundError | PermissionError | NotADirectoryError)
             raise DeliveryError(
-                f"cannot run {safe(self.argv[0], 80)!r}: {error.strerror or error}"
+                f"cannot run {safe(self.argv[0], 80)!r}: {error.strerror or error}",
+                retryable=not permanent,
             ) from None
         try:
             async with asyncio.timeout(self.timeout):
@@ -133,8 +182,16 @@ class WebhookTarget:
             raise DeliveryError(f"timed out after {self.timeout:g} s") from None
         except httpx.HTTPError as error:
             raise DeliveryError(f"request failed ({type(error).__name__})") from None
-        if not 200 <= response.status_code < 300:
-            raise DeliveryError(f"answered HTTP {response.status_code}")
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if status == 429:
+            from layers_tui.api.retry import parse_retry_after
+
+            hint = parse_retry_after(response.headers.get("retry-after"), self.clock.now())
+            said = f", Retry-After {hint:g} s" if hint is not None else ""
+            raise DeliveryError(f"answered HTTP 429{said}", retry_after=hint)
+        raise DeliveryError(f"answered HTTP {status}", retryable=status == 408 or status >= 500)
 
 
 class AppriseTarget:
@@ -208,8 +265,12 @@ class Notifier:
         clock: Clock | None = None,
         apprise_factory: Callable[[], Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.clock = clock or SystemClock()
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
         self.targets: dict[str, Target] = {}
@@ -242,18 +303,53 @@ class Notifier:
         return self._http
 
     async def deliver(self, alert: Alert) -> str | None:
-        """Send one alert; the reason it failed (safe to print), or None when sent."""
+        """Send one alert, retrying what may pass (see RetryPolicy); None when sent, else
+        why it was lost (safe to print: no URL, no secret)."""
         target = self.targets[alert.target]
-        try:
-            await target.send(alert.event)
-        except DeliveryError as error:
-            log.warning("alert to %s failed: %s", alert.target, error)
-            return str(error)
-        except Exception as error:  # a target's own bug must never end watch
-            log.exception("alert to %s failed unexpectedly", alert.target)
-            return f"failed ({type(error).__name__})"
-        log.info("alert sent to %s: %s", alert.target, alert.event.get("type"))
-        return None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await target.send(alert.event)
+            except DeliveryError as error:
+                wait = self.retry.wait_before(attempt, error)
+                if wait is None:
+                    return self._lost(alert, attempt, error)
+                log.warning(
+                    "alert to %s failed (attempt %d of %d): %s; trying again in %g s",
+                    alert.target,
+                    attempt,
+                    self.retry.attempts,
+                    error,
+                    wait,
+                )
+            except Exception as error:  # a target's own bug must never end watch
+                log.exception("alert to %s failed unexpectedly", alert.target)
+                problem = DeliveryError(f"failed ({type(error).__name__})", retryable=False)
+                return self._lost(alert, attempt, problem)
+            else:
+                log.info("alert sent to %s: %s", alert.target, alert.event.get("type"))
+                return None
+            try:
+                await self._sleep(wait)
+            except asyncio.CancelledError:  # watch stopping: say what is dropped, then stop
+                log.error(
+                    "alert to %s lost: stopped while waiting to try again (%s)",
+                    alert.target,
+                    alert.event.get("id"),
+                )
+                raise
+
+    def _lost(self, alert: Alert, attempts: int, error: DeliveryError) -> str:
+        """Why the alert is lost, as watch prints it after "alert to NAME: "; logged too."""
+        if attempts > 1:
+            reason = f"lost after {attempts} attempts: {error}"
+        elif not error.retryable or self.retry.attempts == 1:
+            reason = f"lost (not retried): {error}"
+        else:
+            reason = f"lost (Retry-After over {self.retry.retry_after_cap:g} s): {error}"
+        log.error("alert to %s (%s) %s", alert.target, alert.event.get("id"), reason)
+        return reason
 
     async def aclose(self) -> None:
         if self._http is not None:

@@ -1,13 +1,16 @@
 """Delivery to [[notify]] targets and their config: a command gets the JSON event on stdin,
 the webhook signature verifies with the reference Standard Webhooks package, Apprise is
-used through its object (a fake here), and every config mistake names file, line and key."""
+used through its object (a fake here), and every config mistake names file, line and key.
+Failures that may pass are retried on a fake sleep (nothing here waits in real time)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import httpx
@@ -17,7 +20,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from layers_tui.alerts import Alert
 from layers_tui.clock import FakeClock
 from layers_tui.config import ConfigError, load_settings
-from layers_tui.notify import CommandTarget, Notifier, webhook_signature
+from layers_tui.notify import CommandTarget, DeliveryError, Notifier, RetryPolicy, webhook_signature
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 EVENT = {
@@ -27,6 +30,19 @@ EVENT = {
     "summary": "Acme / Instagram h_a1: connected -> reauth_required (critical)",
     "account": {"id": "a1", "name": "Zoë"},
 }
+
+
+class FakeSleep:
+    """Records each wait and moves the fake clock by it, at once."""
+
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if self.clock is not None:
+            self.clock.advance(seconds)
 
 
 def load(tmp_path: Path, body: str):
@@ -60,26 +76,53 @@ async def test_a_failing_command_is_reported_not_raised(caplog):
     failing = CommandTarget(
         "page", [sys.executable, "-c", "import sys; sys.stderr.write('no route'); sys.exit(3)"], 5
     )
-    notifier = Notifier([])
+    sleep = FakeSleep()
+    notifier = Notifier([], sleep=sleep)
     notifier.targets["page"] = failing
     with caplog.at_level(logging.WARNING, "layers_tui.notify"):
         problem = await notifier.deliver(Alert("page", EVENT))
-    assert problem == "exit status 3: no route"
-    assert "exit status 3" in caplog.text
+    assert problem == "lost after 3 attempts: exit status 3: no route"
+    assert sleep.waits == [10, 60]
+    assert caplog.text.count("exit status 3") == 3
+    assert "page (evt_0123) lost after 3 attempts" in caplog.text
 
 
 async def test_a_hanging_command_is_killed_at_its_timeout():
     hanging = CommandTarget("page", [sys.executable, "-c", "import time; time.sleep(30)"], 0.3)
-    notifier = Notifier([])
+    sleep = FakeSleep()
+    notifier = Notifier([], retry=RetryPolicy(delays=(5,)), sleep=sleep)
     notifier.targets["page"] = hanging
-    assert await notifier.deliver(Alert("page", EVENT)) == "timed out after 0.3 s (killed)"
+    problem = await notifier.deliver(Alert("page", EVENT))
+    assert problem == "lost after 2 attempts: timed out after 0.3 s (killed)"
+    assert sleep.waits == [5]  # a timeout is retried
 
 
 async def test_a_missing_program_is_reported():
-    notifier = Notifier([])
+    sleep = FakeSleep()
+    notifier = Notifier([], sleep=sleep)
     notifier.targets["page"] = CommandTarget("page", ["/nonexistent/pager"], 5)
     problem = await notifier.deliver(Alert("page", EVENT))
-    assert problem is not None and problem.startswith("cannot run '/nonexistent/pager'")
+    assert problem is not None
+    assert problem.startswith("lost (not retried): cannot run '/nonexistent/pager'")
+    assert sleep.waits == []  # it will not appear by waiting
+
+
+async def test_a_command_that_fails_twice_is_delivered_on_the_third_attempt(tmp_path):
+    tries, received = tmp_path / "tries", tmp_path / "received.json"
+    script = (
+        "import pathlib, sys; tries = pathlib.Path(sys.argv[1]); "
+        "n = int(tries.read_text()) + 1 if tries.exists() else 1; tries.write_text(str(n)); "
+        "data = sys.stdin.read(); n < 3 and sys.exit(75); "
+        "pathlib.Path(sys.argv[2]).write_text(data)"
+    )
+    sleep = FakeSleep()
+    notifier = Notifier([], sleep=sleep)
+    notifier.targets["page"] = CommandTarget(
+        "page", [sys.executable, "-c", script, str(tries), str(received)], 10
+    )
+    assert await notifier.deliver(Alert("page", EVENT)) is None
+    assert tries.read_text() == "3" and sleep.waits == [10, 60]
+    assert json.loads(received.read_text()) == EVENT
 
 
 # -- webhook ----------------------------------------------------------------------------------
@@ -132,14 +175,190 @@ async def test_webhook_failures_are_reported_without_the_secret_or_url(
     tmp_path, caplog, answer, problem
 ):
     loaded = load(tmp_path, webhook_config())
-    notifier = Notifier(loaded.notify, transport=httpx.MockTransport(answer))
+    notifier = Notifier(loaded.notify, transport=httpx.MockTransport(answer), sleep=FakeSleep())
     with caplog.at_level(logging.DEBUG, "layers_tui"):  # httpx logs only warnings (logs.py)
         said = await notifier.deliver(Alert("hook", EVENT))
     await notifier.aclose()
-    assert said is not None and said.startswith(problem)
+    assert said is not None and said.startswith("lost after 3 attempts: " + problem)
     for secret in (SECRET, "token=abc", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"):
         assert secret not in said and secret not in caplog.text
     assert "token=abc" not in repr(notifier.targets["hook"])
+
+
+# -- retries -----------------------------------------------------------------------------------
+class Receiver:
+    """A webhook endpoint answering from a script: each item a status (with headers) or an
+    exception to raise; what it was sent."""
+
+    def __init__(self, *script: int | tuple[int, dict[str, str]] | Exception) -> None:
+        self.script = list(script)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        step = self.script.pop(0) if self.script else 204
+        if isinstance(step, Exception):
+            raise step
+        status, headers = step if isinstance(step, tuple) else (step, {})
+        return httpx.Response(status, headers=headers)
+
+
+async def send_webhook(tmp_path, receiver: Receiver, clock: FakeClock | None = None):
+    clock = clock or FakeClock(datetime(2026, 12, 3, 9, 0, tzinfo=UTC))
+    sleep = FakeSleep(clock)
+    notifier = Notifier(
+        load(tmp_path, webhook_config()).notify,
+        clock=clock,
+        transport=httpx.MockTransport(receiver),
+        sleep=sleep,
+    )
+    said = await notifier.deliver(Alert("hook", EVENT))
+    await notifier.aclose()
+    return said, sleep.waits
+
+
+async def test_a_webhook_is_retried_after_a_5xx_and_a_network_error_with_the_same_id(tmp_path):
+    receiver = Receiver(503, httpx.ConnectError("refused"), 200)
+    said, waits = await send_webhook(tmp_path, receiver)
+    assert said is None and waits == [10, 60]
+    assert [r.headers["webhook-id"] for r in receiver.requests] == ["evt_0123"] * 3
+    stamps = [int(r.headers["webhook-timestamp"]) for r in receiver.requests]
+    assert stamps[1] - stamps[0] == 10 and stamps[2] - stamps[1] == 60  # signed anew each time
+    last = receiver.requests[-1]
+    signature = webhook_signature(SECRET, "evt_0123", stamps[2], last.content)
+    assert last.headers["webhook-signature"] == signature
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "waits"),
+    [
+        ("120", [120]),  # longer than the backoff: the receiver's word
+        ("3", [10]),  # shorter: never sooner than the backoff either
+        ("garbage", [10]),  # unusable: the backoff
+        (None, [10]),
+    ],
+)
+async def test_a_429_honours_retry_after(tmp_path, retry_after, waits):
+    headers = {"retry-after": retry_after} if retry_after is not None else {}
+    receiver = Receiver((429, headers), 204)
+    said, slept = await send_webhook(tmp_path, receiver)
+    assert said is None and slept == waits and len(receiver.requests) == 2
+
+
+async def test_a_429_retry_after_as_an_http_date_is_read_on_the_injected_clock(tmp_path):
+    clock = FakeClock(datetime(2026, 12, 3, 9, 0, tzinfo=UTC))
+    when = format_datetime(clock.now() + timedelta(seconds=90), usegmt=True)
+    receiver = Receiver((429, {"retry-after": when}), 204)
+    said, slept = await send_webhook(tmp_path, receiver, clock)
+    assert said is None and slept == [90]
+
+
+async def test_a_retry_after_beyond_the_cap_loses_the_alert_at_once(tmp_path, caplog):
+    receiver = Receiver((429, {"retry-after": "3600"}))
+    with caplog.at_level(logging.WARNING, "layers_tui.notify"):
+        said, slept = await send_webhook(tmp_path, receiver)
+    assert said == "lost (Retry-After over 300 s): answered HTTP 429, Retry-After 3600 s"
+    assert slept == [] and len(receiver.requests) == 1
+    assert "hook (evt_0123) lost" in caplog.text
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 410, 422])
+async def test_a_4xx_is_not_retried(tmp_path, status):
+    receiver = Receiver(status)
+    said, slept = await send_webhook(tmp_path, receiver)
+    assert said == f"lost (not retried): answered HTTP {status}"
+    assert slept == [] and len(receiver.requests) == 1
+
+
+async def test_408_and_every_5xx_are_retried_until_the_last_attempt(tmp_path, caplog):
+    receiver = Receiver(408, 502, 500, 204)
+    with caplog.at_level(logging.WARNING, "layers_tui.notify"):
+        said, slept = await send_webhook(tmp_path, receiver)
+    assert said == "lost after 3 attempts: answered HTTP 500"
+    assert slept == [10, 60] and len(receiver.requests) == 3  # bounded: the 204 never asked
+    assert "attempt 1 of 3" in caplog.text and "attempt 2 of 3" in caplog.text
+    assert "token=abc" not in caplog.text
+
+
+async def test_a_target_waiting_to_retry_holds_up_no_other_target():
+    gate, waiting = asyncio.Event(), asyncio.Event()
+
+    async def held_sleep(seconds: float) -> None:
+        waiting.set()
+        await gate.wait()
+
+    class Flaky:
+        name = "flaky"
+        calls = 0
+
+        async def send(self, event: dict) -> None:
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                raise DeliveryError("exit status 1")
+
+    class Fine:
+        name = "fine"
+        sent: list[dict] = []
+
+        async def send(self, event: dict) -> None:
+            Fine.sent.append(event)
+
+    notifier = Notifier([], sleep=held_sleep)
+    notifier.targets.update(flaky=Flaky(), fine=Fine())
+    flaky = asyncio.ensure_future(notifier.deliver(Alert("flaky", EVENT)))
+    await waiting.wait()
+    assert await notifier.deliver(Alert("fine", EVENT)) is None  # while flaky waits
+    assert Fine.sent == [EVENT] and not flaky.done()
+    gate.set()
+    assert await flaky is None and Flaky.calls == 2
+
+
+async def test_stopping_while_waiting_to_retry_logs_the_lost_alert(caplog):
+    async def forever(seconds: float) -> None:
+        await asyncio.Event().wait()
+
+    class Down:
+        name = "down"
+
+        async def send(self, event: dict) -> None:
+            raise DeliveryError("answered HTTP 503")
+
+    notifier = Notifier([], sleep=forever)
+    notifier.targets["down"] = Down()
+    with caplog.at_level(logging.WARNING, "layers_tui.notify"):
+        task = asyncio.ensure_future(notifier.deliver(Alert("down", EVENT)))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert "down lost: stopped while waiting to try again (evt_0123)" in caplog.text
+
+
+async def test_a_target_bug_is_not_retried():
+    class Buggy:
+        name = "buggy"
+        calls = 0
+
+        async def send(self, event: dict) -> None:
+            Buggy.calls += 1
+            raise KeyError("summary")
+
+    sleep = FakeSleep()
+    notifier = Notifier([], sleep=sleep)
+    notifier.targets["buggy"] = Buggy()
+    assert await notifier.deliver(Alert("buggy", EVENT)) == "lost (not retried): failed (KeyError)"
+    assert Buggy.calls == 1 and sleep.waits == []
+
+
+def test_the_default_policy_is_three_attempts_now_10s_60s():
+    policy = RetryPolicy()
+    assert policy.attempts == 3
+    error = DeliveryError("x")
+    assert [policy.wait_before(n, error) for n in (1, 2, 3)] == [10, 60, None]
+    assert policy.wait_before(1, DeliveryError("x", retryable=False)) is None
+    assert policy.wait_before(2, DeliveryError("x", retry_after=300)) == 300
+    assert policy.wait_before(2, DeliveryError("x", retry_after=301)) is None
 
 
 # -- apprise ----------------------------------------------------------------------------------
@@ -172,12 +391,14 @@ async def test_an_apprise_target_sends_the_summary(tmp_path):
     assert fake.sent == [
         {"body": EVENT["summary"], "title": "layers-tui: account.severity_changed"}
     ]
+    refusing = FakeApprise(deliver=False)
     failing = Notifier(
-        load(tmp_path, APPRISE).notify, apprise_factory=lambda: FakeApprise(deliver=False)
+        load(tmp_path, APPRISE).notify, apprise_factory=lambda: refusing, sleep=FakeSleep()
     )
     assert await failing.deliver(Alert("chat", EVENT)) == (
-        "Apprise reported the notification as not sent"
+        "lost after 3 attempts: Apprise reported the notification as not sent"
     )
+    assert len(refusing.sent) == 3
 
 
 def test_without_apprise_installed_the_config_says_how_to_install_it(tmp_path, monkeypatch):
