@@ -220,3 +220,22 @@ def test_off_collects_nothing():
     notifier = DesktopNotifier(App(), "off")
     notifier.add([Transition(True, "a")])
     assert notifier.pending == [] and not notifier.enabled
+
+
+def test_the_setting_comes_from_flag_env_or_file_and_a_bad_value_names_its_line(tmp_path):
+    from layers_tui.cli import build_parser
+    from layers_tui.config import ConfigError, load_settings
+
+    path = tmp_path / "config.toml"
+    path.write_text('theme = "textual-dark"\ndesktop_notify = "Auto"\n', encoding="utf-8")
+    assert load_settings({}, {}, path, None).settings.desktop_notify == "auto"
+    env = {"LAYERS_DESKTOP_NOTIFY": "bell"}
+    assert load_settings({}, env, path, None).settings.desktop_notify == "bell"
+    flag = build_parser().parse_args(["--desktop-notify", "osc777"]).desktop_notify
+    assert load_settings({"desktop_notify": flag}, env, path, None).settings.desktop_notify == (
+        "osc777"
+    )
+    path.write_text('theme = "textual-dark"\ndesktop_notify = "growl"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, {}, path, None)
+    assert str(caught.value).startswith(f"{path}:2: desktop_notify: Input should be 'off'")
