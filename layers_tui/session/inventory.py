@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -139,18 +140,42 @@ def snapshot_from_store(
     return _snapshot(record, social, ads)
 
 
-def snapshot_from_arrays(record: ProjectRecord, arrays: dict[str, str]) -> ProjectSnapshot:
+def snapshot_from_arrays(
+    record: ProjectRecord, arrays: dict[str, str], project: Project | None = None
+) -> ProjectSnapshot:
     """As `snapshot_from_store`, from the store's JSON arrays: pydantic parses and validates
-    each array in one pass (about twice as fast as json.loads plus model_validate)."""
+    each array in one pass (about twice as fast as json.loads plus model_validate).
+    `project`: the record's document already validated."""
     social = tuple(SOCIAL_LIST.validate_json(arrays["social"])) if "social" in arrays else ()
     ads = tuple(AD_LIST.validate_json(arrays["ad"])) if "ad" in arrays else ()
-    return _snapshot(record, social, ads)
+    return _snapshot(record, social, ads, project)
+
+
+@contextlib.contextmanager
+def bulk_load() -> Iterator[None]:
+    """For making many long-lived objects at once (every project of the store, every row of
+    the dashboard): the cyclic garbage collector is paused meanwhile, and what exists
+    afterwards is frozen out of its passes (`gc.freeze`). Otherwise its full passes walk
+    every new object again and again as the heap grows: about a third of the CPU time of
+    loading 40,000 accounts. What is made here holds no reference cycles: reference
+    counting frees it when it is dropped."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _snapshot(
-    record: ProjectRecord, social: tuple[SocialAccount, ...], ads: tuple[AdAccount, ...]
+    record: ProjectRecord,
+    social: tuple[SocialAccount, ...],
+    ads: tuple[AdAccount, ...],
+    project: Project | None = None,
 ) -> ProjectSnapshot:
-    project = Project.model_validate(record.doc)
+    project = project or Project.model_validate(record.doc)
     invalid = tuple(
         InvalidItem(raw=item.get("raw"), problem=str(item.get("problem", "")))
         for item in record.invalid
@@ -260,11 +285,15 @@ class Inventory:
 
     def load_cached(self) -> list[ProjectSnapshot]:
         """Everything the store has, for an instant start."""
-        records = self.store.projects()
-        self.projects = [Project.model_validate(record.doc) for record in records]
-        arrays = self.store.account_arrays()
-        self._seen_seq = max((record.seq for record in records), default=0)
-        return [snapshot_from_arrays(record, arrays.get(record.id, {})) for record in records]
+        with bulk_load():
+            records = self.store.projects()
+            self.projects = [Project.model_validate(record.doc) for record in records]
+            arrays = self.store.account_arrays()
+            self._seen_seq = max((record.seq for record in records), default=0)
+            return [
+                snapshot_from_arrays(record, arrays.get(record.id, {}), project)
+                for record, project in zip(records, self.projects, strict=True)
+            ]
 
     def follow(self) -> int:
         """Emit what other processes wrote since we last looked (their projects and the
@@ -399,8 +428,7 @@ class Inventory:
         def done_elsewhere(project_id: str) -> bool:
             """Another refresh (a single project asked for meanwhile) has it or had it."""
             return (
-                project_id in self._in_flight
-                or self._last_refresh.get(project_id, -1) > first_save
+                project_id in self._in_flight or self._last_refresh.get(project_id, -1) > first_save
             )
 
         async def fetch(project: Project) -> ProjectSnapshot | None | bool:

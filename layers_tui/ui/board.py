@@ -6,7 +6,7 @@ can drive it without a terminal.
 
 from __future__ import annotations
 
-import gc
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -22,6 +22,7 @@ from layers_tui.domain.status import (
 )
 from layers_tui.inventory import ProjectSnapshot
 from layers_tui.models import Project
+from layers_tui.session.inventory import bulk_load
 
 if TYPE_CHECKING:
     from layers_tui.session.session import Session
@@ -91,7 +92,7 @@ SORT_KEYS: dict[str, Callable[[AccountRow], tuple]] = {
 # A crossing merged into a cached order costs a pass over it; past this many changed
 # projects one sort is as cheap.
 _MERGE_LIMIT = 32
-_FREEZE_AFTER_PROJECTS = 500  # see `Board.ensure_rows`
+_BULK_PROJECTS = 500  # see `Board.ensure_rows`
 
 
 def _make_room_for_search_text() -> None:
@@ -242,15 +243,13 @@ class Board:
     def ensure_rows(self, now: datetime) -> None:
         if not self._rows:
             self.rows_at = now
-        built = len(self._rows)
-        for project_id in self.snapshots:
-            self.project_rows(project_id, now)
-        if len(self._rows) - built >= _FREEZE_AFTER_PROJECTS:
-            # Many rows at once (a start, a full rebuild): they live until the next change,
-            # and the cyclic collector would walk them all in its next full collection (a
-            # pause of 100-300 ms at 50,000 rows, typically on the next keystroke). Rows
-            # hold no cycles; when dropped, reference counting frees them.
-            gc.freeze()
+        missing = [project_id for project_id in self.snapshots if project_id not in self._rows]
+        # Many rows at once (a start, a full rebuild) live until the next change: made
+        # without the cyclic collector walking them meanwhile or in later full passes.
+        bulk = len(missing) >= _BULK_PROJECTS
+        with bulk_load() if bulk else contextlib.nullcontext():
+            for project_id in missing:
+                self.project_rows(project_id, now)
 
     def project_rows(self, project_id: str, now: datetime) -> list[AccountRow]:
         rows = self._rows.get(project_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import httpx
 
@@ -330,3 +331,27 @@ async def test_budget_taken_for_a_project_another_pass_got_is_given_back(make_se
     await asyncio.gather(inventory.refresh(relist=False), inventory.refresh(ids))
     sent = sum(counting.paths.values()) - before
     assert taken["acquired"] - taken["refunded"] == sent  # nothing paid for and not sent
+
+
+async def test_loading_the_store_leaves_the_collector_running_and_the_data_out_of_its_passes(
+    make_session,
+):
+    first = make_session()
+    await first.inventory.refresh()
+    await first.aclose()
+    second = make_session()
+    gc.unfreeze()
+    try:
+        snapshots = second.inventory.load_cached()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0  # what was loaded is out of the collector's passes
+        assert [s.project for s in snapshots] == second.inventory.projects
+        assert all(
+            s.project is p for s, p in zip(snapshots, second.inventory.projects, strict=True)
+        )
+        gc.disable()
+        second.inventory.load_cached()
+        assert not gc.isenabled()  # a collector paused by someone else stays paused
+    finally:
+        gc.enable()
+        gc.unfreeze()
