@@ -135,6 +135,15 @@ def test_sql_counts_stale_split_and_problem_limit_agree_with_the_domain_rules(da
     assert all(row.severity >= Severity.WARNING for row in shown)
     if shown and everything.critical >= len(shown):
         assert all(row.severity == Severity.CRITICAL for row in shown)  # worst first
+    # Extra conditions are counted in the same pass, as a query of their own would.
+    conditions = [
+        ("kind = 'social' AND expires_at > ?", [NOW.timestamp()]),
+        ("platform = 'tiktok' AND status = 'connected'", []),
+    ]
+    counted = health(store, NOW, thresholds, counts=conditions).counts
+    assert counted == tuple(store.count_where(sql, params) for sql, params in conditions)
+    expiry = store.min_expiry()
+    assert report.min_expiry_seconds == (None if expiry is None else expiry - NOW.timestamp())
 
 
 # -- the store --------------------------------------------------------------------------------
