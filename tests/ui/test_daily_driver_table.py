@@ -5,7 +5,6 @@ two panes, the cursor kept on its account, filter messages, "N of M rows" and th
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from textual.widgets import Input
@@ -15,7 +14,12 @@ from layers_tui.domain.status import AccountRow, Severity
 from layers_tui.ui.board import Board
 from layers_tui.ui.screens.dashboard import DashboardScreen
 from layers_tui.ui.screens.dashboard_panes import SeenSince
-from layers_tui.ui.widgets.accounts_table import AccountsTable, lay_out, short_status
+from layers_tui.ui.widgets.accounts_table import (
+    AccountsTable,
+    lay_out,
+    short_status,
+    status_width,
+)
 from layers_tui.ui.widgets.project_list import ProjectList
 from tests.scenes import build, loaded, screen_text
 
@@ -69,8 +73,8 @@ async def test_what_is_broken_and_when_is_on_screen_at_every_size(size, columns)
         text = screen_text(harness.app)
         assert "expired 3 days ago" in text  # the expiry column is never cut
         assert "✖ reauth " in text  # status: glyph and short word
-        # As wide as its widest word ("✖ expires <24 h") and its gutter, no wider.
-        assert table.columns[0][1] == len("✖ expires <24 h") + 1
+        # As wide as its widest word ("▲ expires <7 days") and its gutter, no wider.
+        assert table.columns[0][1] == len("▲ expires <7 days") + 1
 
 
 async def test_at_120_columns_the_project_counts_are_never_cut():
@@ -97,25 +101,13 @@ def test_columns_grow_only_when_every_column_before_them_fits():
     assert wide["name"] == 32 and wide["project"] == 28
 
 
-def test_a_connected_token_with_a_problem_says_when_it_expires():
-    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
-    row = AccountRow(
-        "sa_1",
-        "social",
-        "prj_1",
-        "P",
-        "tiktok",
-        "x",
-        "connected",
-        "connected",
-        Severity.CRITICAL,
-        False,
-        None,
-        now + timedelta(hours=5),
-        "",
-    )
-    assert short_status(row, now, 86_400) == "expires <24 h"
-    assert short_status(row, now + timedelta(hours=6), 86_400) == "expired"
+def test_the_status_column_says_it_short_and_is_as_wide_as_its_widest_word():
+    assert short_status("expires < 24 h") == "expires <24 h"
+    assert short_status("token expired") == "expired"
+    assert short_status("reauth required") == "reauth"
+    rows = [_row("tiktok", status="reauth_required"), _row("tiktok", status="connected")]
+    assert status_width(rows) == len("● connected") + 1
+    assert status_width(rows[:1]) == len("Status ↓") + 1  # never narrower than its title
 
 
 # -- sideways scroll and the project list ----------------------------------------------------------

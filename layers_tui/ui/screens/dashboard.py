@@ -246,13 +246,11 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         table = self.query_one(AccountsTable)
         # Relative times are as of when the rows were computed (every 30 s), so a quiet
         # refresh repaints nothing.
-        thresholds = self.thresholds
         table.show_rows(
             self.visible_rows,
             board.rows_at or now,
             palette_for(self.app),
-            thresholds.warn_seconds,
-            thresholds.crit_seconds,
+            self.thresholds.warn_seconds,
             self.seen_since,
         )
         table.show_sort(self.sort_column, self.sort_reverse)
