@@ -163,7 +163,7 @@ class Board:
         # in the order (key, project, row position) when a merge takes them out.
         self._replaced: dict[str, list[AccountRow]] = {}
         self._project_order: tuple[tuple, list[AccountRow]] | None = None
-        self._search_parts: dict[tuple[str, ...], str] = {}
+        self._search_parts: dict[tuple[str, str] | str, str] = {}
 
     # -- changes ---------------------------------------------------------------------------
     def set_projects(self, projects: list[Project]) -> None:
@@ -268,35 +268,42 @@ class Board:
         """Fill each row's search text now, from pieces shared between rows (a status, a
         platform, a project), so the first filter keystroke does not build 50,000 of them.
         What `AccountRow.search_fields` computes (a test holds the two together)."""
-        parts = self._search_parts
+        shared = self._search_parts  # status and platform pieces: a handful in all
+        projects: dict[tuple[str, str], str] = {}  # one project per call, as a rule
+        store = object.__setattr__
         for row in rows:
-            status = parts.get(("status", row.status, row.status_label))
+            status = shared.get((row.status, row.status_label))
             if status is None:
                 status = f"{row.status}\n{row.status_label}".lower()
-                parts["status", row.status, row.status_label] = status
-            platform = parts.get(("platform", row.platform))
+                shared[row.status, row.status_label] = status
+            platform = shared.get(row.platform)
             if platform is None:
-                platform = f"{row.platform}\n{row.platform_label}".lower()
-                parts["platform", row.platform] = platform
-            project = parts.get(("project", row.project_name, row.project_id))
+                platform = shared[row.platform] = f"{row.platform}\n{row.platform_label}".lower()
+            project = projects.get((row.project_name, row.project_id))
             if project is None:
                 project = f"{row.project_name}\n{row.project_id}".lower()
-                parts["project", row.project_name, row.project_id] = project
-            fields = {
-                "status": status,
-                "platform": platform,
-                "project": project,
-                "kind": row.kind,
-                "name": row.name.lower(),
-                "id": row.key.lower(),
-            }
+                projects[row.project_name, row.project_id] = project
+            name, ident = row.name.lower(), row.key.lower()
             # Set as cached_property would, but as attributes: writing to `row.__dict__`
             # would turn each row's key-sharing attribute dict into a dict of its own (about
             # 1 KB a row, 50 MB at 50,000 rows).
-            object.__setattr__(row, "search_fields", fields)
-            object.__setattr__(row, "search_text", "\n".join(fields.values()))
-        if len(parts) > 4 * max(len(self.snapshots), 64):
-            self._search_parts = {}  # pieces of projects that are gone
+            store(
+                row,
+                "search_fields",
+                {
+                    "status": status,
+                    "platform": platform,
+                    "project": project,
+                    "kind": row.kind,
+                    "name": name,
+                    "id": ident,
+                },
+            )
+            store(
+                row, "search_text", f"{status}\n{platform}\n{project}\n{row.kind}\n{name}\n{ident}"
+            )
+        if len(shared) > 256:
+            self._search_parts = {}  # unknown statuses or platforms by the hundred
 
     def summary(self, project_id: str) -> Summary | None:
         return self._summaries.get(project_id)
