@@ -24,7 +24,7 @@ from typing import Any
 
 log = logging.getLogger("layers_tui.store")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 REFRESH_LEASE = "refresh"
 BUSY_TIMEOUT_MS = 5000
 
@@ -112,6 +112,9 @@ MIGRATIONS: dict[int, str] = {
     # account "kind:key", or "data" for freshness), so a restart never repeats an alert.
     2: "CREATE TABLE IF NOT EXISTS alert_state (target TEXT NOT NULL, subject TEXT NOT NULL, "
     "state TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (target, subject));",
+    # the dashboard's "since" reads one project's history: without this it scans the table.
+    3: "CREATE INDEX IF NOT EXISTS history_project ON history "
+    "(project_id, kind, account_key, at);",
 }
 
 

@@ -263,3 +263,19 @@ def test_a_version_1_store_is_upgraded_keeping_its_data(tmp_path):
         assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     finally:
         store.close()
+
+
+def test_one_projects_history_is_read_through_its_index(tmp_path):
+    store = Store.open(tmp_path / "s.sqlite3", NOW)
+    try:
+        plan = " ".join(
+            str(row[-1])
+            for row in store._db.execute(
+                "EXPLAIN QUERY PLAN SELECT kind, account_key, MAX(at) FROM history "
+                "WHERE project_id = ? GROUP BY kind, account_key",
+                ("p1",),
+            )
+        )
+        assert "history_project" in plan
+    finally:
+        store.close()
