@@ -183,3 +183,25 @@ async def test_screen_and_exit_message_use_the_projects_zone_and_name_it():
         line = exit_line(flow)
         assert f"expires {on_screen.group(1)} {flow.timezone}" in line
         assert "UTC" not in line
+
+
+async def test_read_only_flow_screen_dims_n_and_says_why():
+    harness = build(read_only=True)
+    async with harness.app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded(pilot)
+        flow = harness.app.engine.flows  # nothing pending: open a resumed flow's screen
+        assert not flow
+        from layers_tui.ui.screens.flow_requests import FlowRequest
+
+        project = harness.app.session.inventory.projects[0]
+        screen = FlowScreen([FlowRequest.connect(project, "tiktok")])
+        await harness.app.push_screen(screen)
+        await settle(pilot)
+        hints = {hint.action: hint for hint in key_hints(screen)}
+        assert not hints["new_link"].enabled
+        harness.app.clear_notifications()
+        await pilot.press("n")
+        await pilot.pause()
+        assert len(notes(harness.app)) == 1 and "read-only" in notes(harness.app)[0]
+        assert "no link is minted" in screen_text(harness.app)
+        assert not [r for r in harness.transport.requests if r.method == "POST"]

@@ -23,7 +23,7 @@ from layers_tui.flows.model import PendingFlow
 from layers_tui.probes import browser_probe
 from layers_tui.text import safe
 
-from ..keys import Group, hint_line, key_hints, shown_hints
+from ..keys import Group, hint_line, key_hints, read_only_check, shown_hints
 from ..messages import ActionFailed, ConsentSent, FlowChanged, FlowMinted, FlowsHalted
 from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
@@ -92,6 +92,10 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
         request = self.request
         if request.flow_id and request.flow_id in self.app.engine.flows:
             self.flow = self.app.engine.flows[request.flow_id]
+        elif self.app.settings.read_only:  # e.g. `layers-tui --read-only connect ...`
+            self.problem = (
+                "layers-tui runs read-only (--read-only or read_only in config): no link is minted."
+            )
         else:
             self.mint(request)
         self.render_state()
@@ -201,6 +205,8 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
             return False
         if action == "skip" and (len(self.requests) < 2 or self.bulk_finished):
             return False
+        if read_only_check(self, action) is None:
+            return None  # n mints: dimmed in --read-only (pressing it says why)
         flow = self.flow
         if flow is not None and not flow.terminal:
             return True

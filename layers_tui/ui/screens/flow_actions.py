@@ -42,6 +42,10 @@ class FlowActions:
     def key_o(self) -> None:
         self._say_link_finished()
 
+    def key_n(self) -> None:
+        if self.app.settings.read_only:
+            self.app.refuse_if_read_only("Minting a link")  # the binding is dimmed
+
     def _say_link_finished(self) -> None:
         flow = self.flow
         if flow is None or not flow.terminal:
