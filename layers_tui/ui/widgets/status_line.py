@@ -109,7 +109,7 @@ class StatusLine(Static):
             if state.refreshing:
                 second.append(f"{_progress_text(state.progress)} · ", style=palette.muted)
             if state.updated_seconds is not None:
-                second.append(f"updated {_ago(state.updated_seconds)}", style=palette.muted)
+                second.append(f"last refresh {_ago(state.updated_seconds)}", style=palette.muted)
             if state.plan_reason:
                 second.append(f" · {state.plan_reason}", style=palette.warning)
         order = "↓" if not state.sort_reverse else "↑"
