@@ -113,8 +113,7 @@ MIGRATIONS: dict[int, str] = {
     2: "CREATE TABLE IF NOT EXISTS alert_state (target TEXT NOT NULL, subject TEXT NOT NULL, "
     "state TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (target, subject));",
     # the dashboard's "since" reads one project's history: without this it scans the table.
-    3: "CREATE INDEX IF NOT EXISTS history_project ON history "
-    "(project_id, kind, account_key, at);",
+    3: "CREATE INDEX IF NOT EXISTS history_project ON history (project_id, kind, account_key, at);",
 }
 
 
