@@ -226,7 +226,9 @@ async def test_corrupt_old_flow_file_is_moved_aside(tmp_path):
 
 async def start_bulk(pilot) -> FlowScreen:
     await loaded(pilot)
-    await pilot.press("R")
+    await pilot.press("R")  # the list of accounts it would reauth; enter sends them all
+    await settle(pilot)
+    await pilot.press("enter")
     await settle(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, FlowScreen)

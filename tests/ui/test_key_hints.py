@@ -111,7 +111,7 @@ async def test_help_on_the_flow_screen_lists_its_keys_and_nothing_that_cannot_ap
             assert rows[(hint.display, hint.description)] == hint.enabled, hint
         # The flow screen's own key list is the same source: the keys that work now.
         listed = str(flow_screen.query_one("#flow-keys").render())
-        for key, description in [("y", "Copy link"), ("o", "Open"), ("esc", "Back")]:
+        for key, description in [("y", "Copy link"), ("o", "Open"), ("esc q", "Back")]:
             assert f"{key} {description}" in listed
 
 

@@ -37,6 +37,7 @@ class StatusState:
     progress: Progress | None = None  # the refresh pass under way
     loaded: bool = True  # False until any project's data is known
     refreshed_by: str | None = None  # another process refreshes (holds the lease)
+    error_hint: str = ""  # what to do about `error`, when the error alone doesn't say
 
 
 def _ago(seconds: float) -> str:
@@ -103,6 +104,8 @@ class StatusLine(Static):
             else:
                 stale = ""
             second.append(f"⚠ {stale}{format_error(state.error)}", style=palette.critical)
+            if state.error_hint:
+                second.append(f" · {state.error_hint}", style=palette.critical)
         else:
             if state.refreshed_by:
                 second.append(f"refreshed by {state.refreshed_by} · ", style=palette.muted)
