@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from layers_tui import paths
+from layers_tui.ui.widgets.status_line import StatusLine
 from tests.scenes import build, loaded, screen_text, settle
 
 SIZE = (120, 40)
@@ -78,3 +79,7 @@ async def test_a_rejected_key_says_where_it_came_from_and_suggests_doctor_once()
         await settle(pilot)
         assert sum("was rejected" in note for note in notes(harness.app)) == 1
         assert "layers-tui doctor" in screen_text(harness.app)
+        # The status line stays after the toast is gone: it names the key's origin too.
+        status = str(harness.app.screen.query_one(StatusLine).render())
+        assert "(401)" in status
+        assert "key from LAYERS_API_KEY (environment): check it with `layers-tui doctor`" in status
