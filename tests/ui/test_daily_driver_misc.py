@@ -83,3 +83,25 @@ async def test_a_rejected_key_says_where_it_came_from_and_suggests_doctor_once()
         status = str(harness.app.screen.query_one(StatusLine).render())
         assert "(401)" in status
         assert "key from LAYERS_API_KEY (environment): check it with `layers-tui doctor`" in status
+
+
+async def test_open_details_follow_the_accounts_new_data():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        dashboard = pilot.app.screen
+        table = dashboard.query_one("AccountsTable")
+        index = next(i for i, row in enumerate(table.rows) if row.status == "connected")
+        table.move_cursor(row=index)
+        row = table.rows[index]
+        await pilot.press("enter")
+        await settle(pilot)
+        detail = pilot.app.screen
+        assert "connected" in str(detail.query_one("#detail-head").render())
+        org = harness.app.whoami.organization_id
+        harness.sandbox.state.sandbox.world.expire_token(org, row.key)
+        harness.app.refresh_pass([row.project_id])
+        await settle(pilot)
+        assert pilot.app.screen is detail
+        head = str(detail.query_one("#detail-head").render())
+        assert "reauth required" in head and "status reauth_required" in head

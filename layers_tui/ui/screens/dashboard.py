@@ -154,9 +154,21 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         if self.board.put(message.snapshot):
             self.seen_since.forget(message.snapshot.project.id)
             self.schedule_render()
+            self.update_open_details(message.snapshot.project.id)
         fetched = message.snapshot.fetched_at
         if fetched is not None and (self.last_ok_at is None or fetched > self.last_ok_at):
             self.last_ok_at = fetched
+
+    def update_open_details(self, project_id: str) -> None:
+        """An open details screen of this project's account shows its new data."""
+        from .detail import DetailScreen
+
+        for screen in self.app.screen_stack:
+            if isinstance(screen, DetailScreen) and screen.row.project_id == project_id:
+                rows = self.board.project_rows(project_id, self.app.clock.now())
+                row = next((r for r in rows if r.key == screen.row.key), None)
+                if row is not None:
+                    screen.follow(row, self.board.snapshots.get(project_id))
 
     def on_refresh_progress(self, message: RefreshProgress) -> None:
         self.progress = message.progress

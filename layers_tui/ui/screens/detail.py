@@ -81,6 +81,16 @@ class DetailScreen(ShowsHelp, ReportsWorkerErrors, Screen):
         else:
             health.update(Text("Content health: not available for this account."))
 
+    def follow(self, row: AccountRow, snapshot: ProjectSnapshot | None) -> None:
+        """New data for this account (a refresh, a finished reconnect): shown at once."""
+        self.row, self.snapshot = row, snapshot
+        try:
+            self.history = self.app.session.store.history(account_key=row.key, limit=50)
+        except Exception:  # the store's trouble never keeps the details away
+            pass
+        self._render_fields()
+        self.refresh_bindings()  # `r` may apply now, or no longer
+
     def _model_fields(self) -> dict:
         if self.snapshot is None:
             return {}
