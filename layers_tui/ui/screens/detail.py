@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -84,10 +85,8 @@ class DetailScreen(ShowsHelp, ReportsWorkerErrors, Screen):
     def follow(self, row: AccountRow, snapshot: ProjectSnapshot | None) -> None:
         """New data for this account (a refresh, a finished reconnect): shown at once."""
         self.row, self.snapshot = row, snapshot
-        try:
+        with contextlib.suppress(Exception):  # the store's trouble never keeps the details away
             self.history = self.app.session.store.history(account_key=row.key, limit=50)
-        except Exception:  # the store's trouble never keeps the details away
-            pass
         self._render_fields()
         self.refresh_bindings()  # `r` may apply now, or no longer
 
