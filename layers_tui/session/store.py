@@ -659,6 +659,85 @@ class Store:
             )
         ]
 
+    def state_counts(
+        self,
+        project_ids: Sequence[str] | None = None,
+        platform: str | None = None,
+        kind: str | None = None,
+    ) -> dict[tuple[str, str], int]:
+        """(kind, status) -> how many accounts of a selection: one walk of the covering
+        index `accounts_state`, no documents read."""
+        where, args = _selection(project_ids, platform, kind)
+        rows = self._db.execute(
+            f"SELECT kind, status, COUNT(*) FROM accounts {where} GROUP BY kind, status", args
+        )
+        return {(row_kind, status): int(count) for row_kind, status, count in rows}
+
+    def project_totals(self, project_ids: Sequence[str] | None = None) -> tuple[int, float | None]:
+        """(how many listed projects, the oldest refresh time among them); no documents."""
+        where, args = _listed(project_ids)
+        row = self._db.execute(
+            "SELECT COUNT(*), MIN(s.refreshed_at) FROM projects p LEFT JOIN project_state s "
+            f"ON s.project_id = p.id {where}",
+            args,
+        ).fetchone()
+        return int(row[0]), row[1]
+
+    def notable_projects(
+        self, stale_before: float | None, project_ids: Sequence[str] | None = None
+    ) -> list[ProjectRecord]:
+        """Listed projects a report names, in listing order: never refreshed, refreshed
+        before `stale_before` (epoch), last attempt failed, or with unreadable records. The
+        others' documents are never read."""
+        where, args = _listed(project_ids)
+        notable = (
+            "(s.refreshed_at IS NULL OR s.error IS NOT NULL "
+            "OR (s.invalid IS NOT NULL AND s.invalid != '[]')"
+            + (" OR s.refreshed_at < ?" if stale_before is not None else "")
+            + ")"
+        )
+        where = f"{where} AND {notable}" if where else f"WHERE {notable}"
+        rows = self._db.execute(
+            "SELECT p.id, p.doc, s.refreshed_at, s.attempted_at, s.error, s.invalid, "
+            "COALESCE(s.seq, 0) FROM projects p LEFT JOIN project_state s "
+            f"ON s.project_id = p.id {where} ORDER BY p.position",
+            [*args, *(() if stale_before is None else (stale_before,))],
+        ).fetchall()
+        return [_project_record(row) for row in rows]
+
+    def projects_by_id(self, project_ids: Iterable[str]) -> dict[str, ProjectRecord]:
+        """The listed projects among `project_ids`, by id (unlisted ids are left out)."""
+        records: dict[str, ProjectRecord] = {}
+        for clause, batch in _in_batches("p.id", sorted(set(project_ids))):
+            if not batch:
+                continue
+            rows = self._db.execute(
+                "SELECT p.id, p.doc, s.refreshed_at, s.attempted_at, s.error, s.invalid, "
+                "COALESCE(s.seq, 0) FROM projects p LEFT JOIN project_state s "
+                f"ON s.project_id = p.id WHERE {clause}",
+                batch,
+            )
+            records.update((row[0], _project_record(row)) for row in rows)
+        return records
+
+    def due_count(
+        self, now: float, max_age: float, project_ids: Sequence[str] | None = None
+    ) -> int:
+        """How many listed projects need a refresh: no data, data `max_age` seconds old or
+        older at `now` (epoch), or a failed last attempt."""
+        where, args = _listed(project_ids)
+        due = (
+            "(s.refreshed_at IS NULL OR ? - s.refreshed_at >= ? "
+            "OR (s.error IS NOT NULL AND s.error NOT IN ('', 'null')))"
+        )
+        where = f"{where} AND {due}" if where else f"WHERE {due}"
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM projects p LEFT JOIN project_state s "
+            f"ON s.project_id = p.id {where}",
+            [*args, now, max_age],
+        ).fetchone()
+        return int(row[0])
+
     # -- metrics (covering columns only, never the documents) -----------------------------------
     @contextlib.contextmanager
     def read_snapshot(self) -> Iterator[None]:
@@ -970,6 +1049,13 @@ def _selection(
         clauses.append("kind = ?")
         args.append(kind)
     return (f"WHERE {' AND '.join(clauses)}" if clauses else "", args)
+
+
+def _listed(project_ids: Sequence[str] | None) -> tuple[str, list[Any]]:
+    """A WHERE clause over `projects p` for a selection of project ids (None: every one)."""
+    if project_ids is None:
+        return "", []
+    return f"WHERE p.id IN ({','.join('?' * len(project_ids))})", list(project_ids)
 
 
 IN_BATCH = 500  # ids per IN (...) clause, well under SQLite's variable limit
