@@ -56,7 +56,14 @@ from layers_tui.domain.status import (
 from layers_tui.flows.budget import RequestBudget
 from layers_tui.logs import redact
 from layers_tui.models import Project, SocialAccount, WhoAmI
-from layers_tui.session.health import Selection, account_rows, health, match_projects
+from layers_tui.session.health import (
+    HealthReport,
+    Selection,
+    account_rows,
+    health,
+    match_projects,
+    project_rows,
+)
 from layers_tui.session.inventory import (
     FOLLOW_SECONDS,
     Inventory,
@@ -261,7 +268,8 @@ class Refreshed:
     failed: int = 0
     followed: bool = False  # another process held the lease: we asked it and waited
     duplicates: tuple[Project, ...] = ()
-    records: list[ProjectRecord] = field(default_factory=list)  # the store's, read last
+    # the store's projects, read last; only when --project needs their names
+    records: list[ProjectRecord] | None = None
 
 
 @dataclass(frozen=True)
@@ -329,16 +337,18 @@ async def freshen(
     """Make the selection's data fresh where the budget and `deadline` allow: ourselves under
     the refresh lease, or, when another process holds it, by asking that one through the
     store and waiting for its news (taking over if it goes away meanwhile). A fresh store
-    is read once and nothing else happens (no lease, no request)."""
+    is asked in SQL and nothing else happens (no lease, no request, no project document
+    read unless --project needs the names)."""
     store, clock = engine.store, engine.clock
-    records = store.projects()
+    records = store.projects() if scope.project else None
+    ids = None if records is None else [record.id for record in scope.select(records)]
     now = clock.now()
-    if not _listing_due(store, now, freshness.max_age) and not _due(
-        scope.select(records), now.timestamp(), freshness.max_age
+    if not _listing_due(store, now, freshness.max_age) and not store.due_count(
+        now.timestamp(), freshness.max_age, ids
     ):
         return Refreshed(records=records)
     outcome = await _freshen(engine, scope, freshness, deadline)
-    outcome.records = store.projects()
+    outcome.records = store.projects() if scope.project else None
     return outcome
 
 
@@ -389,18 +399,20 @@ async def gather(
     whoami = await engine.identify()
     freshness = within_budget(engine, freshness)
     outcome = await freshen(engine, scope, freshness, deadline)
-    records = outcome.records
-    selected = scope.select(records)
-    if scope.project and not selected:
-        return unknown(
-            f"no project matches --project {safe(scope.project, 60)!r} (by id, or part of a "
-            f"name; {len(records)} projects listed)",
-            "NO_MATCH",
-        )
+    selected: tuple[str, ...] | None = None
+    if scope.project:
+        records = outcome.records if outcome.records is not None else engine.store.projects()
+        selected = tuple(record.id for record in scope.select(records))
+        if not selected:
+            return unknown(
+                f"no project matches --project {safe(scope.project, 60)!r} (by id, or part "
+                f"of a name; {len(records)} projects listed)",
+                "NO_MATCH",
+            )
     return CheckData(
         whoami.organization_name,
         engine.store,
-        tuple(record.id for record in selected) if scope.project else None,
+        selected,
         outcome,
         started_at,
         freshness,
@@ -485,16 +497,15 @@ def build_report(
         selection,
         stale_before=data.started_at.timestamp() - data.freshness.max_age,
         problem_limit=PROBLEMS_LISTED,
-        records=data.refreshed.records,
-        counts=_alert_conditions(ranges, now),  # counted in the same pass
+        counts=_alert_conditions(ranges, now),
     )
-    records = report.projects
+    projects = report.project_count
     failed_ids = {record.id for record in report.failed}
     never = [record for record in report.never if record.id not in failed_ids]
     if scope.narrowed and not report.summary.total and not report.failed and not never:
         return unknown(f"no accounts match {scope.describe()}", "NO_MATCH")
     stale_ids = [record.id for record in report.stale]
-    summary, problems = _expiry_alerts(data.store, selection, ranges, now, report, records)
+    summary, problems = _expiry_alerts(data.store, selection, ranges, now, report)
     stale_summary = report.stale_summary
     if stale_ids:
         stale_selection = Selection(tuple(stale_ids), scope.platform, scope.kind)
@@ -508,18 +519,18 @@ def build_report(
         ok=summary.ok,
         off=summary.off,
     )
-    invalid = sum(len(record.invalid) for record in records)
+    invalid = sum(len(record.invalid) for record in report.invalid)
     duplicates = data.refreshed.duplicates
     code = exit_code(
         fresh, len(report.failed), len(duplicates), invalid, staleness.summary, len(never)
     )
     expiry = report.min_expiry_seconds
-    lines = _text_lines(data, problems, summary, records, report.failed, staleness, now)
+    lines = _text_lines(data, problems, summary, report.invalid, report.failed, staleness, now)
     lines[0] = _status_line(
-        code, summary, len(records), len(report.failed), duplicates, invalid, staleness, now
+        code, summary, projects, len(report.failed), duplicates, invalid, staleness, now
     ) + _perf(
         summary,
-        len(records),
+        projects,
         len(report.failed),
         len(duplicates),
         invalid,
@@ -546,7 +557,7 @@ def build_report(
             invalid,
             staleness,
             expiry,
-            len(records),
+            projects,
             now,
             ranges,
         ),
@@ -576,16 +587,30 @@ def _judged(row: AccountRow, ranges: ExpiryRanges, now: datetime) -> AccountRow:
 
 
 def _alert_conditions(ranges: ExpiryRanges, now: datetime) -> tuple[tuple[str, list], ...]:
-    """(critical, warning-but-not-critical) SQL over ticking tokens, with their parameters."""
+    """(critical, warning-but-not-critical) SQL over ticking tokens, with their parameters:
+    comparisons on expires_at only, so each is a range of the index accounts_state."""
     stamp = now.timestamp()
     critical, critical_params = ranges.critical.sql(stamp)
+    calm, calm_params = ranges.critical.complement().sql(stamp)
     warning, warning_params = ranges.warning.sql(stamp)
     return (
         (f"{_TICKING} AND {critical}", [stamp, *critical_params]),
         (
-            f"{_TICKING} AND NOT {critical} AND {warning}",
-            [stamp, *critical_params, *warning_params],
+            f"{_TICKING} AND {calm} AND {warning}",
+            [stamp, *calm_params, *warning_params],
         ),
+    )
+
+
+def _alerting(ranges: ExpiryRanges, now: datetime) -> tuple[str, list]:
+    """Ticking tokens the ranges make critical or warning, as one condition (the common
+    ticking part first, so the index is sought once)."""
+    stamp = now.timestamp()
+    critical, critical_params = ranges.critical.sql(stamp)
+    warning, warning_params = ranges.warning.sql(stamp)
+    return (
+        f"{_TICKING} AND ({critical} OR {warning})",
+        [stamp, *critical_params, *warning_params],
     )
 
 
@@ -617,8 +642,7 @@ def _expiry_alerts(
     selection: Selection,
     ranges: ExpiryRanges,
     now: datetime,
-    report: Any,
-    records: list[ProjectRecord],
+    report: HealthReport,
 ) -> tuple[Summary, list[AccountRow]]:
     """The report's summary and problem rows with the ranges applied: counted in SQL, and
     the soonest-expiring alerting rows built, up to PROBLEMS_LISTED in all."""
@@ -626,16 +650,13 @@ def _expiry_alerts(
     summary = _with_alerts(report.summary, critical, warning)
     problems = list(report.problems)
     if critical + warning:
-        by_id = {record.id: record for record in records}
-        condition = " OR ".join(f"({sql})" for sql, _ in _alert_conditions(ranges, now))
-        params = [value for _, values in _alert_conditions(ranges, now) for value in values]
+        condition, params = _alerting(ranges, now)
         accounts = store.first_accounts(
             condition, params, PROBLEMS_LISTED, order_by="expires_at", **_scope(selection)
         )
+        owners = project_rows(store, {project_id for project_id, _, _ in accounts})
         for project_id, _kind, doc in accounts:
-            record = by_id.get(project_id)
-            project = Project.model_validate(record.doc) if record else Project(id=project_id)
-            refreshed = from_epoch(record.refreshed_at) if record else None
+            project, refreshed = owners[project_id]
             row = social_row(
                 SocialAccount.model_validate(doc), project, now, EXPIRED_ONLY, refreshed
             )
@@ -725,7 +746,7 @@ def _text_lines(
     data: CheckData,
     problems: list[AccountRow],
     summary: Summary,
-    records: list[ProjectRecord],
+    unreadable: list[ProjectRecord],
     failed: list[ProjectRecord],
     staleness: Staleness,
     now: datetime,
@@ -764,7 +785,7 @@ def _text_lines(
             f"WARNING: project id {safe(project.id, 60)} is listed more than once "
             f"(also as {safe(project.name, 60)!r}); its accounts are counted once"
         )
-    for record in records:
+    for record in unreadable:
         if record.invalid:
             lines.append(
                 f"WARNING: project {safe(_name(record), 60)}: {len(record.invalid)} account "

@@ -63,16 +63,23 @@ class Range:
         return ("@" if self.inside else "") + body
 
     def sql(self, now: float) -> tuple[str, list[float]]:
-        """SQL over `expires_at` that holds when the seconds until expiry alert."""
-        clauses, params = [], []
+        """SQL over `expires_at` that holds when the seconds until expiry alert. Plain
+        comparisons (`expires_at < ?`, never `NOT (...)`), so SQLite seeks in the index on
+        expires_at rather than reading every token; NULL never alerts."""
+        bounds: list[tuple[str, float]] = []
         if self.start != -_INF:
-            clauses.append("expires_at >= ?")
-            params.append(now + self.start)
+            bounds.append((">=" if self.inside else "<", now + self.start))
         if self.end != _INF:
-            clauses.append("expires_at <= ?")
-            params.append(now + self.end)
-        within = " AND ".join(clauses) or "1 = 1"
-        return (f"({within})" if self.inside else f"NOT ({within})"), params
+            bounds.append(("<=" if self.inside else ">", now + self.end))
+        if not bounds:
+            return ("(1 = 1)" if self.inside else "(1 = 0)"), []
+        joiner = " AND " if self.inside else " OR "
+        text = joiner.join(f"expires_at {operator} ?" for operator, _ in bounds)
+        return f"({text})", [value for _, value in bounds]
+
+    def complement(self) -> Range:
+        """The range that alerts exactly where this one does not."""
+        return Range(self.start, self.end, not self.inside)
 
 
 def _number(value: float) -> str:

@@ -3,7 +3,8 @@
 Counting 40,000 accounts must not mean building 40,000 rows: SQL counts by the columns the
 verdict depends on (kind, status, token expiry against now and the thresholds), mirroring
 `domain.status` (a property test holds the two together), and only the problem rows a
-report shows (`problem_limit`) are built and judged by the domain rules in Python.
+report shows (`problem_limit`) are built and judged by the domain rules in Python. Likewise
+only the projects a report names are read whole, not the 2,000 project documents.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ _CRITICAL = (
     "AND expires_at <= ?)"
 )
 _WARNING = f"NOT ({_SURELY_OK}) AND NOT ({_SURELY_OFF}) AND NOT ({_CRITICAL})"
-# The soonest token expiry, as `Store.min_expiry` reads it.
-_MIN_EXPIRY = "MIN(CASE WHEN status = 'connected' AND expires_at IS NOT NULL THEN expires_at END)"
 
 
 @dataclass(frozen=True)
@@ -55,10 +54,11 @@ class Selection:
 class HealthReport:
     summary: Summary
     problems: list[AccountRow]  # warning and critical rows, worst first
-    projects: list[ProjectRecord]
+    project_count: int  # projects listed in the selection
     stale: list[ProjectRecord] = field(default_factory=list)  # not refreshed within max_age
     never: list[ProjectRecord] = field(default_factory=list)  # never refreshed at all
     failed: list[ProjectRecord] = field(default_factory=list)  # last attempt failed
+    invalid: list[ProjectRecord] = field(default_factory=list)  # with unreadable records
     min_expiry_seconds: float | None = None
     oldest_data: datetime | None = None
     stale_summary: Summary = field(default_factory=Summary)  # problems in stale projects
@@ -77,6 +77,43 @@ def match_projects(records: Sequence[ProjectRecord], wanted: str) -> list[Projec
     return [r for r in records if needle and needle in str(r.doc.get("name", "")).lower()]
 
 
+def summary_counts(
+    store: Store, now: datetime, thresholds: Thresholds, selection: Selection = Selection()
+) -> tuple[Summary, float | None]:
+    """The selection's summary by the domain rules, and its soonest token expiry (epoch),
+    counted in SQL: one walk of the covering index by (kind, status), then index range
+    counts over the connected tokens that expire within the thresholds."""
+    scope = _scope(selection)
+    stamp = now.timestamp()
+    ok_after = stamp + max(thresholds.warn_seconds, thresholds.crit_seconds)
+    crit_until = stamp + thresholds.crit_seconds
+    by_state = store.state_counts(**scope)
+    expiring = "kind = 'social' AND status = 'connected' AND expires_at <= ?"
+    connected = by_state.get(("social", "connected"), 0)
+    not_ok_yet = store.count_where(expiring, (ok_after,), **scope) if connected else 0
+    expired = store.count_where(expiring, (crit_until,), **scope) if connected else 0
+    ok = by_state.get(("ad", "valid"), 0) + connected - not_ok_yet
+    off = by_state.get(("social", "disconnected"), 0)
+    critical = expired + sum(
+        by_state.get(state, 0)
+        for state in (
+            ("social", "reauth_required"),
+            ("ad", "expired"),
+            ("ad", "revoked"),
+            ("ad", "invalid"),
+        )
+    )
+    soonest = [
+        value
+        for kind in sorted({kind for kind, status in by_state if status == "connected"})
+        if (value := store.min_expiry(scope["project_ids"], selection.platform, kind)) is not None
+    ]
+    summary = Summary(
+        critical=critical, warning=sum(by_state.values()) - ok - off - critical, ok=ok, off=off
+    )
+    return summary, min(soonest, default=None)
+
+
 def health(
     store: Store,
     now: datetime,
@@ -86,40 +123,28 @@ def health(
     *,
     stale_before: float | None = None,
     problem_limit: int | None = None,
-    records: Sequence[ProjectRecord] | None = None,
     counts: Sequence[tuple[str, Sequence[object]]] = (),
 ) -> HealthReport:
     """Counts by severity in SQL; problem rows (worst first, at most `problem_limit`)
     judged by the domain rules. Projects refreshed before `stale_before` (epoch; or more
     than `max_age` seconds before `now`) are stale, and `stale_summary` counts their
-    problems. `records`: the store's projects when the caller has just read them. `counts`:
-    more conditions (SQL, parameters) counted in the same pass over the accounts."""
-    chosen = list(store.projects() if records is None else records)
-    if selection.project_ids is not None:
-        wanted = set(selection.project_ids)
-        chosen = [r for r in chosen if r.id in wanted]
-    ids = [r.id for r in chosen] if selection.project_ids is not None else None
-    scope = {"project_ids": ids, "platform": selection.platform, "kind": selection.kind}
+    problems. `counts`: more conditions (SQL, parameters) counted over the selection. Only
+    the projects a report names are read whole: stale, never loaded, failed, with
+    unreadable records, or owning a problem row shown."""
+    scope = _scope(selection)
     stamp = now.timestamp()
     ok_after = stamp + max(thresholds.warn_seconds, thresholds.crit_seconds)
     crit_until = stamp + thresholds.crit_seconds
     warning_params = (ok_after, crit_until)
-    total, ok, off, critical, expiry, *extra = store.aggregate(
-        [
-            ("COUNT(*)", ()),
-            (_count(_SURELY_OK), (ok_after,)),
-            (_count(_SURELY_OFF), ()),
-            (_count(_CRITICAL), (crit_until,)),
-            (_MIN_EXPIRY, ()),
-            *((_count(condition), params) for condition, params in counts),
-        ],
-        **scope,
-    )
+    summary, expiry = summary_counts(store, now, thresholds, selection)
+    extra = tuple(store.count_where(condition, params, **scope) for condition, params in counts)
     if stale_before is None and max_age is not None:
         stale_before = stamp - max_age
+    project_count, oldest = store.project_totals(scope["project_ids"])
+    notable = store.notable_projects(stale_before, scope["project_ids"])
     stale = [
         r
-        for r in chosen
+        for r in notable
         if r.refreshed_at is not None and stale_before is not None and r.refreshed_at < stale_before
     ]
     stale_summary = Summary()
@@ -128,49 +153,49 @@ def health(
         stale_critical = store.count_where(_CRITICAL, (crit_until,), **stale_scope)
         stale_warning = store.count_where(_WARNING, warning_params, **stale_scope)
         stale_summary = Summary(critical=stale_critical, warning=stale_warning)
-    by_id = {r.id: r for r in chosen}
-    projects: dict[str, tuple[Project, datetime | None]] = {}  # only those with problems shown
-    problems: list[AccountRow] = []
+    found: list[tuple[str, str, dict]] = []
     for condition, params in ((_CRITICAL, (crit_until,)), (_WARNING, warning_params)):
-        limit = None if problem_limit is None else problem_limit - len(problems)
+        limit = None if problem_limit is None else problem_limit - len(found)
         if limit is not None and limit <= 0:
             break
-        for project_id, kind, doc in _accounts(store, condition, params, scope, limit):
-            if project_id not in projects:
-                record = by_id.get(project_id)
-                projects[project_id] = (
-                    (Project.model_validate(record.doc), from_epoch(record.refreshed_at))
-                    if record
-                    else (Project(id=project_id), None)
-                )
-            project, refreshed = projects[project_id]
-            problems.append(_row(kind, doc, project, now, thresholds, refreshed))
+        found.extend(_accounts(store, condition, params, scope, limit))
+    owners = project_rows(store, {project_id for project_id, _, _ in found})
+    problems = [
+        _row(kind, doc, *owners[project_id], now, thresholds) for project_id, kind, doc in found
+    ]
     problems.sort(key=lambda row: (-int(row.severity), row.project_name, row.name))
-    never = [r for r in chosen if r.refreshed_at is None]
-    failed = [r for r in chosen if error_from_record(r.error) is not None]
-    times = [r.refreshed_at for r in chosen if r.refreshed_at is not None]
     return HealthReport(
-        summary=Summary(
-            critical=critical,
-            warning=total - ok - off - critical,
-            ok=ok,
-            off=off,
-        ),
+        summary=summary,
         problems=problems,
-        projects=chosen,
+        project_count=project_count,
         stale=stale,
-        never=never,
-        failed=failed,
+        never=[r for r in notable if r.refreshed_at is None],
+        failed=[r for r in notable if error_from_record(r.error) is not None],
+        invalid=[r for r in notable if r.invalid],
         min_expiry_seconds=None if expiry is None else expiry - stamp,
-        oldest_data=from_epoch(min(times)) if times else None,
+        oldest_data=from_epoch(oldest),
         stale_summary=stale_summary,
-        counts=tuple(extra),
+        counts=extra,
     )
 
 
-def _count(condition: str) -> str:
-    """An aggregate counting the accounts that match `condition` (0 when none do)."""
-    return f"COUNT(CASE WHEN ({condition}) THEN 1 END)"
+def project_rows(store: Store, project_ids: set[str]) -> dict[str, tuple[Project, datetime | None]]:
+    """(project, refreshed at) of each id, read from the store; a bare project for an id
+    no longer listed."""
+    records = store.projects_by_id(project_ids)
+    return {
+        project_id: (
+            (Project.model_validate(record.doc), from_epoch(record.refreshed_at))
+            if (record := records.get(project_id))
+            else (Project(id=project_id), None)
+        )
+        for project_id in project_ids
+    }
+
+
+def _scope(selection: Selection) -> dict:
+    ids = list(selection.project_ids) if selection.project_ids is not None else None
+    return {"project_ids": ids, "platform": selection.platform, "kind": selection.kind}
 
 
 def _accounts(
@@ -191,9 +216,9 @@ def _row(
     kind: str,
     doc: dict,
     project: Project,
+    refreshed: datetime | None,
     now: datetime,
     thresholds: Thresholds,
-    refreshed: datetime | None,
 ) -> AccountRow:
     if kind == "social":
         return social_row(SocialAccount.model_validate(doc), project, now, thresholds, refreshed)
@@ -214,9 +239,9 @@ def account_rows(
             kind,
             doc,
             projects.get(project_id) or Project(id=project_id),
+            refreshed.get(project_id),
             now,
             thresholds,
-            refreshed.get(project_id),
         )
         for project_id, kind, doc in store.accounts_where(
             "1 = 1", (), project_ids=ids, platform=selection.platform, kind=selection.kind
