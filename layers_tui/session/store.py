@@ -26,6 +26,7 @@ log = logging.getLogger("layers_tui.store")
 
 SCHEMA_VERSION = 4
 REFRESH_LEASE = "refresh"
+LARGEST_STATE = ("social", "connected")  # see Store.state_counts
 BUSY_TIMEOUT_MS = 5000
 
 _SCHEMA_V1 = """
@@ -665,13 +666,56 @@ class Store:
         platform: str | None = None,
         kind: str | None = None,
     ) -> dict[tuple[str, str], int]:
-        """(kind, status) -> how many accounts of a selection: one walk of the covering
-        index `accounts_state`, no documents read."""
-        where, args = _selection(project_ids, platform, kind)
-        rows = self._db.execute(
-            f"SELECT kind, status, COUNT(*) FROM accounts {where} GROUP BY kind, status", args
-        )
-        return {(row_kind, status): int(count) for row_kind, status, count in rows}
+        """(kind, status) -> how many accounts of a selection, from the covering index
+        `accounts_state` (no documents read). Over everything, the pairs are found by
+        seeking in the index, each counted by its range of the index but `LARGEST_STATE`
+        (most accounts of a healthy organisation), which is the table's count (SQLite counts
+        a whole table by its pages) less the others: a fraction of the index is walked.
+        Narrowed, one walk grouped by (kind, status)."""
+        if project_ids is not None or platform is not None or kind is not None:
+            where, args = _selection(project_ids, platform, kind)
+            rows = self._db.execute(
+                f"SELECT kind, status, COUNT(*) FROM accounts {where} GROUP BY kind, status",
+                args,
+            )
+            return {(row_kind, status): int(count) for row_kind, status, count in rows}
+        with self.read_snapshot():
+            total = int(self._db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0])
+            pairs = self._state_pairs()
+            counts = {
+                pair: int(
+                    self._db.execute(
+                        "SELECT COUNT(*) FROM accounts WHERE kind = ? AND status = ?", pair
+                    ).fetchone()[0]
+                )
+                for pair in pairs
+                if pair != LARGEST_STATE
+            }
+        if LARGEST_STATE in pairs:
+            counts[LARGEST_STATE] = total - sum(counts.values())
+        return counts
+
+    def _state_pairs(self) -> list[tuple[str, str]]:
+        """The distinct (kind, status) pairs, in index order: one seek in the index each."""
+        pairs: list[tuple[str, str]] = []
+        row = self._db.execute(
+            "SELECT kind, status FROM accounts ORDER BY kind, status LIMIT 1"
+        ).fetchone()
+        while row is not None:
+            pairs.append((row[0], row[1]))
+            row = (
+                self._db.execute(
+                    "SELECT kind, status FROM accounts WHERE kind = ? AND status > ? "
+                    "ORDER BY kind, status LIMIT 1",
+                    (row[0], row[1]),
+                ).fetchone()
+                or self._db.execute(
+                    "SELECT kind, status FROM accounts WHERE kind > ? "
+                    "ORDER BY kind, status LIMIT 1",
+                    (row[0],),
+                ).fetchone()
+            )
+        return pairs
 
     def project_totals(self, project_ids: Sequence[str] | None = None) -> tuple[int, float | None]:
         """(how many listed projects, the oldest refresh time among them); no documents."""
