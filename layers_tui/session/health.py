@@ -130,7 +130,24 @@ def health(
     than `max_age` seconds before `now`) are stale, and `stale_summary` counts their
     problems. `counts`: more conditions (SQL, parameters) counted over the selection. Only
     the projects a report names are read whole: stale, never loaded, failed, with
-    unreadable records, or owning a problem row shown."""
+    unreadable records, or owning a problem row shown. Every read sees one state of the
+    store."""
+    with store.read_snapshot():
+        return _health(
+            store, now, thresholds, selection, max_age, stale_before, problem_limit, counts
+        )
+
+
+def _health(
+    store: Store,
+    now: datetime,
+    thresholds: Thresholds,
+    selection: Selection,
+    max_age: float | None,
+    stale_before: float | None,
+    problem_limit: int | None,
+    counts: Sequence[tuple[str, Sequence[object]]],
+) -> HealthReport:
     scope = _scope(selection)
     stamp = now.timestamp()
     ok_after = stamp + max(thresholds.warn_seconds, thresholds.crit_seconds)
