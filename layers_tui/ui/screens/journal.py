@@ -20,7 +20,7 @@ from layers_tui.session.store import JournalEntry
 from layers_tui.text import safe
 
 from ..widgets.footer import KeyBar
-from ..widgets.list_keys import half_page, list_bindings
+from ..widgets.list_keys import ListTable
 from .base import ReportsWorkerErrors
 
 FOLLOW_SECONDS = 1.0  # how often the store is asked for a newer entry (one indexed query)
@@ -71,18 +71,8 @@ def _literal(text: str) -> Text:
     return Text(text, no_wrap=True, overflow="ellipsis", end="")
 
 
-class JournalTable(DataTable):
-    """The journal table, with the keys every list has (j k g G ctrl+d ctrl+u)."""
-
-    BINDINGS = list_bindings(first="scroll_top", last="scroll_bottom")
-
-    def action_half_page_down(self) -> None:
-        self.move_cursor(row=self.cursor_row + half_page(self.scrollable_content_region.height))
-
-    def action_half_page_up(self) -> None:
-        self.move_cursor(
-            row=max(0, self.cursor_row - half_page(self.scrollable_content_region.height))
-        )
+class JournalTable(ListTable):
+    """The journal table."""
 
 
 class JournalScreen(ReportsWorkerErrors, Screen):

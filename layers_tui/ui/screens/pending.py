@@ -28,7 +28,7 @@ from layers_tui.text import safe
 
 from ..messages import FlowChanged
 from ..widgets.footer import KeyBar
-from ..widgets.list_keys import half_page, list_bindings
+from ..widgets.list_keys import ListTable
 from ..widgets.palette import Palette, palette_for
 from .base import ReportsWorkerErrors
 
@@ -145,18 +145,8 @@ def _cell(cell: Cell) -> Text:
     return Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
 
 
-class PendingTable(DataTable):
-    """The flows table, with the keys every list has (j k g G ctrl+d ctrl+u)."""
-
-    BINDINGS = list_bindings(first="scroll_top", last="scroll_bottom")
-
-    def action_half_page_down(self) -> None:
-        self.move_cursor(row=self.cursor_row + half_page(self.scrollable_content_region.height))
-
-    def action_half_page_up(self) -> None:
-        self.move_cursor(
-            row=max(0, self.cursor_row - half_page(self.scrollable_content_region.height))
-        )
+class PendingTable(ListTable):
+    """The flows table."""
 
 
 class PendingScreen(ReportsWorkerErrors, Screen):

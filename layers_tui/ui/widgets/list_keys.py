@@ -4,6 +4,7 @@ page (`ctrl+d ctrl+u`), as lazygit and k9s users expect."""
 from __future__ import annotations
 
 from textual.binding import Binding
+from textual.widgets import DataTable
 
 
 def list_bindings(first: str = "first", last: str = "last") -> list[Binding]:
@@ -22,3 +23,17 @@ def list_bindings(first: str = "first", last: str = "last") -> list[Binding]:
 def half_page(height: int) -> int:
     """Rows a half-page move goes: half of what is on screen, at least one."""
     return max(1, height // 2)
+
+
+class ListTable(DataTable):
+    """A row-cursor table with the keys every list has (j k g G ctrl+d ctrl+u)."""
+
+    BINDINGS = list_bindings(first="scroll_top", last="scroll_bottom")
+
+    def action_half_page_down(self) -> None:
+        self.move_cursor(row=self.cursor_row + half_page(self.scrollable_content_region.height))
+
+    def action_half_page_up(self) -> None:
+        self.move_cursor(
+            row=max(0, self.cursor_row - half_page(self.scrollable_content_region.height))
+        )
