@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from datetime import timedelta
 from importlib import resources
 
 import httpx
 import jsonschema
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from layers_tui.check import ExpiryRanges, Range, parse_range, perfdata
 from layers_tui.cli import main
@@ -316,3 +319,33 @@ def test_ranges_apply_to_stale_data_under_the_stale_rule(monkeypatch, capsys):
     report = check("-w", "30d:")
     assert report["status"] == "UNKNOWN" and report["summary"]["staleWarning"] == 1
     assert [a["severity"] for a in report["accounts"] if a["id"] == "s1"] == ["warning"]
+
+
+ENDPOINTS = st.one_of(st.just(None), st.integers(-10 * 86_400, 10 * 86_400))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    low=ENDPOINTS,
+    high=ENDPOINTS,
+    inside=st.booleans(),
+    remaining=st.one_of(st.none(), st.integers(-20 * 86_400, 20 * 86_400)),
+)
+def test_range_sql_alerts_exactly_where_the_range_does(low, high, inside, remaining):
+    """The SQL a range gives `check` (plain comparisons, for the index) holds for the same
+    expiries `Range.alerts` alerts on, its complement for the others, and never for NULL."""
+    start = float("-inf") if low is None else float(low)
+    end = float("inf") if high is None else float(high)
+    assume(start <= end)
+    now = 1_800_000_000.0
+    expires = None if remaining is None else now + remaining
+    database = sqlite3.connect(":memory:")
+    for candidate in (Range(start, end, inside), Range(start, end, inside).complement()):
+        sql, params = candidate.sql(now)
+        (holds,) = database.execute(
+            f"SELECT {sql} FROM (SELECT ? AS expires_at)", [*params, expires]
+        ).fetchone()
+        if remaining is None:
+            assert not holds or sql == "(1 = 1)"
+        else:
+            assert bool(holds) == candidate.alerts(remaining)

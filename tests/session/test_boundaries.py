@@ -17,6 +17,7 @@ HEADLESS = [
     "layers_tui.session.health",
     "layers_tui.watch",
     "layers_tui.check",
+    "layers_tui.check_ranges",
     "layers_tui.inventory",
     "layers_tui.flows.engine",
     "layers_tui.api.client",
