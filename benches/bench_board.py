@@ -5,8 +5,9 @@ no projects, `refresh_interval=3600` so the fresh store is never relisted, a `Fa
 
 - 50,000 accounts (2,500 x 20): RSS after load and after typing and sorting; filter
   keystrokes (keystroke to frame); sort (`s` through every column, key to frame); a quiet
-  refresh (a `ProjectLoaded` for every project with the data it already shows, alone and
-  with the `RefreshProgress` a pass sends after each) against a full rebuild (every
+  refresh (a `ProjectUpdated` for every project with the data it already shows, alone and
+  with the `ProgressUpdated` a pass sends after each, through the app as the inventory
+  tells it) against a full rebuild (every
   project's rows recomputed, then `render_all`); the first keystroke after a rebuild.
 - 42,000 accounts (2,100 x 20): the periodic recompute, `screen.tick()` after moving the
   clock 31 s, when no token crosses a threshold and when one project's does.
@@ -40,9 +41,8 @@ import httpx  # noqa: E402
 from layers_tui.clock import FakeClock  # noqa: E402
 from layers_tui.config import Settings  # noqa: E402
 from layers_tui.sandbox import SandboxClock, create_app  # noqa: E402
-from layers_tui.session.inventory import Progress  # noqa: E402
+from layers_tui.session.inventory import Progress, ProgressUpdated, ProjectUpdated  # noqa: E402
 from layers_tui.ui.app import LayersApp  # noqa: E402
-from layers_tui.ui.messages import ProjectLoaded, RefreshProgress  # noqa: E402
 from layers_tui.ui.widgets.accounts_table import AccountsTable  # noqa: E402
 
 ACCOUNTS = 20
@@ -205,18 +205,20 @@ def verdict(ok: bool) -> str:
 async def quiet_refresh(
     pilot: Any, screen: Any, frames: Frames, progress: bool = False
 ) -> tuple[float, int]:
-    """A `ProjectLoaded` per project, each equal to what is shown: until all are handled,
-    then until the frame if one was asked for (a coalesced render is flushed at once).
-    `progress`: each followed by the `RefreshProgress` a pass sends with it."""
+    """The inventory's `ProjectUpdated` for every project, each equal to what is shown, told
+    to the app as a pass tells it (`app.inventory_event`): until all are handled, then until
+    the frame if one was asked for (a coalesced render is flushed at once). `progress`:
+    each followed by the `ProgressUpdated` a pass sends with it."""
     snapshots = pilot.app.session.inventory.load_cached()  # read outside the timing
     await pilot.pause()
     handled = asyncio.Event()
     total = len(snapshots)
     started = time.perf_counter()
+    tell = pilot.app.inventory_event
     for count, snapshot in enumerate(snapshots, 1):
-        screen.post_message(ProjectLoaded(snapshot))
+        tell(ProjectUpdated(snapshot))
         if progress:
-            screen.post_message(RefreshProgress(Progress(count < total, count, total)))
+            tell(ProgressUpdated(Progress(count < total, count, total)))
     screen.call_later(handled.set)  # runs after every message posted above
     await handled.wait()
     handled_in = time.perf_counter() - started
@@ -332,7 +334,7 @@ async def big(report: Callable[[str], None]) -> dict[str, bool]:
             drew += frame
             rebuild.append(await full_rebuild(pilot, screen, frames))
         ratio = statistics.median(quiet) / statistics.median(rebuild)
-        report(f"quiet refresh ({BIG_PROJECTS:,} ProjectLoaded, nothing new): {spread(quiet)}")
+        report(f"quiet refresh ({BIG_PROJECTS:,} ProjectUpdated, nothing new): {spread(quiet)}")
         report(f"  runs that drew a frame: {drew} of {REPS}")
         report(f"full rebuild (all rows recomputed + render_all, to frame): {spread(rebuild)}")
         report(f"quiet / full: {ratio * 100:.1f}% -> {verdict(ratio < 0.10)} (target < 10%)")

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from textual import work
+from textual.message import Message
 from textual.timer import Timer
 
 from layers_tui.domain.status import PLATFORM_LABELS, Severity
@@ -24,7 +25,13 @@ from layers_tui.session.store import Change
 from layers_tui.text import safe
 
 from .desktop_notify import DesktopNotifier, Transition
-from .messages import ProjectLoaded, ProjectsListed, RefreshFinished, RefreshProgress
+from .messages import (
+    LoadedBatch,
+    ProjectsListed,
+    ProjectsLoaded,
+    RefreshFinished,
+    RefreshProgress,
+)
 
 if TYPE_CHECKING:
     from .app import LayersApp
@@ -40,6 +47,8 @@ class RefreshDriver:
     _next_pass: Timer | None = None
     _desktop: DesktopNotifier | None = None
     _desktop_timer: Timer | None = None
+    _loaded: LoadedBatch | None = None  # open while its ProjectsLoaded waits in the queue
+    _loaded_for: object = None  # the dashboard it was posted to
 
     def inventory_event(self: LayersApp, event: InventoryEvent) -> None:
         """The inventory's news, for the dashboard only (whatever screen is on top)."""
@@ -47,15 +56,31 @@ class RefreshDriver:
         if target is None:
             return
         if isinstance(event, ProjectUpdated):
-            target.post_message(ProjectLoaded(event.snapshot))
+            batch = self._loaded
+            if batch is None or batch.taken or self._loaded_for is not target:
+                # One message per burst: later snapshots join this batch until it is taken.
+                batch, self._loaded_for = LoadedBatch(), target
+                self._loaded = batch
+                batch.add(event.snapshot)
+                target.post_message(ProjectsLoaded(batch))
+            else:
+                batch.add(event.snapshot)
         elif isinstance(event, ProjectsUpdated):
-            target.post_message(ProjectsListed(list(event.projects)))
+            self.post_to_dashboard(ProjectsListed(list(event.projects)))
         elif isinstance(event, ProgressUpdated):
+            # Not after the batch: consecutive progress messages collapse into the latest.
             target.post_message(RefreshProgress(event.progress))
         elif isinstance(event, StatusChanged):
             self.announce_changes(event.changes)
         elif isinstance(event, ListingFailed):
             pass  # told once, with the pass's outcome (RefreshFinished)
+
+    def post_to_dashboard(self: LayersApp, message: Message) -> None:
+        """Post after every snapshot sent so far: the open batch is closed, so a snapshot
+        that comes after `message` is handled after it too."""
+        self._loaded = None
+        if self.dashboard is not None:
+            self.dashboard.post_message(message)
 
     def announce_changes(self: LayersApp, changes: Sequence[Change]) -> None:
         """A toast when an account gets worse or recovers (not for first sightings, nor for
@@ -132,8 +157,7 @@ class RefreshDriver:
                 result = await inventory.refresh(list(project_ids))
             finally:
                 self.flush_desktop()
-            if self.dashboard is not None:
-                self.dashboard.post_message(RefreshFinished(result, full=False))
+            self.post_to_dashboard(RefreshFinished(result, full=False))
             return
         if inventory.pass_running:
             return  # that pass reports when it ends; never two at once
@@ -144,8 +168,7 @@ class RefreshDriver:
             result = await inventory.refresh(
                 max_age=None if force else interval * 0.9, relist=True if force else None
             )
-            if self.dashboard is not None:
-                self.dashboard.post_message(RefreshFinished(result, full=True))
+            self.post_to_dashboard(RefreshFinished(result, full=True))
         finally:
             self.flush_desktop()
             self._schedule_next_pass()

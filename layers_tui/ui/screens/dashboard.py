@@ -25,8 +25,8 @@ from ..messages import (
     AccountRevoked,
     ActionFailed,
     FlowsHalted,
-    ProjectLoaded,
     ProjectsListed,
+    ProjectsLoaded,
     RefreshFinished,
     RefreshProgress,
 )
@@ -87,6 +87,8 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         self._prompts: dict[tuple, Text] = {}
         self.seen_since = SeenSince(self._read_since)
         self._prompts_palette: object = None
+        self._labels: dict[str, tuple[list[AccountRow], frozenset[str]]] = {}
+        self._entries: dict[str, tuple] = {}
 
     # -- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -150,21 +152,29 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         self.board.set_projects(message.projects)
         self.schedule_render()
 
-    def on_project_loaded(self, message: ProjectLoaded) -> None:
-        if self.board.put(message.snapshot):
-            self.seen_since.forget(message.snapshot.project.id)
+    def on_projects_loaded(self, message: ProjectsLoaded) -> None:
+        changed: set[str] = set()
+        newest = self.last_ok_at
+        for snapshot in message.batch.take():
+            if self.board.put(snapshot):
+                changed.add(snapshot.project.id)
+            fetched = snapshot.fetched_at
+            if fetched is not None and (newest is None or fetched > newest):
+                newest = fetched
+        self.last_ok_at = newest
+        if changed:
+            for project_id in changed:
+                self.seen_since.forget(project_id)
             self.schedule_render()
-            self.update_open_details(message.snapshot.project.id)
-        fetched = message.snapshot.fetched_at
-        if fetched is not None and (self.last_ok_at is None or fetched > self.last_ok_at):
-            self.last_ok_at = fetched
+            self.update_open_details(changed)
 
-    def update_open_details(self, project_id: str) -> None:
-        """An open details screen of this project's account shows its new data."""
+    def update_open_details(self, project_ids: set[str]) -> None:
+        """An open details screen of one of these projects' accounts shows its new data."""
         from .detail import DetailScreen
 
         for screen in self.app.screen_stack:
-            if isinstance(screen, DetailScreen) and screen.row.project_id == project_id:
+            if isinstance(screen, DetailScreen) and screen.row.project_id in project_ids:
+                project_id = screen.row.project_id
                 rows = self.board.project_rows(project_id, self.app.clock.now())
                 row = next((r for r in rows if r.key == screen.row.key), None)
                 if row is not None:
@@ -183,7 +193,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
             self.last_error = self.board.first_error()
         elif self.last_error is not None and self.last_error is not self.board.first_error():
             self.last_error = self.board.first_error()
-        # New data arrived as ProjectLoaded (and is rendered from there): here only the
+        # New data arrived as ProjectsLoaded (and is rendered from there): here only the
         # stale mark, the empty-state text and the status line can change.
         self._render_table()
 
@@ -264,6 +274,8 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
             palette_for(self.app),
             self.thresholds.warn_seconds,
             self.seen_since,
+            # Unfiltered: the labels of the projects shown, kept per project.
+            None if spec.active else lambda: self.status_labels_of(selected, now),
         )
         table.show_sort(self.sort_column, self.sort_reverse)
         table.set_class(self.error is not None, "-stale")
