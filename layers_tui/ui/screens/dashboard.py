@@ -266,6 +266,8 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         self.visible_rows = filter_rows(rows, spec)
         self.show_row_count(len(self.visible_rows), len(rows), spec.active)
         table = self.query_one(AccountsTable)
+        if spec.active:
+            self._labels = {}  # kept rows lists of projects: not while filtering
         # Relative times are as of when the rows were computed (every 30 s), so a quiet
         # refresh repaints nothing.
         table.show_rows(
