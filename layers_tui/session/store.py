@@ -717,37 +717,34 @@ class Store:
             )
         return pairs
 
-    def project_totals(self, project_ids: Sequence[str] | None = None) -> tuple[int, float | None]:
-        """(how many listed projects, the oldest refresh time among them); no documents."""
-        where, args = _listed(project_ids)
-        row = self._db.execute(
-            "SELECT COUNT(*), MIN(s.refreshed_at) FROM projects p LEFT JOIN project_state s "
-            f"ON s.project_id = p.id {where}",
-            args,
-        ).fetchone()
-        return int(row[0]), row[1]
+    def listed_count(self, project_ids: Sequence[str] | None = None) -> int:
+        """How many of `project_ids` (None: of all projects) the last listing had; no
+        documents read."""
+        if project_ids is None:
+            return self.project_count()
+        within, args = _listed_in(project_ids)
+        row = self._db.execute(f"SELECT COUNT(*) FROM projects p WHERE {within}", args)
+        return int(row.fetchone()[0])
 
     def notable_projects(
         self, stale_before: float | None, project_ids: Sequence[str] | None = None
     ) -> list[ProjectRecord]:
         """Listed projects a report names, in listing order: never refreshed, refreshed
         before `stale_before` (epoch), last attempt failed, or with unreadable records. The
-        others' documents are never read."""
-        where, args = _listed(project_ids)
-        notable = (
-            "(s.refreshed_at IS NULL OR s.error IS NOT NULL "
-            "OR (s.invalid IS NOT NULL AND s.invalid != '[]')"
-            + (" OR s.refreshed_at < ?" if stale_before is not None else "")
-            + ")"
-        )
-        where = f"{where} AND {notable}" if where else f"WHERE {notable}"
+        states are filtered first (never the whole list joined): only the named projects'
+        documents are read."""
+        within, args = _listed_in(project_ids)
+        stale = "" if stale_before is None else " OR s.refreshed_at < ?"
         rows = self._db.execute(
-            "SELECT p.id, p.doc, s.refreshed_at, s.attempted_at, s.error, s.invalid, "
-            "COALESCE(s.seq, 0) FROM projects p LEFT JOIN project_state s "
-            f"ON s.project_id = p.id {where} ORDER BY p.position",
-            [*args, *(() if stale_before is None else (stale_before,))],
+            "SELECT p.id, p.doc, s.refreshed_at, s.attempted_at, s.error, s.invalid, s.seq, "
+            "p.position FROM project_state s JOIN projects p ON p.id = s.project_id "
+            f"WHERE {within} AND (s.refreshed_at IS NULL OR s.error IS NOT NULL "
+            f"OR (s.invalid IS NOT NULL AND s.invalid != '[]'){stale}) "
+            "UNION ALL SELECT p.id, p.doc, NULL, NULL, NULL, NULL, 0, p.position FROM projects p "
+            f"WHERE {within} AND {_UNSTATED} ORDER BY 8",
+            [*args, *(() if stale_before is None else (stale_before,)), *args],
         ).fetchall()
-        return [_project_record(row) for row in rows]
+        return [_project_record(row[:7]) for row in rows]
 
     def projects_by_id(self, project_ids: Iterable[str]) -> dict[str, ProjectRecord]:
         """The listed projects among `project_ids`, by id (unlisted ids are left out)."""
@@ -768,17 +765,15 @@ class Store:
         self, now: float, max_age: float, project_ids: Sequence[str] | None = None
     ) -> int:
         """How many listed projects need a refresh: no data, data `max_age` seconds old or
-        older at `now` (epoch), or a failed last attempt."""
-        where, args = _listed(project_ids)
-        due = (
-            "(s.refreshed_at IS NULL OR ? - s.refreshed_at >= ? "
-            "OR (s.error IS NOT NULL AND s.error NOT IN ('', 'null')))"
-        )
-        where = f"{where} AND {due}" if where else f"WHERE {due}"
+        older at `now` (epoch), or a failed last attempt (states filtered first, as in
+        `notable_projects`)."""
+        within, args = _listed_in(project_ids)
         row = self._db.execute(
-            "SELECT COUNT(*) FROM projects p LEFT JOIN project_state s "
-            f"ON s.project_id = p.id {where}",
-            [*args, now, max_age],
+            "SELECT (SELECT COUNT(*) FROM project_state s JOIN projects p "
+            f"ON p.id = s.project_id WHERE {within} AND (s.refreshed_at IS NULL "
+            "OR ? - s.refreshed_at >= ? OR (s.error IS NOT NULL AND s.error NOT IN ('', 'null')))"
+            f") + (SELECT COUNT(*) FROM projects p WHERE {within} AND {_UNSTATED})",
+            [*args, now, max_age, *args],
         ).fetchone()
         return int(row[0])
 
@@ -1095,11 +1090,15 @@ def _selection(
     return (f"WHERE {' AND '.join(clauses)}" if clauses else "", args)
 
 
-def _listed(project_ids: Sequence[str] | None) -> tuple[str, list[Any]]:
-    """A WHERE clause over `projects p` for a selection of project ids (None: every one)."""
+def _listed_in(project_ids: Sequence[str] | None) -> tuple[str, list[Any]]:
+    """A condition on `projects p` for a selection of project ids (None: every one)."""
     if project_ids is None:
-        return "", []
-    return f"WHERE p.id IN ({','.join('?' * len(project_ids))})", list(project_ids)
+        return "1 = 1", []
+    return f"p.id IN ({','.join('?' * len(project_ids))})", list(project_ids)
+
+
+# A listed project `p` with no state yet (never refreshed nor attempted).
+_UNSTATED = "NOT EXISTS (SELECT 1 FROM project_state s WHERE s.project_id = p.id)"
 
 
 IN_BATCH = 500  # ids per IN (...) clause, well under SQLite's variable limit
