@@ -60,7 +60,6 @@ class HealthReport:
     failed: list[ProjectRecord] = field(default_factory=list)  # last attempt failed
     invalid: list[ProjectRecord] = field(default_factory=list)  # with unreadable records
     min_expiry_seconds: float | None = None
-    oldest_data: datetime | None = None
     stale_summary: Summary = field(default_factory=Summary)  # problems in stale projects
     counts: tuple[int, ...] = ()  # of the `counts` conditions asked for, in order
 
@@ -157,7 +156,7 @@ def _health(
     extra = tuple(store.count_where(condition, params, **scope) for condition, params in counts)
     if stale_before is None and max_age is not None:
         stale_before = stamp - max_age
-    project_count, oldest = store.project_totals(scope["project_ids"])
+    project_count = store.listed_count(scope["project_ids"])
     notable = store.notable_projects(stale_before, scope["project_ids"])
     stale = [
         r
@@ -190,7 +189,6 @@ def _health(
         failed=[r for r in notable if error_from_record(r.error) is not None],
         invalid=[r for r in notable if r.invalid],
         min_expiry_seconds=None if expiry is None else expiry - stamp,
-        oldest_data=from_epoch(oldest),
         stale_summary=stale_summary,
         counts=extra,
     )

@@ -173,8 +173,15 @@ def test_due_count_and_notable_projects_agree_with_the_records(data):
         or r.invalid
     ]
     assert [r.id for r in store.notable_projects(stale_before)] == expected
-    assert store.project_totals() == (
-        len(records),
-        min((r.refreshed_at for r in records if r.refreshed_at is not None), default=None),
-    )
+    assert [r.id for r in store.notable_projects(stale_before, chosen)] == [
+        ident for ident in expected if ident in chosen
+    ]
+    assert store.notable_projects(None) == [
+        r
+        for r in records
+        if r.id in expected
+        and (r.refreshed_at is None or error_from_record(r.error) is not None or r.invalid)
+    ]
+    assert store.listed_count() == len(records)
+    assert store.listed_count([*chosen, "gone"]) == len(chosen)
     assert set(store.projects_by_id([*chosen, "gone"])) == set(chosen)
