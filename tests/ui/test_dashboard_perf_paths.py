@@ -132,3 +132,30 @@ def test_filtering_with_shared_texts_matches_row_by_row():
         spec = parse_filter(text)
         assert filter_rows(rows, spec) == [r for r in rows if matches(r, spec)], text
     assert filter_rows(rows, parse_filter("status:reauth"))  # the check can fail
+
+
+async def test_a_recompute_redraws_only_rows_that_read_differently():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        screen = harness.app.screen
+        table = screen.query_one(AccountsTable)
+        shown = range(min(len(table.rows), 30))
+        before = {table.rows[n].key: dict(table._cells(table.rows[n])) for n in shown}
+        for n in shown:
+            table.render_line(n + 1)
+        drawn: list[str] = []
+        original = table._row_strip
+        table._row_strip = lambda row, variant: drawn.append(row.key) or original(row, variant)
+        harness.clock.advance(31)
+        screen.tick()  # rows moved to the new time: every row's cells made again
+        await pilot.pause()
+        for n in shown:
+            table.render_line(n + 1)
+        changed = {
+            table.rows[n].key
+            for n in shown
+            if table._cells(table.rows[n]) != before.get(table.rows[n].key)
+        }
+        assert set(drawn) == changed
+        assert len(drawn) < len(shown)  # some rows read the same: their strips were kept

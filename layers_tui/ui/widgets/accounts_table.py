@@ -259,7 +259,8 @@ class AccountsTable(ScrollView, can_focus=True):
         self._view: _View | None = None
         self._since: SINCE = NO_SINCE
         self._cache: dict[str, tuple[AccountRow, tuple, Cells]] = {}
-        self._strips: dict[str, tuple[AccountRow, tuple, tuple[Strip, Style]]] = {}
+        # row key -> (the row, how it was drawn, (its strip, the style after it), its cells)
+        self._strips: dict[str, tuple[AccountRow, tuple, tuple[Strip, Style], Cells]] = {}
         self._header_cache: tuple[tuple, Strip] | None = None
         self.sort_column = "status"
         self.sort_reverse = False
@@ -407,9 +408,19 @@ class AccountsTable(ScrollView, can_focus=True):
         cached = self._strips.get(row.key)
         if cached is not None and cached[0] is row and cached[1] == drawn_as:
             strip, base = cached[2]
+        elif (
+            cached is not None
+            and cached[0] is row
+            and cached[1][1:] == drawn_as[1:]
+            and cached[3] == (cells := self._cells(row))
+        ):
+            # Only the time the rows are drawn at moved (every recompute) and the row reads
+            # the same: the same strip (a full repaint of the table every 30 s otherwise).
+            strip, base = cached[2]
+            self._strips[row.key] = (row, drawn_as, cached[2], cells)
         else:
             strip, base = self._row_strip(row, variant)
-            self._strips[row.key] = (row, drawn_as, (strip, base))
+            self._strips[row.key] = (row, drawn_as, (strip, base), self._cells(row))
         return self._visible(strip, scroll_x, width, base)
 
     def _visible(self, strip: Strip, scroll_x: int, width: int, base: Style) -> Strip:

@@ -97,7 +97,8 @@ class ProjectList(OptionList):
         at 2,000 projects one changed count cost a re-measure of every option and a redraw
         of every visible one (~20 ms of a recompute's frame). A prompt that keeps its height
         (a project's line always does, cut to the width) drops only its own drawings; any
-        other change takes Textual's way."""
+        other change takes Textual's way. (Textual 8.2.8's private layout and drawing
+        caches: a test holds the result equal to a full rebuild.)"""
         option = self.get_option_at_index(index)
         layout = self._line_cache
         old_height = layout.heights.get(index)
@@ -112,7 +113,11 @@ class ProjectList(OptionList):
                 # An LRUCache: `keys()` is how it lists them (it has no `__iter__`).
                 for key in [key for key in drawings.keys() if key[0] is option]:  # noqa: SIM118
                     drawings.discard(key)
-                self.refresh()
+                line = layout.index_to_line.get(index)
+                if line is None:
+                    self.refresh()
+                else:
+                    self.refresh_lines(line, height)  # only its lines are drawn again
                 return
         self._clear_caches()
 
