@@ -64,6 +64,7 @@ class DashboardPanes:
     _labels: dict[str, tuple[list[AccountRow], frozenset[str]]]
     # project id -> (snapshot, summary, age, name, (order, prompt)) of its last line
     _entries: dict[str, tuple]
+    _projects_sized = False  # the project list has been drawn at its laid-out width
 
     def action_cycle_focus(self) -> None:
         projects = self.query_one(ProjectList)
@@ -119,7 +120,15 @@ class DashboardPanes:
         palette = palette_for(self.app)
         old_after = 2 * self.app.settings.refresh_interval
         project_list = self.query_one(ProjectList)
-        width = project_list.prompt_width
+        if not self._projects_sized and project_list.display:
+            if not project_list.scrollable_content_region.width:
+                # Not laid out yet (the first render, from on_mount): lines made now would be
+                # cut to a guessed width and all made again after the first layout (0.8 s
+                # of a 2,000-project start). After that layout, at the real width.
+                self.call_after_refresh(self._render_projects)
+                return
+            self._projects_sized = True
+        width = project_list.prompt_width(len(board.projects) + 1)  # and All projects
         if (palette, width) != self._prompts_palette:
             self._prompts, self._prompts_palette = {}, (palette, width)
             self._entries = {}

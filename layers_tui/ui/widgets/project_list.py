@@ -121,10 +121,20 @@ class ProjectList(OptionList):
                 return
         self._clear_caches()
 
-    @property
-    def prompt_width(self) -> int:
-        """Cells a prompt has on a line (the list's width less its scrollbar)."""
-        return max(NAME_MIN + 4, self.scrollable_content_region.width - 1)
+    def prompt_width(self, lines: int) -> int:
+        """Cells a prompt has on a line once `lines` one-line options are shown (the list's
+        width less its scrollbar): when that many lines will bring the vertical scrollbar,
+        its cells are taken now, so the lines are not all cut again once it shows (0.2 s at
+        2,000 projects)."""
+        region = self.scrollable_content_region
+        width = region.width
+        if (
+            not self.show_vertical_scrollbar
+            and self.styles.overflow_y == "auto"
+            and 0 < region.height < lines
+        ):
+            width -= self.styles.scrollbar_size_vertical
+        return max(NAME_MIN + 4, width - 1)
 
     def action_half_page_down(self) -> None:
         self._move_by(half_page(self.scrollable_content_region.height))
