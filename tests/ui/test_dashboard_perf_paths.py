@@ -159,3 +159,27 @@ async def test_a_recompute_redraws_only_rows_that_read_differently():
         }
         assert set(drawn) == changed
         assert len(drawn) < len(shown)  # some rows read the same: their strips were kept
+
+
+async def test_kept_status_labels_follow_a_projects_new_rows():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        app, screen = harness.app, harness.app.screen
+        now = app.clock.now()
+
+        def every_label() -> set[str]:
+            return {row.status_label for row in screen.board.sorted_rows(None, "status", False)}
+
+        before = screen.status_labels_of(None, now)
+        assert before == every_label()
+        snapshot = next(s for s in app.session.inventory.load_cached() if s.social)
+        gone = replace(
+            snapshot,
+            social=tuple(a.model_copy(update={"status": "revoked"}) for a in snapshot.social),
+        )
+        app.inventory_event(ProjectUpdated(gone))
+        await pilot.pause()
+        screen.flush_render()
+        await pilot.pause()
+        assert screen.status_labels_of(None, now) == every_label() != before

@@ -15,7 +15,7 @@ from textual.widgets import Input, OptionList, Static
 from layers_tui.api import ApiError, format_error
 from layers_tui.domain.failures import hint_for
 from layers_tui.domain.filtering import filter_rows, parse_filter
-from layers_tui.domain.status import AccountRow, Thresholds
+from layers_tui.domain.status import AccountRow, Summary, Thresholds
 from layers_tui.domain.timeline import row_line
 from layers_tui.session.inventory import Progress
 from layers_tui.text import safe
@@ -87,7 +87,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         self._prompts: dict[tuple, Text] = {}
         self.seen_since = SeenSince(self._read_since)
         self._prompts_palette: object = None
-        self._labels: dict[str, tuple[list[AccountRow], frozenset[str]]] = {}
+        self._labels: dict[str, tuple[Summary | None, frozenset[str]]] = {}
         self._entries: dict[str, tuple] = {}
 
     # -- layout --------------------------------------------------------------------------------
@@ -266,8 +266,6 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         self.visible_rows = filter_rows(rows, spec)
         self.show_row_count(len(self.visible_rows), len(rows), spec.active)
         table = self.query_one(AccountsTable)
-        if spec.active:
-            self._labels = {}  # kept rows lists of projects: not while filtering
         # Relative times are as of when the rows were computed (every 30 s), so a quiet
         # refresh repaints nothing.
         table.show_rows(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
-from layers_tui.domain.status import AccountRow, Severity, span
+from layers_tui.domain.status import AccountRow, Severity, Summary, span
 
 from ..widgets.accounts_table import AccountsTable, status_labels
 from ..widgets.palette import palette_for
@@ -60,8 +60,8 @@ class DashboardPanes:
     board: Board
     _prompts: dict[tuple, Text]
     _prompts_palette: object
-    # project id -> (its rows, their status labels): made again only when its rows change
-    _labels: dict[str, tuple[list[AccountRow], frozenset[str]]]
+    # project id -> (its summary, its rows' status labels): see `status_labels_of`
+    _labels: dict[str, tuple[Summary | None, frozenset[str]]]
     # project id -> (snapshot, summary, age, name, (order, prompt)) of its last line
     _entries: dict[str, tuple]
     _projects_sized = False  # the project list has been drawn at its laid-out width
@@ -92,20 +92,22 @@ class DashboardPanes:
 
     def status_labels_of(self, selected: str | None, now: datetime) -> set[str]:
         """The status labels of every row of `selected` (None: of every listed project), from
-        one set per project, made again only when its rows change (a new list): the table's
-        status width without a pass over 42,000 rows for one project's change."""
+        one set per project, made again only when its rows change: the table's status width
+        without a pass over 42,000 rows for one project's change. A project's summary is a
+        new object whenever its rows are made again: kept here (never the rows) to tell."""
         board = self.board
         known = self._labels
         ids = [selected] if selected is not None else [project.id for project in board.projects]
-        kept: dict[str, tuple[list[AccountRow], frozenset[str]]] = {}
+        kept: dict[str, tuple[Summary | None, frozenset[str]]] = {}
         labels: set[str] = set()
         for project_id in ids:
             if project_id not in board.snapshots:
                 continue
             rows = board.project_rows(project_id, now)
+            summary = board.summary(project_id)
             entry = known.get(project_id)
-            if entry is None or entry[0] is not rows:
-                entry = (rows, frozenset(status_labels(rows)))
+            if entry is None or entry[0] is not summary:
+                entry = (summary, frozenset(status_labels(rows)))
             kept[project_id] = entry
             labels |= entry[1]
         self._labels = kept if selected is None else known | kept
