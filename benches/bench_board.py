@@ -342,7 +342,7 @@ async def big(report: Callable[[str], None]) -> dict[str, bool]:
         paced = [(await quiet_refresh(pilot, screen, frames, progress=True))[0] for _ in range(3)]
         share = statistics.median(paced) / statistics.median(rebuild)
         report(
-            f"  the same with a RefreshProgress after each (as a pass sends): {spread(paced)}, "
+            f"  the same with a ProgressUpdated after each (as a pass sends): {spread(paced)}, "
             f"{share * 100:.1f}% of a full rebuild"
         )
 
