@@ -62,6 +62,9 @@ class RefreshProgress(Message, bubble=False):
     """Where the refresh pass is (only the latest matters)."""
 
     progress: Progress
+    # Set when handled; until then a newer progress is written into this message instead of
+    # posting another (a pass reports after every project: 2,500 posts at 2,500 projects).
+    taken: bool = False
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RefreshProgress)

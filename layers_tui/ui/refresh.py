@@ -49,6 +49,8 @@ class RefreshDriver:
     _desktop_timer: Timer | None = None
     _loaded: LoadedBatch | None = None  # open while its ProjectsLoaded waits in the queue
     _loaded_for: object = None  # the dashboard it was posted to
+    _progress: RefreshProgress | None = None  # likewise for the pass's progress
+    _progress_for: object = None
 
     def inventory_event(self: LayersApp, event: InventoryEvent) -> None:
         """The inventory's news, for the dashboard only (whatever screen is on top)."""
@@ -68,8 +70,14 @@ class RefreshDriver:
         elif isinstance(event, ProjectsUpdated):
             self.post_to_dashboard(ProjectsListed(list(event.projects)))
         elif isinstance(event, ProgressUpdated):
-            # Not after the batch: consecutive progress messages collapse into the latest.
-            target.post_message(RefreshProgress(event.progress))
+            # Not after the batch (progress is the status line's only): the message still
+            # waiting takes the latest progress, else one is posted.
+            waiting = self._progress
+            if waiting is not None and not waiting.taken and self._progress_for is target:
+                waiting.progress = event.progress
+            else:
+                self._progress, self._progress_for = RefreshProgress(event.progress), target
+                target.post_message(self._progress)
         elif isinstance(event, StatusChanged):
             self.announce_changes(event.changes)
         elif isinstance(event, ListingFailed):

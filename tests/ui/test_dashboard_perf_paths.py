@@ -8,8 +8,8 @@ import random
 from dataclasses import replace
 
 from layers_tui.domain.filtering import filter_rows, matches, parse_filter
-from layers_tui.session.inventory import ProjectsUpdated, ProjectUpdated
-from layers_tui.ui.messages import ProjectsListed, ProjectsLoaded
+from layers_tui.session.inventory import Progress, ProgressUpdated, ProjectsUpdated, ProjectUpdated
+from layers_tui.ui.messages import ProjectsListed, ProjectsLoaded, RefreshProgress
 from layers_tui.ui.widgets.accounts_table import AccountsTable
 from layers_tui.ui.widgets.project_list import ProjectList
 from tests.scenes import build, loaded
@@ -183,3 +183,21 @@ async def test_kept_status_labels_follow_a_projects_new_rows():
         screen.flush_render()
         await pilot.pause()
         assert screen.status_labels_of(None, now) == every_label() != before
+
+
+async def test_progress_in_a_burst_is_one_message_with_the_latest():
+    harness = build()
+    seen = []
+    async with harness.app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await loaded(pilot)
+        app = harness.app
+        seen.clear()
+        for done in range(1, 51):
+            app.inventory_event(ProgressUpdated(Progress(done < 50, done, 50)))
+        await pilot.pause()
+        assert len([m for m in seen if isinstance(m, RefreshProgress)]) == 1
+        assert app.screen.progress == Progress(False, 50, 50)
+        app.inventory_event(ProgressUpdated(Progress(True, 1, 9)))  # a later one: posted
+        await pilot.pause()
+        assert len([m for m in seen if isinstance(m, RefreshProgress)]) == 2
+        assert app.screen.progress == Progress(True, 1, 9)

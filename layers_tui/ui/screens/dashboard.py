@@ -181,6 +181,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
                     screen.follow(row, self.board.snapshots.get(project_id))
 
     def on_refresh_progress(self, message: RefreshProgress) -> None:
+        message.taken = True
         self.progress = message.progress
         self.render_status()
 
