@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from layers_tui import __version__, paths
 from layers_tui.config import ConfigError, LoadedSettings, Settings, load_settings
+from layers_tui.text import emit, quiet
 
 if TYPE_CHECKING:
     import httpx
@@ -347,6 +348,19 @@ def main(
 ) -> int:
     """Run a command. `transport` and `clock` are for tests (the in-process sandbox, a fake
     clock) and reach the headless commands' session."""
+    try:
+        return _main(argv, transport=transport, clock=clock)
+    except BrokenPipeError:  # `layers-tui ... | head`: the reader is gone, not our failure
+        quiet(sys.stdout)
+        return 141  # as a shell reports SIGPIPE
+
+
+def _main(
+    argv: Sequence[str] | None,
+    *,
+    transport: httpx.AsyncBaseTransport | None,
+    clock: Clock | None,
+) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
@@ -573,7 +587,7 @@ def run_check_command(
         result = internal_error(error)
     finally:
         close_logging(log_file)
-    print(result.render(bool(args.json)))
+    emit(sys.stdout, result.render(bool(args.json)) + "\n")
     return result.code
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from layers_tui.domain.status import PLATFORM_LABELS, Severity
 from layers_tui.logs import redact
-from layers_tui.text import safe, safe_data
+from layers_tui.text import emit, safe, safe_data
 
 if TYPE_CHECKING:  # the parser imports this module: keep `--help` light
     from layers_tui.clock import Clock
@@ -289,5 +289,5 @@ def run(
     finally:
         if store is not None:
             store.close()
-    (out if code == 0 or args.json else err).write(redact(text) + "\n")
+    emit(out if code == 0 or args.json else err, redact(text) + "\n")
     return code

@@ -6,8 +6,9 @@ the terminal. Every string from the API passes through `safe` before it is shown
 
 from __future__ import annotations
 
+import os
 import unicodedata
-from typing import Any
+from typing import Any, TextIO
 
 # Bidi overrides/isolates reorder what is displayed ("Trojan Source"); zero-widths hide text.
 _INVISIBLE = (
@@ -67,3 +68,20 @@ def safe_data(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [safe_data(item) for item in value]
     return value
+
+
+def emit(stream: TextIO, text: str) -> None:
+    """Write and flush `text`. A reader that stopped reading (`| head`) is not an error:
+    the rest of the output goes nowhere, and the command still exits with its own code."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        quiet(stream)
+
+
+def quiet(stream: TextIO) -> None:
+    """Point `stream` at /dev/null, so the interpreter's last flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stream.fileno())
+    os.close(devnull)
