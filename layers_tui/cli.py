@@ -823,7 +823,7 @@ def resolve_targets(
     """`connect`/`reauth`: what they name, found before the app opens (raises TargetError)."""
     from layers_tui.api import LayersClient
     from layers_tui.clock import SystemClock
-    from layers_tui.targets import check_reauthable, find_account, find_project
+    from layers_tui.targets import TargetError, check_reauthable, find_account, find_project
 
     clock = clock or SystemClock()
     assert settings.api_key is not None
@@ -834,10 +834,40 @@ def resolve_targets(
         ) as client:
             if args.command == "connect":
                 return {"connect_to": (await find_project(client, args.project_id), args.platform)}
-            target = await find_account(client, args.social_account_id, clock.now())
+            target = await find_account(
+                client,
+                args.social_account_id,
+                clock.now(),
+                known_project=_project_in_store(settings, args.social_account_id),
+                progress=lambda line: print(f"layers-tui reauth: {line}", file=sys.stderr),
+            )
             return {"reauth_target": check_reauthable(target)}
 
-    return asyncio.run(find())
+    try:
+        return asyncio.run(find())
+    except KeyboardInterrupt:
+        raise TargetError("stopped before the account was found") from None
+
+
+def _project_in_store(settings: Settings, account_id: str) -> str | None:
+    """The project the local store last saw `account_id` in, if it has seen it."""
+    from layers_tui.api import key_id
+    from layers_tui.session.store import Store
+
+    path = paths.store_path(settings.base_url, key_id(settings.api_key), settings.demo)
+    if not path.exists():
+        return None
+    try:
+        store = Store.open(path)
+    except Exception:  # the store is a shortcut only; the API answers without it
+        return None
+    try:
+        found = store.first_accounts("key = ?", [account_id.strip()], limit=1)
+    except Exception:
+        found = []
+    finally:
+        store.close()
+    return found[0][0] if found else None
 
 
 def run_dashboard(

@@ -8,7 +8,7 @@ No Textual here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,12 +65,30 @@ async def find_project(client: LayersClient, wanted: str) -> Project:
         raise TargetError(f"cannot list projects: {format_error(error)}") from None
 
 
-async def find_account(client: LayersClient, account_id: str, now: datetime) -> ReauthTarget:
-    """The social or ad account with `account_id`, searched project by project (stopping at
-    the first hit), as the row the dashboard's `r` would reconnect."""
+async def find_account(
+    client: LayersClient,
+    account_id: str,
+    now: datetime,
+    known_project: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    announce_over: int = 20,
+) -> ReauthTarget:
+    """The social or ad account with `account_id`, as the row the dashboard's `r` would
+    reconnect. `known_project`: where the local store last saw it, asked first (two list
+    requests); otherwise, or if it moved, every project is asked in turn (two requests each,
+    told through `progress` when more than `announce_over` are left, since on a large
+    organisation that takes minutes)."""
     wanted = account_id.strip()
     try:
-        for project in await load_projects(client):
+        projects = await load_projects(client)
+        first = [p for p in projects if p.id == known_project]
+        rest = [p for p in projects if p.id != known_project]
+        for index, project in enumerate([*first, *rest]):
+            if progress is not None and index == len(first) and len(rest) > announce_over:
+                progress(
+                    f"looking for {safe(wanted, 60)} in {len(rest)} projects (2 requests "
+                    "each; the dashboard's store did not know it); ctrl+c stops"
+                )
             snapshot = await load_project(client, project, now)
             for account in snapshot.social:
                 if account.social_account_id == wanted:

@@ -231,3 +231,39 @@ def test_doctor_piped_says_not_a_terminal(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     qr_line = next(line for line in out.splitlines() if line.startswith("qr code:"))
     assert "not a terminal" in qr_line and "0x0" not in qr_line
+
+
+def test_reauth_asks_the_project_the_store_knows_first_and_says_when_it_must_search(
+    sandbox_app, api_key
+):
+    async def last_account(client):
+        from layers_tui.inventory import load_project, load_projects
+
+        projects = await load_projects(client)
+        for project in reversed(projects):
+            snapshot = await load_project(client, project, NOW)
+            if snapshot.social:
+                return project.id, snapshot.social[0].social_account_id
+        raise AssertionError("no social account")
+
+    project_id, account_id = run(last_account, sandbox_app, api_key)
+    paths: list[str] = []
+
+    class Counting(httpx.ASGITransport):
+        async def handle_async_request(self, request):
+            paths.append(request.url.path)
+            return await super().handle_async_request(request)
+
+    async def find(known, progress):
+        async with LayersClient(BASE, api_key, transport=Counting(app=sandbox_app)) as client:
+            return await find_account(client, account_id, NOW, known, progress, announce_over=0)
+
+    said: list[str] = []
+    found = asyncio.run(find(project_id, said.append))
+    assert found.row.key == account_id and said == []
+    account_lists = [path for path in paths if "/projects/" in path]
+    assert {path.split("/")[3] for path in account_lists} == {project_id}
+    paths.clear()
+    asyncio.run(find(None, said.append))  # the store never saw it: every project in turn
+    assert len(said) == 1 and "looking for" in said[0] and "ctrl+c" in said[0]
+    assert len({path.split("/")[3] for path in paths if "/projects/" in path}) > 1
