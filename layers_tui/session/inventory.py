@@ -56,10 +56,13 @@ class Progress:
     failed: int = 0
     eta_seconds: float | None = None
     note: str = ""  # why a pass is slower than it could be (the request budget)
+    fresh: int = 0  # projects this pass leaves alone: their data is recent enough
 
     def describe(self, verb: str = "refreshed") -> str:
         """ "refreshed 120 of 500 projects (2 failed), about 4 min left; <note>"."""
         line = f"{verb} {self.done} of {self.total} projects"
+        if self.fresh:
+            line += f" due ({self.fresh} still fresh)"
         if self.failed:
             line += f" ({self.failed} failed)"
         if self.running and self.done < self.total and self.eta_seconds is not None:
@@ -489,7 +492,13 @@ class Inventory:
                 self._in_flight.discard(project_id)
             if full:
                 self._set_progress(
-                    Progress(running=False, done=done, total=len(due), failed=failed)
+                    Progress(
+                        running=False,
+                        done=done,
+                        total=len(due),
+                        failed=failed,
+                        fresh=self._fresh(len(due)),
+                    )
                 )
 
     def _after_save(self, project_id: str, fetched: ProjectSnapshot | None = None) -> None:
@@ -515,7 +524,10 @@ class Inventory:
             if by_budget >= by_pace and by_budget > 30
             else plan.reason
         )
-        return Progress(True, done, total, failed, eta, note)
+        return Progress(True, done, total, failed, eta, note, self._fresh(total))
+
+    def _fresh(self, due: int) -> int:
+        return max(0, len(self.projects) - due)
 
     def _set_progress(self, progress: Progress) -> None:
         self.progress = progress

@@ -355,3 +355,11 @@ async def test_loading_the_store_leaves_the_collector_running_and_the_data_out_o
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_progress_says_how_many_projects_a_pass_leaves_alone_as_fresh():
+    from layers_tui.session.inventory import Progress
+
+    line = Progress(True, 9, 276, 0, None, "", fresh=24).describe("refreshing")
+    assert line == "refreshing 9 of 276 projects due (24 still fresh)"
+    assert Progress(True, 9, 300).describe("refreshing") == "refreshing 9 of 300 projects"
