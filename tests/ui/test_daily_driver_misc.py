@@ -105,3 +105,30 @@ async def test_open_details_follow_the_accounts_new_data():
         assert pilot.app.screen is detail
         head = str(detail.query_one("#detail-head").render())
         assert "reauth required" in head and "status reauth_required" in head
+
+
+async def test_help_and_details_scroll_with_the_list_keys_at_80x24():
+    harness = build()
+    async with harness.app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        body = pilot.app.screen.query_one("#help-body")
+        assert body.max_scroll_y > 0  # Help is taller than 24 lines
+        await pilot.press("j")
+        await pilot.pause()
+        assert body.scroll_y == 1
+        await pilot.press("G")
+        await pilot.pause()
+        assert body.scroll_y == body.max_scroll_y
+        await pilot.press("g")
+        await pilot.pause()
+        assert body.scroll_y == 0
+        await pilot.press("escape")
+        await pilot.press("enter")
+        await settle(pilot)
+        details = pilot.app.screen.query_one("#detail-body")
+        assert details.max_scroll_y > 0
+        await pilot.press("G")
+        await pilot.pause()
+        assert details.scroll_y == details.max_scroll_y

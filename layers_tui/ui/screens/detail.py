@@ -12,7 +12,6 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -26,6 +25,7 @@ from layers_tui.text import safe
 from ..keys import read_only_check
 from ..messages import HealthFailed, HealthLoaded
 from ..widgets.footer import KeyBar
+from ..widgets.list_keys import ScrollBody
 from ..widgets.palette import palette_for
 from .base import ReportsWorkerErrors, ShowsHelp
 
@@ -65,7 +65,7 @@ class DetailScreen(ShowsHelp, ReportsWorkerErrors, Screen):
         self.history = list(history)  # newest first, from the local store
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="detail-body"):
+        with ScrollBody(id="detail-body"):
             yield Static(id="detail-head")
             yield Static(id="detail-history")
             yield Static(id="detail-fields")
@@ -119,6 +119,8 @@ class DetailScreen(ShowsHelp, ReportsWorkerErrors, Screen):
                 if row.token_expires_at
                 else "no expiry reported"
             )
+            if expiry.startswith("in "):  # "token expires in 22 days", not "token in 22 days"
+                expiry = f"expires {expiry}"
             head.append(f"status {safe(row.status, 40)}, token {expiry}")
         else:
             head.append(f"tokenStatus {safe(row.status, 40)}")

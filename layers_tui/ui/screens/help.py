@@ -8,11 +8,13 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from layers_tui.domain.filtering import FIELDS as FILTER_FIELDS
+
 from ..keys import Group, KeyHint, key_hints
+from ..widgets.list_keys import ScrollBody
 from .base import ReportsWorkerErrors
 
 HEADINGS = {
@@ -27,8 +29,9 @@ NOTES: dict[str, list[tuple[str, str]]] = {
         ("enter", "In the accounts table: the highlighted account's details."),
         (
             "filter",
-            "Terms AND together: text anywhere, field:value (status, platform, project, "
-            "kind, name, id), !term to exclude, /regex/",
+            "Terms AND together: text anywhere, field:value "
+            f"({', '.join(FILTER_FIELDS)}; platform and kind match exactly, tiktok* is a "
+            'prefix, "quoted values" keep spaces), !term to exclude, /regex/',
         ),
         (
             "Checked",
@@ -90,7 +93,7 @@ class HelpScreen(ReportsWorkerErrors, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         notes = NOTES.get(type(self.origin).__name__, [])
-        body = VerticalScroll(id="help-body")
+        body = ScrollBody(id="help-body")
         body.border_title = "Keys (esc to close)"
         with body:
             yield Static(help_table(self.hints, notes), id="help-keys")

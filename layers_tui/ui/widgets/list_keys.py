@@ -4,6 +4,7 @@ page (`ctrl+d ctrl+u`), as lazygit and k9s users expect."""
 from __future__ import annotations
 
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.widgets import DataTable
 
 
@@ -37,3 +38,16 @@ class ListTable(DataTable):
         self.move_cursor(
             row=max(0, self.cursor_row - half_page(self.scrollable_content_region.height))
         )
+
+
+class ScrollBody(VerticalScroll):
+    """A scrolling page (Help, the details) that answers to the same keys as the lists."""
+
+    BINDINGS = [
+        Binding("j", "scroll_down", "Down", show=False),
+        Binding("k", "scroll_up", "Up", show=False),
+        Binding("g", "scroll_home", "First", show=False),
+        Binding("G", "scroll_end", "Last", show=False),
+        Binding("ctrl+d", "page_down", "Page down", show=False),
+        Binding("ctrl+u", "page_up", "Page up", show=False),
+    ]
