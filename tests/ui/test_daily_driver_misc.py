@@ -132,3 +132,20 @@ async def test_help_and_details_scroll_with_the_list_keys_at_80x24():
         await pilot.press("G")
         await pilot.pause()
         assert details.scroll_y == details.max_scroll_y
+
+
+async def test_the_status_line_says_which_project_the_table_is_limited_to_first():
+    harness = build()
+    async with harness.app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        status = pilot.app.screen.query_one(StatusLine)
+        assert "project:" not in str(status.render())
+        await pilot.press("shift+tab")  # the project list
+        await pilot.press("j")  # the first project after "All projects"
+        await settle(pilot)
+        second = str(status.render()).splitlines()[1]
+        assert second.startswith(" project: ") or second.startswith("project: ")
+        await pilot.press("exclamation_mark")
+        await settle(pilot)
+        second = str(status.render()).splitlines()[1]
+        assert "problems only" in second[:60]  # ahead of the refresh times, on screen at 80

@@ -345,17 +345,10 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
                 progress=self.progress,
                 refreshed_by=app.refreshed_by,
                 error_hint=self.error_hint(),
+                project=self.scoped_project_name(),
                 loaded=board.listed and (bool(board.snapshots) or not board.projects),
             )
         )
-
-    def error_hint(self) -> str:
-        """A rejected key (401) won't heal by retrying: say where the key came from."""
-        error = self.error
-        if error is None or error.status != 401:
-            return ""
-        origin = self.app.initial.get("key_origin") or "the configuration"
-        return f"key from {origin}: check it with `layers-tui doctor`"
 
     def selected_row(self) -> AccountRow | None:
         table = self.query_one(AccountsTable)

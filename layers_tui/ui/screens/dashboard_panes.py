@@ -1,5 +1,6 @@
 """The dashboard's panes: the project list's lines, which pane has the keys, whether the
-project list shows, and how many rows a filter leaves (mixed into `DashboardScreen`)."""
+project list shows, how many rows a filter leaves, and what the status line says about
+the scope and a rejected key (mixed into `DashboardScreen`)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
 class SeenSince:
     """When each problem row's problem was first seen, from the store's history: every
     project read at once the first time it is asked, then a project whose data changed is
-    read again alone, and only when one of its problem rows is drawn. (The history has no
-    index by project: each read scans it, ~140 ms for every project or ~7 ms for one at
-    2,000 projects and 70,000 changes, so it is never read per keystroke or per frame.)"""
+    read again alone, and only when one of its problem rows is drawn (every project at
+    once took ~140 ms at 2,000 projects and 70,000 changes; one project is read through the
+    history's project index), never per keystroke or per frame."""
 
     def __init__(self, read: Callable[[str | None], dict[tuple[str, str], float]]) -> None:
         self._read = read
@@ -65,6 +66,22 @@ class DashboardPanes:
     # project id -> (snapshot, summary, age, name, (order, prompt)) of its last line
     _entries: dict[str, tuple]
     _projects_sized = False  # the project list has been drawn at its laid-out width
+
+    def scoped_project_name(self) -> str | None:
+        """The project the table is limited to, by name (None: every project)."""
+        selected = self.query_one(ProjectList).selected_project
+        if selected is None:
+            return None
+        snapshot = self.board.snapshots.get(selected)
+        return snapshot.project.name if snapshot is not None else selected
+
+    def error_hint(self) -> str:
+        """A rejected key (401) won't heal by retrying: say where the key came from."""
+        error = self.error
+        if error is None or error.status != 401:
+            return ""
+        origin = self.app.initial.get("key_origin") or "the configuration"
+        return f"key from {origin}: check it with `layers-tui doctor`"
 
     def action_cycle_focus(self) -> None:
         projects = self.query_one(ProjectList)

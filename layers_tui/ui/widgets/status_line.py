@@ -38,6 +38,7 @@ class StatusState:
     loaded: bool = True  # False until any project's data is known
     refreshed_by: str | None = None  # another process refreshes (holds the lease)
     error_hint: str = ""  # what to do about `error`, when the error alone doesn't say
+    project: str | None = None  # the one project the table shows (None: every project)
 
 
 def _ago(seconds: float) -> str:
@@ -92,6 +93,16 @@ class StatusLine(Static):
         if state.pending:
             line.append(f" · {state.pending} pending", style=palette.accent)
         second = Text()
+        # What the table shows comes first (a narrow terminal cuts the end of the line)...
+        if state.project:
+            second.append(f"project: {safe(state.project, 40)} · ", style=palette.accent)
+        if state.problems_only:
+            second.append("problems only · ", style=palette.warning)
+        if state.filter_text:
+            second.append(f"filter: {safe(state.filter_text, 40)} · ", style=palette.accent)
+        order = "↓" if not state.sort_reverse else "↑"
+        second.append(f"sort {state.sort}{order} · ", style=palette.muted)
+        # ...then how fresh the data is.
         if state.error is not None:
             if state.failed_projects:  # listing worked; these projects did not refresh
                 plural = "s" if state.failed_projects > 1 else ""
@@ -115,12 +126,9 @@ class StatusLine(Static):
                 second.append(f"last refresh {_ago(state.updated_seconds)}", style=palette.muted)
             if state.plan_reason:
                 second.append(f" · {state.plan_reason}", style=palette.warning)
-        order = "↓" if not state.sort_reverse else "↑"
-        second.append(f" · sort {state.sort}{order}", style=palette.muted)
-        if state.problems_only:
-            second.append(" · problems only", style=palette.warning)
-        if state.filter_text:
-            second.append(f" · filter: {safe(state.filter_text, 40)}", style=palette.accent)
+        second.rstrip()
+        if second.plain.endswith(" ·"):
+            second.right_crop(2)
         line.append("\n")
         line.append_text(second)
         if line != self._last:
