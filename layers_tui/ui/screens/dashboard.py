@@ -46,7 +46,7 @@ RENDER_COALESCE_SECONDS = 0.5
 
 class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Screen):
     AUTO_FOCUS = "#accounts"  # straight to the table: no focus change (and repaint) after mount
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide"), (160, "-wider")]
     BINDINGS = [
         # First, so a narrow key bar still shows where the other keys are explained.
         Binding("question_mark", "help", "Help"),
