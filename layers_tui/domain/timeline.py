@@ -36,14 +36,26 @@ def since_phrase(at: float | None, now: datetime) -> str:
     return f"seen since {when(datetime.fromtimestamp(at, UTC), now)}"
 
 
+def next_step(row: AccountRow, read_only: bool = False) -> str:
+    """The row's problem and its next step; in read-only mode the keys it names are off,
+    and it says so rather than send the user to a key that refuses."""
+    if read_only and row.problem and "press " in row.problem:
+        return f"{row.problem} (read-only: actions are off here)"
+    return row.problem
+
+
 def row_line(
-    row: AccountRow, since: float | None, fetched_at: datetime | None, now: datetime
+    row: AccountRow,
+    since: float | None,
+    fetched_at: datetime | None,
+    now: datetime,
+    read_only: bool = False,
 ) -> Text:
     """The line under the table: the row's problem and next step, since when it is seen
     so, and how old the data is."""
     text = Text()
     text.append(f"{safe(row.name, 40)} · {row.platform_label} · ", style="bold")
-    text.append(row.problem or "Healthy.")
+    text.append(next_step(row, read_only) or "Healthy.")
     phrase = since_phrase(since, now)
     if phrase:
         text.append(f" ({phrase})")

@@ -149,3 +149,31 @@ async def test_the_status_line_says_which_project_the_table_is_limited_to_first(
         await settle(pilot)
         second = str(status.render()).splitlines()[1]
         assert "problems only" in second[:60]  # ahead of the refresh times, on screen at 80
+
+
+async def test_link_keys_without_a_link_say_why():
+    from tests.scenes import flow_no_return_url
+
+    harness = build(return_url=None)
+    async with harness.app.run_test(size=(120, 40), notifications=True) as pilot:
+        await flow_no_return_url(pilot, harness)
+        for key in ("y", "m", "o"):
+            harness.app.clear_notifications()
+            await pilot.press(key)
+            await pilot.pause()
+            said = notes(harness.app)
+            assert len(said) == 1 and said[0].startswith("No link: No return URL configured")
+            assert "start layers-tui again" in said[0]
+
+
+async def test_read_only_never_sends_the_user_to_a_key_that_refuses():
+    harness = build(read_only=True)
+    async with harness.app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        line = screen_text(pilot.app)
+        assert "press r to send a reconnect link" in line
+        assert "(read-only: actions are off here)" in line
+        await pilot.press("enter")
+        await settle(pilot)
+        head = str(pilot.app.screen.query_one("#detail-head").render())
+        assert "(read-only: actions are off here)" in head

@@ -307,7 +307,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
             since = self.seen_since(row)
             snapshot = self.board.snapshots.get(row.project_id)
             fetched = snapshot.fetched_at if snapshot is not None else None
-            text = row_line(row, since, fetched, self.app.clock.now())
+            text = row_line(row, since, fetched, self.app.clock.now(), self.app.settings.read_only)
         self.query_one("#problem", Static).update(text, layout=False)
 
     def _read_since(self, project_id: str | None) -> dict[tuple[str, str], float]:

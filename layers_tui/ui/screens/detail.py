@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from layers_tui.api import ApiError, format_error
 from layers_tui.domain.status import SEVERITY_GLYPH, AccountRow, relative_time
-from layers_tui.domain.timeline import HistoryEntry, flaps, history_lines
+from layers_tui.domain.timeline import HistoryEntry, flaps, history_lines, next_step
 from layers_tui.inventory import ProjectSnapshot
 from layers_tui.models import ContentHealth
 from layers_tui.text import safe
@@ -125,7 +125,7 @@ class DetailScreen(ShowsHelp, ReportsWorkerErrors, Screen):
         else:
             head.append(f"tokenStatus {safe(row.status, 40)}")
         head.append("\nNext step: ", style="bold")
-        head.append(row.problem or "Nothing to do.")
+        head.append(next_step(row, self.app.settings.read_only) or "Nothing to do.")
         self.query_one("#detail-head", Static).update(head)
         self.query_one("#detail-history", Static).update(self._history_text(now))
         table = Table(

@@ -115,7 +115,8 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
             self.problem = (
                 f"No return URL configured. Set {variable} (or return_url in the "
                 "config file) to an https URL whose host is on your API key's "
-                "return URL allowlist, then press n."
+                "return URL allowlist, then start layers-tui again (`layers-tui doctor` "
+                "shows where each setting comes from)."
             )
             self.render_state()
             return

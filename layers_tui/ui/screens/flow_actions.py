@@ -48,8 +48,11 @@ class FlowActions:
 
     def _say_link_finished(self) -> None:
         flow = self.flow
+        if flow is None and self.problem:  # nothing was minted: say why, not nothing
+            self.app.notify(f"No link: {self.problem}", markup=False, timeout=8)
+            return
         if flow is None or not flow.terminal:
-            return  # the binding did the work (or there is no link yet)
+            return  # the binding did the work (or the link is still being minted)
         if flow.status == "completed":
             message = "This link was used: the account is connected."
         else:
