@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, tzinfo
 from typing import Any
 
+from layers_tui.check_ranges import parse_seconds
 from layers_tui.clock import Clock
 from layers_tui.domain.status import (
     PLATFORM_LABELS,
@@ -56,18 +57,17 @@ MAX_POLL_SECONDS = 30.0
 SUPPRESSED_LISTED = 20  # alerts named in one "suppressed" summary
 SEVERITY_NAMES = {severity: severity.name.lower() for severity in Severity}
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _QUIET = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*(\S+)?\s*$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
 
 
 def parse_duration(text: str) -> float:
-    """`30s`, `5m`, `1h`, `2d` (or plain seconds) -> seconds; ValueError otherwise."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError("is not a duration like 30s, 5m, 1h or 2d")
-    unit = match.group(2) or "s"
-    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86_400}[unit]
+    """`30s`, `5m`, `1h`, `2d` or plain seconds, as `check` takes them -> seconds; the
+    ValueError's message is worded for a config key ("min_duration: is not …")."""
+    try:
+        return parse_seconds(str(text).strip())
+    except ValueError:
+        raise ValueError("is not a duration like 30s, 5m, 1h or 2d") from None
 
 
 @dataclass(frozen=True)
