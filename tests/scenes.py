@@ -22,6 +22,7 @@ from layers_tui.config import Settings
 from layers_tui.sandbox import SandboxClock, create_app
 from layers_tui.ui.app import LayersApp
 from layers_tui.ui.screens.dashboard import DashboardScreen
+from layers_tui.ui.screens.flow import FlowScreen
 
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BASE = "http://localhost:8787"
@@ -419,6 +420,22 @@ async def select_account(pilot: Pilot, name: str) -> None:
     table.follow_top = False
     table.move_cursor(row=index)
     await pilot.pause()
+
+
+async def start_reauth(pilot: Pilot, name: str = "acme_baristas") -> FlowScreen:
+    """`r` on the named account, from the loaded dashboard: its flow screen, link minted."""
+    await loaded(pilot)
+    await select_account(pilot, name)
+    await pilot.press("r")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, FlowScreen) and screen.flow is not None
+    return screen
+
+
+def notes(app: Any) -> list[str]:
+    """The toasts the app has shown, as text."""
+    return [str(notification.message) for notification in app._notifications]
 
 
 async def highlight_project(pilot: Pilot, name: str) -> None:

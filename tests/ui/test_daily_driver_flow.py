@@ -10,23 +10,17 @@ from layers_tui.ui.keys import key_hints
 from layers_tui.ui.screens.flow import FlowScreen
 from layers_tui.ui.screens.help import HelpScreen
 from layers_tui.ui.widgets.footer import KeyBar
-from tests.scenes import build, loaded, poll, screen_text, select_account, settle
+from tests.scenes import (
+    build,
+    loaded,
+    notes,
+    poll,
+    screen_text,
+    settle,
+    start_reauth,
+)
 
 SIZE = (120, 40)
-
-
-async def start_reauth(pilot, name: str = "acme_baristas") -> FlowScreen:
-    await loaded(pilot)
-    await select_account(pilot, name)
-    await pilot.press("r")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, FlowScreen) and screen.flow is not None
-    return screen
-
-
-def notes(app) -> list[str]:
-    return [str(notification.message) for notification in app._notifications]
 
 
 async def test_an_outage_shows_one_countdown_that_moves():

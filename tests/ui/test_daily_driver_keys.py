@@ -12,13 +12,9 @@ from layers_tui.ui.screens.flow import FlowScreen
 from layers_tui.ui.screens.help import HelpScreen
 from layers_tui.ui.screens.pending import PendingScreen
 from layers_tui.ui.widgets.footer import KeyBar
-from tests.scenes import build, loaded, screen_text, select_account, settle
+from tests.scenes import build, loaded, notes, screen_text, select_account, settle
 
 SIZE = (120, 40)
-
-
-def notes(app) -> list[str]:
-    return [str(notification.message) for notification in app._notifications]
 
 
 async def open_details(pilot, name: str) -> DetailScreen:

@@ -7,13 +7,9 @@ import os
 
 from layers_tui import paths
 from layers_tui.ui.widgets.status_line import StatusLine
-from tests.scenes import build, loaded, screen_text, settle
+from tests.scenes import build, loaded, notes, screen_text, settle
 
 SIZE = (120, 40)
-
-
-def notes(app) -> list[str]:
-    return [str(notification.message) for notification in app._notifications]
 
 
 async def test_palette_screenshot_saves_in_the_current_directory_and_says_where(

@@ -8,20 +8,19 @@ from layers_tui.session.session import FlowRecords
 from layers_tui.session.store import Store
 from layers_tui.ui.screens.flow import FlowScreen
 from layers_tui.ui.widgets.footer import KeyBar
-from tests.scenes import build, highlight_project, loaded, poll, screen_text, select_account, settle
+from tests.scenes import (
+    build,
+    highlight_project,
+    loaded,
+    poll,
+    screen_text,
+    select_account,
+    settle,
+    start_reauth,
+)
 from tests.ui.screen_image import screen_image
 
 SIZE = (120, 40)
-
-
-async def start_reauth(pilot, name="acme_baristas"):
-    await loaded(pilot)
-    await select_account(pilot, name)
-    await pilot.press("r")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, FlowScreen) and screen.flow is not None
-    return screen
 
 
 def decode(app) -> list[str]:

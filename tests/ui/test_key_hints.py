@@ -9,11 +9,10 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from layers_tui.ui.keys import KeyHint, hint_line
-from layers_tui.ui.screens.flow import FlowScreen
 from layers_tui.ui.screens.help import HelpScreen
 from layers_tui.ui.widgets.accounts_table import AccountsTable
 from layers_tui.ui.widgets.footer import KeyBar
-from tests.scenes import build, loaded, poll, screen_text, select_account, settle
+from tests.scenes import build, loaded, poll, screen_text, settle, start_reauth
 
 SIZE = (120, 40)
 DEMO_ACTIONS = {"approve", "deny", "time_travel"}
@@ -56,16 +55,6 @@ def bar_hints(app) -> list[KeyHint]:
     bar = app.screen.query_one(KeyBar)
     palette = app.COMMAND_PALETTE_BINDING
     return [hint for _, _, hint in bar._spans if hint.key != palette]
-
-
-async def start_reauth(pilot, name: str = "acme_baristas") -> FlowScreen:
-    await loaded(pilot)
-    await select_account(pilot, name)
-    await pilot.press("r")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, FlowScreen) and screen.flow is not None
-    return screen
 
 
 def push_help(pilot) -> HelpScreen:
