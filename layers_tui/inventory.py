@@ -32,6 +32,10 @@ class ProjectSnapshot:
     invalid: tuple[InvalidItem, ...] = ()
     error: ApiError | None = None
     fetched_at: datetime | None = None
+    # A hash of the account documents `social` and `ads` were parsed from (the store's
+    # `documents_hash`), when known: equal hashes mean equal accounts, so a quiet refresh is
+    # recognised without comparing every account model (64-bit: collisions are negligible).
+    documents_hash: int | None = field(default=None, compare=False)
 
     def rows(self, now: datetime, thresholds: Thresholds) -> list[AccountRow]:
         rows = [

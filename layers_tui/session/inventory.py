@@ -17,7 +17,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +37,16 @@ from layers_tui.inventory import (
 )
 from layers_tui.models import AdAccount, InvalidItem, Project, SocialAccount
 
-from .store import Change, ProjectRecord, Store, StoredAccount, epoch, from_epoch
+from .store import (
+    Change,
+    ProjectRecord,
+    Store,
+    StoredAccount,
+    arrays_hash,
+    documents_hash,
+    epoch,
+    from_epoch,
+)
 
 log = logging.getLogger("layers_tui.session")
 
@@ -151,7 +160,7 @@ def snapshot_from_arrays(
     `project`: the record's document already validated."""
     social = tuple(SOCIAL_LIST.validate_json(arrays["social"])) if "social" in arrays else ()
     ads = tuple(AD_LIST.validate_json(arrays["ad"])) if "ad" in arrays else ()
-    return _snapshot(record, social, ads, project)
+    return replace(_snapshot(record, social, ads, project), documents_hash=arrays_hash(arrays))
 
 
 @contextlib.contextmanager
@@ -471,12 +480,14 @@ class Inventory:
                     done += 1
                     self._after_save(project.id)
                 else:
+                    accounts = stored_accounts(outcome, self.clock.now(), self.thresholds)
                     changes = self.store.save_project(
                         project.id,
-                        stored_accounts(outcome, self.clock.now(), self.thresholds),
+                        accounts,
                         [{"raw": item.raw, "problem": item.problem} for item in outcome.invalid],
                         self.clock.now(),
                     )
+                    outcome = replace(outcome, documents_hash=documents_hash(accounts))
                     result.refreshed.append(project.id)
                     self._saves += 1
                     self._last_refresh[project.id] = self._saves

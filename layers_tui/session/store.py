@@ -1130,5 +1130,20 @@ def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";") if part.strip()]
 
 
+def arrays_hash(arrays: dict[str, str]) -> int:
+    """A hash of one project's account documents as `Store.account_arrays` gives them (kind
+    -> JSON array text): equal for equal documents in equal order, within one process."""
+    return hash((arrays.get("social"), arrays.get("ad")))
+
+
+def documents_hash(accounts: Iterable[StoredAccount]) -> int:
+    """`arrays_hash` of accounts about to be saved: what `account_arrays` will read back
+    (duplicates included, so a list the store would thin out never matches)."""
+    documents: dict[str, list[str]] = {}
+    for account in accounts:
+        documents.setdefault(account.kind, []).append(_dump(account.doc))
+    return arrays_hash({kind: "[" + ",".join(items) + "]" for kind, items in documents.items()})
+
+
 def _dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -189,14 +190,7 @@ class Board:
             and previous is not None
             and not (snapshot.social or snapshot.ads)
         ):
-            snapshot = ProjectSnapshot(
-                previous.project,
-                previous.social,
-                previous.ads,
-                previous.invalid,
-                snapshot.error,
-                previous.fetched_at,
-            )
+            snapshot = replace(previous, error=snapshot.error)
         self.snapshots[project_id] = snapshot
         if previous is not None and _same_data(previous, snapshot):
             return False
@@ -498,9 +492,8 @@ def next_change(rows: list[AccountRow], now: datetime, thresholds: Thresholds) -
 
 
 def _same_data(old: ProjectSnapshot, new: ProjectSnapshot) -> bool:
-    return (
-        old.project == new.project
-        and old.social == new.social
-        and old.ads == new.ads
-        and (old.error is None) == (new.error is None)
-    )
+    if old.project != new.project or (old.error is None) != (new.error is None):
+        return False
+    if old.documents_hash is not None and old.documents_hash == new.documents_hash:
+        return True  # the same documents: the same accounts, without comparing 20 models
+    return old.social == new.social and old.ads == new.ads

@@ -363,3 +363,44 @@ def test_progress_says_how_many_projects_a_pass_leaves_alone_as_fresh():
     line = Progress(True, 9, 276, 0, None, "", fresh=24).describe("refreshing")
     assert line == "refreshing 9 of 276 projects due (24 still fresh)"
     assert Progress(True, 9, 300).describe("refreshing") == "refreshing 9 of 300 projects"
+
+
+async def test_a_quiet_refresh_is_known_by_its_documents_hash(
+    make_session, raw, fake_clock, monkeypatch
+):
+    """What the store loads and what a pass fetches carry the same hash when nothing changed
+    (so the dashboard needn't compare 20 account models per project), and a different one
+    for the project whose account changed."""
+    from layers_tui.models import SocialAccount
+    from layers_tui.ui.board import Board
+
+    session = make_session()
+    await session.inventory.refresh()
+    loaded = {s.project.id: s for s in session.inventory.load_cached()}
+    assert all(s.documents_hash is not None for s in loaded.values())
+    board = Board(session.inventory.thresholds)
+    for snapshot in loaded.values():
+        board.put(snapshot)
+
+    project_id, target = next(
+        (pid, a) for pid, s in loaded.items() for a in s.social if a.status == "connected"
+    )
+    response = await raw.post(f"/sandbox/social-accounts/{target.social_account_id}/expire-token")
+    assert response.status_code < 300
+    fake_clock.advance(120)
+    events = []
+    session.inventory.listeners.append(events.append)
+    await session.inventory.refresh()
+    fetched = {e.snapshot.project.id: e.snapshot for e in events if isinstance(e, ProjectUpdated)}
+    assert set(fetched) == set(loaded)
+    changed = {pid for pid in fetched if fetched[pid].documents_hash != loaded[pid].documents_hash}
+    assert changed == {project_id}
+
+    def no_model_compare(self, other):
+        raise AssertionError("compared account models for an unchanged project")
+
+    monkeypatch.setattr(SocialAccount, "__eq__", no_model_compare)
+    quiet = [board.put(fetched[pid]) for pid in fetched if pid != project_id]
+    assert quiet and not any(quiet)
+    monkeypatch.undo()
+    assert board.put(fetched[project_id]) is True
