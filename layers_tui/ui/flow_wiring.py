@@ -4,6 +4,7 @@ journal, and the screens that start flows."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -13,7 +14,7 @@ from layers_tui.api import ApiError
 from layers_tui.domain.status import AccountRow
 from layers_tui.flows.model import PendingFlow
 from layers_tui.models import Project
-from layers_tui.session.store import StoreError
+from layers_tui.session.store import Change, StoreError
 
 from .messages import FlowChanged, FlowsHalted
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from .app import LayersApp
 
 PERSIST_BOOKKEEPING_SECONDS = 5.0
+# An account a flow just connected is announced by the flow (its screen, or the "Connected"
+# toast); a refresh that sees it recover within this long says nothing more.
+FLOW_OUTCOME_TOLD = timedelta(minutes=10)
 
 
 class FlowWiring:
@@ -28,6 +32,7 @@ class FlowWiring:
 
     _saved_status: dict[str, str]
     _persist_timer: Timer | None
+    _flow_connected_at: dict[str, datetime] | None = None  # account key -> completion time
 
     def resume_saved_flows(self: LayersApp) -> None:
         try:
@@ -88,14 +93,43 @@ class FlowWiring:
             self._persist_timer = self.set_timer(PERSIST_BOOKKEEPING_SECONDS, self._persist_later)
         self.pending_count = len(self.engine.pending())
         if flow.status == "completed":
-            what = flow.result_label or flow.account_label or flow.platform
-            self.notify(
-                f"{what} connected in {flow.project_name}.", title="Connected", markup=False
-            )
+            self._remember_flow_outcome(flow)
+            if not self.flow_on_screen(flow.id):  # its screen already says "connected"
+                what = flow.result_label or flow.account_label or flow.platform
+                self.notify(
+                    f"{what} connected in {flow.project_name}.", title="Connected", markup=False
+                )
             self.refresh_pass([flow.project_id])
         for screen in self.screen_stack:
             if hasattr(screen, "on_flow_changed"):  # only screens that show flows
                 screen.post_message(FlowChanged(flow))
+
+    def flow_on_screen(self: LayersApp, flow_id: str) -> bool:
+        """A flow screen open in the stack shows this flow (and so its outcome)."""
+        from .screens.flow import FlowScreen
+
+        return any(
+            isinstance(screen, FlowScreen) and screen.flow is not None and screen.flow.id == flow_id
+            for screen in self.screen_stack
+        )
+
+    def _remember_flow_outcome(self: LayersApp, flow: PendingFlow) -> None:
+        account = flow.result_account_id or flow.social_account_id
+        if account:
+            if self._flow_connected_at is None:
+                self._flow_connected_at = {}
+            self._flow_connected_at[account] = self.clock.now()
+
+    def told_by_flow(self: LayersApp, change: Change) -> bool:
+        """Whether a flow completed for this account a moment ago: the flow has announced
+        it, so its recovery needs no second toast. Each completion covers one recovery."""
+        told = self._flow_connected_at
+        if not told:
+            return False
+        now = self.clock.now()
+        for account in [key for key, at in told.items() if now - at > FLOW_OUTCOME_TOLD]:
+            del told[account]  # old news: a later recovery is a new event
+        return told.pop(change.account_key, None) is not None
 
     def _journal_flow(self: LayersApp, flow: PendingFlow, first: bool) -> None:
         action = f"{flow.kind}:{'minted' if first else flow.status}"

@@ -92,7 +92,8 @@ class RefreshDriver:
 
     def announce_changes(self: LayersApp, changes: Sequence[Change]) -> None:
         """A toast when an account gets worse or recovers (not for first sightings, nor for
-        changes that keep its severity): a few by name, a burst as one line."""
+        changes that keep its severity, nor for a recovery a flow has just announced): a few
+        by name, a burst as one line."""
         worse = [c for c in changes if _moved(c) > 0]
         better = [c for c in changes if _moved(c) < 0]
         if not worse and not better:
@@ -101,6 +102,8 @@ class RefreshDriver:
             [Transition(True, _describe(c)) for c in worse]
             + [Transition(False, _describe(c)) for c in better]
         )
+        # A recovery a connect/reconnect flow just brought about was announced by the flow.
+        better = [c for c in better if not self.told_by_flow(c)]
         if len(worse) + len(better) > 3:
             parts = []
             if worse:

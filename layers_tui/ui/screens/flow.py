@@ -30,7 +30,7 @@ from ..widgets.palette import palette_for
 from ..widgets.qr_panel import QrPanel, choose_layout
 from .base import ReportsWorkerErrors, ShowsHelp
 from .flow_actions import FlowActions
-from .flow_requests import BulkTally, FlowRequest
+from .flow_requests import BulkTally, FlowRequest, ScreenNote
 
 WAITING_ONLY = frozenset(
     {"copy_link", "copy_message", "open_link", "cancel_flow", "approve", "deny", "time_travel"}
@@ -65,6 +65,7 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
         self.tally = BulkTally()
         self._advance_timer = None
         self._waiting_shown: tuple[bool, bool] | None = None
+        self.note: ScreenNote | None = None  # this screen's own news, on its own line
 
     @property
     def request(self) -> FlowRequest:
@@ -78,6 +79,7 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
             with VerticalScroll(id="flow-info"):
                 yield Static(id="flow-title")
                 yield Static(id="flow-status")
+                yield Static(id="flow-note")
                 yield Static(id="flow-link")
                 yield Static(id="flow-keys")
         yield Static(id="flow-mini")
@@ -89,6 +91,7 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
 
     def begin(self) -> None:
         self.flow, self.error, self.problem = None, None, None
+        self.note = None
         request = self.request
         if request.flow_id and request.flow_id in self.app.engine.flows:
             self.flow = self.app.engine.flows[request.flow_id]
@@ -168,6 +171,8 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
             return
         was_terminal = self.flow.terminal
         self.flow = message.flow
+        if self.flow.terminal:
+            self.note = None  # the status now says how it ended
         if self.flow.terminal and not was_terminal and len(self.requests) > 1:
             label = self.request.account_label or self.request.platform
             if self.flow.status == "completed":
@@ -182,9 +187,10 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
         self.render_state()
 
     def on_consent_sent(self, message: ConsentSent) -> None:
-        self.app.notify(
-            f"Sandbox consent: {message.decision} -> {message.outcome}", markup=False, timeout=4
-        )
+        # On the screen's own line, not a toast: the status below shows the outcome once
+        # the poller sees it, and a toast could cover the QR code.
+        outcome = safe(message.outcome, 80)
+        self.say(f"Sandbox consent: {message.decision} -> {outcome}", seconds=30)
 
     def advance(self) -> None:
         if self.index + 1 < len(self.requests):
@@ -243,11 +249,10 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
             )
         self.query_one("#flow-title", Static).update(title)
         status = Text()
-        qr = self.query_one(QrPanel)
         link_widget = self.query_one("#flow-link", Static)
+        mode = "hidden"
         if self.problem:
             status.append(self.problem, style=palette.warning)
-            qr.display = False
             link_widget.update("")
         elif self.error is not None and flow is None:
             status.append(format_error(self.error), style=palette.critical)
@@ -260,11 +265,9 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
             if hint:
                 status.append(f"\n{hint}")
             status.append("\nPress n to try again.")
-            qr.display = False
             link_widget.update("")
         elif flow is None:
             status.append("Minting a link…", style=palette.muted)
-            qr.display = False
             link_widget.update("")
         else:
             glyph, words, detail = flow_status(flow, now)
@@ -287,15 +290,18 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
                     status.append(f"\nrequestId {safe(flow.request_id, 40)}")
             if self.error is not None:
                 status.append(f"\n{format_error(self.error)}", style=palette.critical)
-            self._show_link(flow)
+            mode = self._show_link(flow)
+        self._set_layout(mode, flow)
         if len(self.requests) > 1 and self.bulk_finished:
             status.append("\n\nBulk reauth finished: ", style="bold")
             status.append(self.tally.summary())
             status.append(". esc returns to the dashboard.")
         self.query_one("#flow-status", Static).update(status)
+        self._show_note(now)
         self.query_one("#flow-keys", Static).update(self._keys_text())
 
-    def _show_link(self, flow: PendingFlow) -> None:
+    def _show_link(self, flow: PendingFlow) -> str:
+        """The link (and the QR code when it fits); returns the layout it needs."""
         qr = self.query_one(QrPanel)
         url = flow.authorize_url
         palette = palette_for(self.app)
@@ -326,7 +332,6 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
                 )
         if not note_under_qr:
             self.query_one("#qr-note", Static).display = False
-        self._set_layout(mode, flow)
         if flow.terminal:
             # Used, refused or abandoned: shown for the record, never to be sent again.
             after = "" if flow.status == "completed" else " (n mints a new one)"
@@ -340,6 +345,7 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
             if note and not note_under_qr:
                 link.append(f"\n{note}", style=palette.warning)
         self.query_one("#flow-link", Static).update(link)
+        return mode
 
     def _show_qr_note(self, note: str, width: int, rows: int) -> bool:
         """`note` wrapped to the code's width under it, when `rows` are free there."""
@@ -351,19 +357,28 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
         widget.display = True
         return True
 
-    def _set_layout(self, mode: str, flow: PendingFlow) -> None:
-        """side: code and text; full: the code alone with one status line; otherwise text."""
+    def _set_layout(self, mode: str, flow: PendingFlow | None) -> None:
+        """side: code and text; full: the code alone with one status line; otherwise text.
+        Toasts keep off the code (flow.tcss): with the code beside the text they are no
+        wider than the text column, and with the code alone they wait until it is gone."""
         self.query_one(QrPanel).display = mode in ("side", "full")
         self.query_one("#flow-info").display = mode != "full"
         self.query_one(KeyBar).display = mode != "full"
+        self.set_class(mode == "side", "-qr-side")
+        self.set_class(mode == "full", "-qr-full")
+        if mode != "side":
+            self.query_one("#qr-note", Static).display = False
         mini = self.query_one("#flow-mini", Static)
         mini.display = mode == "full"
-        if mode == "full":
+        if mode == "full" and flow is not None:
             now = self.app.clock.now()
             glyph, words, _ = flow_status(flow, now)
+            lead = f" {glyph} {words} · {countdown(flow, now)}"
+            if self.note is not None and self.note.until > now:
+                mini.update(Text(f"{lead} · {self.note.text}", no_wrap=True, overflow="ellipsis"))
+                return
             # The key bar is hidden here: the same hints (`keys.shown_hints`) go on this line.
             hints = [hint for hint in shown_hints(self) if hint.enabled]
-            lead = f" {glyph} {words} · {countdown(flow, now)}"
             mini.update(Text(hint_line(hints, self.app.size.width, lead)))
 
     def _keys_text(self) -> Text:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import work
+from textual.widgets import Static
 
 from layers_tui.api import ApiError
 from layers_tui.flows.describe import handoff_message, link_warning
 from layers_tui.probes import browser_probe
 
 from ..messages import ActionFailed, ConsentSent
+from .flow_requests import ScreenNote
 
 if TYPE_CHECKING:
     from layers_tui.flows.model import PendingFlow
@@ -29,6 +33,21 @@ class FlowActions:
     requests: list[FlowRequest]
     index: int
     tally: BulkTally
+    note: ScreenNote | None
+
+    # -- the screen's own messages ---------------------------------------------------------
+    def say(self, text: str, seconds: float = 8.0) -> None:
+        """`text` on this screen's note line (the status line when the code is alone) for
+        `seconds` of the app's clock, instead of a toast that could cover the QR code."""
+        self.note = ScreenNote(text, self.app.clock.now() + timedelta(seconds=seconds))
+        self.render_state()
+
+    def _show_note(self, now: datetime) -> None:
+        widget = self.query_one("#flow-note", Static)
+        if self.note is not None and self.note.until <= now:
+            self.note = None
+        widget.display = self.note is not None
+        widget.update(Text(self.note.text) if self.note is not None else "")
 
     # -- keys whose binding is off now ---------------------------------------------------------
     # `check_action` dims y/m/o once the flow is finished, so their binding does not run;
@@ -154,10 +173,7 @@ class FlowActions:
         if advance is not None:
             advance(seconds)
         self.app.engine.wake()
-        self.app.notify(
-            f"Demo clock moved {seconds / 60:g} minutes ahead.", markup=False, timeout=4
-        )
-        self.render_state()
+        self.say(f"Demo clock moved {seconds / 60:g} minutes ahead.", seconds=4)
 
     @work(group="consent", exit_on_error=False)
     async def send_consent(self, url: str, decision: str) -> None:

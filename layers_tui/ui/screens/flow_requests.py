@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from layers_tui.domain.status import AD_PLATFORMS, PLATFORM_LABELS, AccountRow
 from layers_tui.flows.model import PendingFlow
@@ -73,3 +74,11 @@ class BulkTally:
             who = f" ({', '.join(safe(name, 30) for name in names)})" if names else ""
             parts.append(f"{len(names)} {what}{who}")
         return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class ScreenNote:
+    """A message of the flow screen's own, shown on its note line until `until`."""
+
+    text: str
+    until: datetime
