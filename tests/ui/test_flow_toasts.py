@@ -201,10 +201,23 @@ async def test_with_the_code_alone_toasts_wait_and_the_screen_line_says_its_news
         assert all(not toast.visible for toast in toasts(harness.app))
         assert qr_columns(harness.app, qr.region) == before
         mini = str(screen.query_one("#flow-mini").render())
-        assert "Sandbox consent: approve" in mini
+        assert "Sandbox consent: approve" in mini and len(mini) <= 100  # one line, cut
         # Once the code is gone (the flow completed), a toast still live shows again.
         await poll(pilot, harness, 6)
         await settle(pilot)
         assert screen.flow.status == "completed" and not qr.display
         assert not screen.has_class("-qr-full")
         assert all(toast.visible for toast in toasts(harness.app))
+
+
+async def test_a_new_link_that_fails_after_the_code_alone_shows_the_text_again():
+    harness = build()
+    async with harness.app.run_test(size=(100, 42)) as pilot:
+        screen = await start_reauth(pilot)
+        assert screen.has_class("-qr-full") and not screen.query_one("#flow-info").display
+        harness.transport.fail_paths.add("reauth-url")
+        await pilot.press("n")
+        await settle(pilot)
+        assert screen.flow is None and screen.error is not None
+        assert screen.query_one("#flow-info").display and not screen.has_class("-qr-full")
+        assert "Injected failure" in screen_text(harness.app)

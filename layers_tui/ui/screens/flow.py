@@ -373,10 +373,12 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
         if mode == "full" and flow is not None:
             now = self.app.clock.now()
             glyph, words, _ = flow_status(flow, now)
-            lead = f" {glyph} {words} · {countdown(flow, now)}"
-            if self.note is not None and self.note.until > now:
-                mini.update(Text(f"{lead} · {self.note.text}", no_wrap=True, overflow="ellipsis"))
+            if self.note is not None and self.note.until > now:  # the news, for a while
+                line = Text(f" {glyph} {self.note.text} · {countdown(flow, now)}")
+                line.truncate(self.app.size.width, overflow="ellipsis")
+                mini.update(line)
                 return
+            lead = f" {glyph} {words} · {countdown(flow, now)}"
             # The key bar is hidden here: the same hints (`keys.shown_hints`) go on this line.
             hints = [hint for hint in shown_hints(self) if hint.enabled]
             mini.update(Text(hint_line(hints, self.app.size.width, lead)))
