@@ -467,10 +467,27 @@ class Staleness:
     never: list[ProjectRecord]  # no data at all (and no failure recorded)
     summary: Summary  # problems seen in stale projects only
     ids: frozenset[str]
+    oldest: float | None = None  # epoch of the oldest data among the counted projects
 
     @property
     def count(self) -> int:
         return len(self.stale) + len(self.never)
+
+
+def oldest_data_at(store: Store, project_ids: Sequence[str] | None) -> float | None:
+    """When the oldest data among the counted projects was fetched (epoch): the earliest
+    successful refresh of the listed projects in `project_ids` (None: every listed
+    project); None when none of them has data. Read from the project states only (no
+    project document)."""
+    wanted = None if project_ids is None else set(project_ids)
+    return min(
+        (
+            refreshed_at
+            for project_id, refreshed_at, _attempted, _failed, _seq in store.project_states()
+            if refreshed_at is not None and (wanted is None or project_id in wanted)
+        ),
+        default=None,
+    )
 
 
 def _hours(seconds: float | None) -> float | None:
@@ -490,15 +507,17 @@ def build_report(
 ) -> CheckResult:
     ranges = ExpiryRanges.of(thresholds)
     selection = Selection(data.project_ids, scope.platform, scope.kind)
-    report = health(
-        data.store,
-        now,
-        EXPIRED_ONLY,
-        selection,
-        stale_before=data.started_at.timestamp() - data.freshness.max_age,
-        problem_limit=PROBLEMS_LISTED,
-        counts=_alert_conditions(ranges, now),
-    )
+    with data.store.read_snapshot():  # the oldest data seen in the state the report counts
+        report = health(
+            data.store,
+            now,
+            EXPIRED_ONLY,
+            selection,
+            stale_before=data.started_at.timestamp() - data.freshness.max_age,
+            problem_limit=PROBLEMS_LISTED,
+            counts=_alert_conditions(ranges, now),
+        )
+        oldest = oldest_data_at(data.store, data.project_ids)
     projects = report.project_count
     failed_ids = {record.id for record in report.failed}
     never = [record for record in report.never if record.id not in failed_ids]
@@ -512,7 +531,13 @@ def build_report(
         stale_summary = _with_alerts(
             stale_summary, *_alert_counts(data.store, stale_selection, ranges, now)
         )
-    staleness = Staleness(report.stale, never, stale_summary, frozenset(stale_ids))
+    staleness = Staleness(
+        report.stale,
+        never,
+        stale_summary,
+        frozenset(stale_ids),
+        oldest,
+    )
     fresh = Summary(
         critical=summary.critical - staleness.summary.critical,
         warning=summary.warning - staleness.summary.warning,
@@ -687,9 +712,9 @@ def _status_line(
         head += f"; {invalid} unreadable account record(s)"
     if staleness.count:
         parts = []
-        oldest = min((r.refreshed_at or 0.0 for r in staleness.stale), default=None)
-        if oldest is not None:
-            parts.append(f"oldest data from {_ago(oldest, now)}")
+        if staleness.stale and staleness.oldest is not None:
+            # stale data is older than any fresh data: this is the JSON's oldestDataAt
+            parts.append(f"oldest data from {_ago(staleness.oldest, now)}")
         if staleness.never:
             parts.append(f"{len(staleness.never)} with no data yet")
         head += f"; {staleness.count} of {projects} project(s) stale ({', '.join(parts)})"
@@ -861,7 +886,6 @@ def _json_data(
     ranges: ExpiryRanges,
 ) -> dict[str, Any]:
     duplicates = data.refreshed.duplicates
-    oldest = min((r.refreshed_at or 0.0 for r in staleness.stale), default=None)
     return {
         "organization": data.organization,
         "checkedAt": _iso(now),
@@ -880,7 +904,7 @@ def _json_data(
             "noDataProjects": len(staleness.never),
             "staleCritical": staleness.summary.critical,
             "staleWarning": staleness.summary.warning,
-            "oldestDataAt": _iso(from_epoch(oldest)),
+            "oldestDataAt": _iso(from_epoch(staleness.oldest)),
             "maxAgeSeconds": data.freshness.max_age,
             "refreshedProjects": data.refreshed.refreshed,
         },
