@@ -8,7 +8,7 @@ changes nothing changes nothing on screen, and the cursor stays on the same acco
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from operator import attrgetter
 
@@ -45,6 +45,7 @@ class Column:
     grow: int = 0  # extra cells it takes when the terminal leaves some over
     comfort: int = 0  # of `grow`, what it gets before any column after Token expiry shows
     frozen: bool = False  # stays on screen while the others scroll sideways
+    narrow: bool = False  # says its words in `narrow_status` form (a narrow table)
 
 
 # In order of importance: what is broken and when first; the rest as width allows, then
@@ -61,6 +62,11 @@ COLUMNS = (
     Column("leased", "Leased", 9),  # room for its title and a sort arrow
 )
 COLUMN_KEYS = tuple(column.key for column in COLUMNS)
+# A narrow table's columns: the status in fewer words, so the account name has room.
+NARROW_COLUMNS = (replace(COLUMNS[0], narrow=True), *COLUMNS[1:])
+# What the account column needs for a typical handle ("customer299_instagram_12", ad
+# account names like "Acme Coffee - TikTok Ads") and its gutter.
+NAME_WANTED = 25
 # The widest the status column gets; a longer (unknown) status is cut with an ellipsis.
 STATUS_MAX = 24
 # Short words for the status column (the line under the table says it in full).
@@ -71,6 +77,9 @@ SHORT_LABELS = {
     "token revoked": "revoked",
     "token invalid": "invalid",
 }
+# Fewer words still, for a narrow table: at most 9 cells ("connected"), so at 80 columns the
+# status, a 24-cell handle and "expired 3 days ago" fit side by side.
+NARROW_LABELS = {"disconnected": "disconn."}
 # The widest the columns ever get together (every one grown, the status at its widest).
 TOTAL_WIDTH = STATUS_MAX + 1 + sum(c.width + c.grow for c in COLUMNS if c.key != "status")
 Layout = tuple[tuple[Column, int], ...]
@@ -94,31 +103,56 @@ def short_status(label: str) -> str:
     return label.replace("expires < ", "expires <", 1)
 
 
+def narrow_status(label: str) -> str:
+    """A status label for a narrow table: `short_status`, and "exp <24 h", "exp <7 d",
+    "disconn."."""
+    short = NARROW_LABELS.get(label) or short_status(label)
+    if short.startswith("expires <"):
+        limit = short.removeprefix("expires <").replace(" days", " d").replace(" months", " mo")
+        short = f"exp <{limit}"
+    return short
+
+
 def status_labels(rows: list[AccountRow]) -> set[str]:
     return set(map(attrgetter("status_label"), rows))
 
 
-def status_width(rows: list[AccountRow], labels: set[str] | None = None) -> int:
+def status_width(
+    rows: list[AccountRow], labels: set[str] | None = None, narrow: bool = False
+) -> int:
     """The status column's width: the widest short status among `rows` (gutter included),
     never narrower than its title with a sort arrow. By label only (a set of a few labels,
     2-12 ms for 50,000 rows, only when the rows change); `labels`: those labels, known
-    already (the dashboard keeps them per project)."""
+    already (the dashboard keeps them per project). `narrow`: in `narrow_status` words."""
     if labels is None:
         labels = status_labels(rows)
-    widest = max((2 + cell_len(short_status(label)) for label in labels), default=0)
+    words = narrow_status if narrow else short_status
+    widest = max((2 + cell_len(words(label)) for label in labels), default=0)
     return min(max(widest, cell_len("Status ↓")), STATUS_MAX) + 1
 
 
-def lay_out(width: int, status: int) -> Layout:
+def lay_out(width: int, status: int, narrow_status: int | None = None) -> Layout:
     """Every column with its width for a table `width` cells wide: each gets its own width
     while it fits, in order; once Token expiry fits, the account name gets its `comfort`
     before any later column; what is left after the columns that fit whole goes, a cell at
-    a time in turn, to those of them that grow (the account and project names)."""
-    widths = {column.key: status if column.key == "status" else column.width for column in COLUMNS}
-    grow = {column.key: column.grow for column in COLUMNS}
+    a time in turn, to those of them that grow (the account and project names).
+    `narrow_status`: the status column's width in `narrow_status` words, used when with
+    `status` the account name would be narrower than `NAME_WANTED` and not even the
+    Platform column would fit (80 columns: handles were cut at 17 cells)."""
+    layout, fitting = _widths(COLUMNS, width, status)
+    name = next(w for column, w in layout if column.key == "name")
+    if narrow_status is None or name >= NAME_WANTED or "platform" in fitting:
+        return layout
+    return _widths(NARROW_COLUMNS, width, narrow_status)[0]
+
+
+def _widths(columns: tuple[Column, ...], width: int, status: int) -> tuple[Layout, list[str]]:
+    """`lay_out` for these columns: the layout and the keys of the columns that fit."""
+    widths = {column.key: status if column.key == "status" else column.width for column in columns}
+    grow = {column.key: column.grow for column in columns}
     used = 0
     fitting = []
-    for column in COLUMNS:
+    for column in columns:
         if used + widths[column.key] > width:
             break
         used += widths[column.key]
@@ -140,7 +174,8 @@ def lay_out(width: int, status: int) -> Layout:
             growing[key] -= 1
             if not growing[key]:
                 del growing[key]
-    return tuple((column, widths[column.key]) for column in COLUMNS)
+    layout = tuple((column, widths[column.key]) for column in columns)
+    return layout, [column.key for column in fitting]
 
 
 def cells_for(
@@ -149,11 +184,14 @@ def cells_for(
     palette: Palette,
     warn_seconds: float,
     since: float | None = None,
+    narrow: bool = False,
 ) -> Cells:
     """Every cell as literal Rich Text (API strings never become markup). `since`: when
-    the row's problem was first seen (shown for problems only)."""
+    the row's problem was first seen (shown for problems only). `narrow`: the status in
+    `narrow_status` words."""
+    words = narrow_status if narrow else short_status
     status = Text(
-        f"{SEVERITY_GLYPH[row.severity]} {short_status(row.status_label)}",
+        f"{SEVERITY_GLYPH[row.severity]} {words(row.status_label)}",
         style=palette.for_severity(row.severity),
     )
     expiry_style = palette.muted
@@ -264,8 +302,9 @@ class AccountsTable(ScrollView, can_focus=True):
         self._header_cache: tuple[tuple, Strip] | None = None
         self.sort_column = "status"
         self.sort_reverse = False
-        self._status_width = status_width([])
-        self.columns: Layout = lay_out(0, self._status_width)
+        # The status column's width in short and in narrow words (see `lay_out`).
+        self._status_widths = (status_width([]), status_width([], narrow=True))
+        self.columns: Layout = lay_out(0, *self._status_widths)
         self._total_width = sum(width for _, width in self.columns)
         self._frozen_width = sum(width for column, width in self.columns if column.frozen)
         self.cursor_row = 0
@@ -311,8 +350,14 @@ class AccountsTable(ScrollView, can_focus=True):
         self._since = since
         if not same_rows:  # else only the clock moved: the status width stands (50,000 rows)
             self.rows = rows
-            self._status_width = status_width(rows, None if labels is None else labels())
-        self._lay_out(self._status_width)
+            known = None if labels is None else labels()
+            if known is None:
+                known = status_labels(rows)
+            self._status_widths = (
+                status_width(rows, known),
+                status_width(rows, known, narrow=True),
+            )
+        self._lay_out()
         self.changes += 1
         found = None if self.follow_top else _position(rows, selected, self.cursor_row)
         if self.follow_top:
@@ -329,17 +374,46 @@ class AccountsTable(ScrollView, can_focus=True):
         self.refresh()
 
     def show_sort(self, column: str, reverse: bool) -> None:
-        """Which column orders the rows: an arrow in its title."""
+        """Which column orders the rows: an arrow in its title. A new sort column scrolled
+        off to either side is scrolled into view (its arrow would be off screen)."""
         if (column, reverse) != (self.sort_column, self.sort_reverse):
+            moved = column != self.sort_column
             self.sort_column, self.sort_reverse = column, reverse
             self.refresh(Region(0, 0, self.size.width, 1))
+            if moved:
+                self.scroll_to_column(column)
+
+    def scroll_to_column(self, key: str) -> None:
+        """Scroll sideways, by whole columns and as little as it takes, so the column keyed
+        `key` is wholly on screen (a frozen column always is)."""
+        start = end = None
+        x = 0
+        for column, width in self.columns:
+            if column.frozen:
+                continue
+            if column.key == key:
+                start, end = x, x + width - 1  # its gutter may be off screen
+                break
+            x += width
+        if start is None or end is None:
+            return
+        view = self.scrollable_content_region.width
+        room = view - self._frozen_width
+        if start < self.scroll_x:
+            target = start
+        elif end - self.scroll_x > room:
+            target = next((stop for stop in self._column_stops() if end - stop <= room), start)
+        else:
+            return
+        furthest = max(0, self._total_width - view)
+        self.scroll_to(x=min(target, furthest), animate=False, immediate=True)
 
     def on_resize(self, event: events.Resize) -> None:
-        self._lay_out(self._status_width)
+        self._lay_out()
 
-    def _lay_out(self, status: int) -> None:
+    def _lay_out(self) -> None:
         """Column widths for the width on screen; caches of drawn rows go when they move."""
-        layout = lay_out(self.scrollable_content_region.width, status)
+        layout = lay_out(self.scrollable_content_region.width, *self._status_widths)
         if layout != self.columns:
             self.columns = layout
             self._total_width = sum(width for _, width in layout)
@@ -347,6 +421,11 @@ class AccountsTable(ScrollView, can_focus=True):
             self._strips.clear()
             self.refresh()
         self.virtual_size = Size(self._total_width, len(self.rows) + 1)
+
+    @property
+    def narrow(self) -> bool:
+        """The status column says its words in `narrow_status` form."""
+        return any(column.narrow for column, _ in self.columns)
 
     @property
     def visible_columns(self) -> list[str]:
@@ -376,11 +455,12 @@ class AccountsTable(ScrollView, can_focus=True):
         view = self._view
         assert view is not None
         since = self._since(row)
+        narrow = self.narrow
         cached = self._cache.get(row.key)
-        if cached is not None and cached[0] == row and cached[1] == (view, since):
+        if cached is not None and cached[0] == row and cached[1] == (view, since, narrow):
             return cached[2]
-        cells = cells_for(row, view.now, view.palette, view.warn_seconds, since)
-        self._cache[row.key] = (row, (view, since), cells)
+        cells = cells_for(row, view.now, view.palette, view.warn_seconds, since, narrow)
+        self._cache[row.key] = (row, (view, since, narrow), cells)
         if len(self._cache) > 4 * max(len(self.rows), 200):
             self._cache.clear()  # keys of rows that are gone
             self._strips.clear()
