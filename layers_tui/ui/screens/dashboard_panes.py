@@ -75,6 +75,27 @@ class DashboardPanes:
         snapshot = self.board.snapshots.get(selected)
         return snapshot.project.name if snapshot is not None else selected
 
+    def shown_data_ages(self, now: datetime) -> tuple[float, float] | None:
+        """How old the data of the projects the table shows is, in seconds: (oldest, newest),
+        from each project's last good fetch (a failed refresh keeps the older data on
+        screen); None before any of them has data. For the status line: during a long pass
+        the projects done are seconds old while the rows of the others are minutes old."""
+        selected = self.query_one(ProjectList).selected_project
+        snapshots = self.board.snapshots
+        if selected is not None:
+            shown = [snapshots[selected]] if selected in snapshots else []
+        else:
+            shown = snapshots.values()
+        fetched = [
+            snapshot.fetched_at
+            for snapshot in shown
+            if snapshot.fetched_at is not None  # a first fetch that failed: no data to date
+            and (snapshot.error is None or snapshot.social or snapshot.ads)
+        ]
+        if not fetched:
+            return None
+        return (now - min(fetched)).total_seconds(), (now - max(fetched)).total_seconds()
+
     def error_hint(self) -> str:
         """A rejected key (401) won't heal by retrying: say where the key came from."""
         error = self.error

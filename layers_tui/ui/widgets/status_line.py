@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual.color import Color
 from textual.widgets import Static
 
 from layers_tui.api import ApiError, format_error
@@ -12,7 +13,7 @@ from layers_tui.domain.status import Summary, span
 from layers_tui.session.inventory import Progress
 from layers_tui.text import safe
 
-from .palette import palette_for
+from .palette import Palette, palette_for, readable
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,25 @@ class StatusState:
     refreshed_by: str | None = None  # another process refreshes (holds the lease)
     error_hint: str = ""  # what to do about `error`, when the error alone doesn't say
     project: str | None = None  # the one project the table shows (None: every project)
+    # How old the data of the projects the table shows is, in seconds: (oldest, newest).
+    # None: not known, and the line says when the last full refresh ended.
+    data_ages: tuple[float, float] | None = None
 
 
 def _ago(seconds: float) -> str:
     return f"{span(max(0.0, seconds))} ago"
+
+
+def data_age_text(oldest: float, newest: float) -> str:
+    """How old the data on screen is, by its oldest part: "data < 1 min old", "data 12 min
+    old", "data up to 12 min old" (the projects' ages differ). During a long refresh pass
+    the projects already done are seconds old while the rest are minutes old: the oldest
+    is what the rows on screen may be."""
+    if oldest < 60:
+        return "data < 1 min old"
+    if span(oldest) == span(newest):
+        return f"data {span(oldest)} old"
+    return f"data up to {span(oldest)} old"
 
 
 def _progress_text(progress: Progress | None) -> str:
@@ -53,24 +69,56 @@ def _progress_text(progress: Progress | None) -> str:
 
 
 class StatusLine(Static):
+    # `$text` is the theme's text colour picked for contrast with the background: the
+    # theme's foreground read at 3.5:1 on some themes' $panel.
     DEFAULT_CSS = """
-    StatusLine { height: 2; padding: 0 1; background: $panel; }
+    StatusLine { height: 2; padding: 0 1; background: $panel; color: $text; }
     """
 
     _last: Text | None = None
+    _palette: tuple[tuple[Palette, Color], Palette] | None = None
+
+    def line_palette(self) -> Palette:
+        """The theme's status colours, each moved just enough to read at WCAG AA on this
+        line's own background (the palette is made for $background and $surface; $panel
+        is darker on light themes and lighter on dark ones)."""
+        palette = palette_for(self.app)
+        background = self.background_colors[1]
+        if self._palette is not None and self._palette[0] == (palette, background):
+            return self._palette[1]
+        no_color = self.app.no_color  # Textual greys every colour: measure the greys
+
+        def on_line(colour: str) -> str:
+            parsed = Color.parse(colour)
+            if no_color:
+                return readable(parsed.monochrome, [background.monochrome]).hex
+            return readable(parsed, [background]).hex
+
+        line = Palette(
+            critical=on_line(palette.critical),
+            warning=on_line(palette.warning),
+            ok=on_line(palette.ok),
+            muted=on_line(palette.muted),
+            accent=on_line(palette.accent),
+        )
+        self._palette = ((palette, background), line)
+        return line
 
     def show(self, state: StatusState) -> None:
-        palette = palette_for(self.app)
+        palette = self.line_palette()
         line = Text()
+        # NO_COLOR greys the badges' colours (black on cyan: 3.9:1 on light themes): there
+        # they are the line's own colours reversed, told apart by their words.
+        no_color = self.app.no_color
         badge = {
-            "live": (" LIVE ", "bold white on red"),
-            "test": (" TEST ", "bold black on yellow"),
+            "live": (" LIVE ", "bold reverse" if no_color else "bold white on red"),
+            "test": (" TEST ", "bold reverse" if no_color else "bold black on yellow"),
         }.get(state.key_env or "")
         if badge:
             line.append(*badge)
             line.append(" ")
         if state.demo:
-            line.append(" DEMO ", style="bold black on cyan")
+            line.append(" DEMO ", style="bold reverse" if no_color else "bold black on cyan")
             line.append(" ")
         line.append(safe(state.organization or "…", 40), style="bold")
         if state.profile:
@@ -102,7 +150,8 @@ class StatusLine(Static):
             second.append(f"filter: {safe(state.filter_text, 40)} · ", style=palette.accent)
         order = "↓" if not state.sort_reverse else "↑"
         second.append(f"sort {state.sort}{order} · ", style=palette.muted)
-        # ...then how fresh the data is.
+        # ...then how fresh the data is: the age of what is on screen before the progress
+        # of a pass (which ends with the least telling words).
         if state.error is not None:
             if state.failed_projects:  # listing worked; these projects did not refresh
                 plural = "s" if state.failed_projects > 1 else ""
@@ -120,12 +169,14 @@ class StatusLine(Static):
         else:
             if state.refreshed_by:
                 second.append(f"refreshed by {state.refreshed_by} · ", style=palette.muted)
+            if state.data_ages is not None:
+                second.append(f"{data_age_text(*state.data_ages)} · ", style=palette.muted)
             if state.refreshing:
                 second.append(f"{_progress_text(state.progress)} · ", style=palette.muted)
-            if state.updated_seconds is not None:
-                second.append(f"last refresh {_ago(state.updated_seconds)}", style=palette.muted)
+            if state.data_ages is None and state.updated_seconds is not None:
+                second.append(f"last refresh {_ago(state.updated_seconds)} · ", style=palette.muted)
             if state.plan_reason:
-                second.append(f" · {state.plan_reason}", style=palette.warning)
+                second.append(state.plan_reason, style=palette.warning)
         second.rstrip()
         if second.plain.endswith(" ·"):
             second.right_crop(2)
