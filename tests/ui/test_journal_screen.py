@@ -9,10 +9,12 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from layers_tui.session.store import JournalEntry, Store
+from layers_tui.text import safe
 from layers_tui.ui.commands import commands_for
 from layers_tui.ui.screens.help import HelpScreen
 from layers_tui.ui.screens.journal import JournalScreen
 from tests.scenes import HOSTILE_HANDLES, build, loaded, screen_text
+from tests.ui.test_hostile import seed_hostile
 
 SIZE = (140, 30)
 FORBIDDEN = {chr(c) for c in range(0x20) if c != 0x0A} | {chr(c) for c in range(0x7F, 0xA0)}
@@ -148,3 +150,70 @@ async def test_keys_back_help_and_the_palette():
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is dashboard
+
+
+def board_of(app):
+    return app.dashboard.board
+
+
+async def test_accounts_and_projects_show_by_the_names_the_dashboard_knows():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        app = harness.app
+        snapshots = board_of(app).snapshots
+        with_ads = next(s for s in snapshots.values() if s.social and s.ads)
+        social, ad = with_ads.social[0], with_ads.ads[0]
+        other = next(
+            s for s in snapshots.values() if s.social and s.project.id != with_ads.project.id
+        )
+        project_id = with_ads.project.id
+        app.session.journal(
+            "reauth:minted", project_id=project_id, account_id=social.social_account_id
+        )
+        harness.clock.advance(1)
+        app.session.journal("reauth:minted", project_id=project_id, account_id=ad.ad_account_id)
+        harness.clock.advance(1)
+        app.session.journal("revoke", account_id=other.social[0].social_account_id)  # no project
+        harness.clock.advance(1)
+        app.session.journal("revoke", project_id=project_id, account_id="sa_gone")
+        harness.clock.advance(1)
+        app.session.journal("connect:minted", project_id="prj_gone")
+        await open_journal(pilot)
+        shown = rows(app)
+        assert [row[2:4] for row in shown] == [
+            ["prj_gone", ""],  # neither known: the ids, as recorded
+            [with_ads.project.name, "sa_gone"],
+            ["", other.social[0].handle],
+            [with_ads.project.name, ad.name],
+            [with_ads.project.name, social.handle],
+        ]
+        assert social.handle != social.social_account_id and ad.name != ad.ad_account_id
+
+
+async def test_hostile_handles_in_the_journal_are_literal():
+    harness = build()
+    async with harness.app.run_test(size=(220, 30)) as pilot:
+        await seed_hostile(harness)
+        await pilot.press("ctrl+r")
+        await loaded(pilot)
+        app = harness.app
+        lumen = next(
+            s for s in board_of(app).snapshots.values() if s.project.name == "Lumen Skincare"
+        )
+        hostile = [s for s in lumen.social if s.handle in HOSTILE_HANDLES]
+        assert len(hostile) == len(HOSTILE_HANDLES)
+        for account in hostile:
+            app.session.journal(
+                "revoke", project_id=lumen.project.id, account_id=account.social_account_id
+            )
+        screen = await open_journal(pilot)
+        shown = {row[3] for row in rows(app)}
+        assert shown == {safe(handle, 60) for handle in HOSTILE_HANDLES}
+        assert "[bold red]ADMIN" in shown and "[@click=app.quit]x[/]" in shown
+        assert not FORBIDDEN & set(screen_text(app))
+        table = screen.query_one(DataTable)
+        for index in range(table.row_count):
+            for cell in table.get_row_at(index):
+                assert isinstance(cell, Text) and not cell.spans
+        assert app.is_running

@@ -2,13 +2,17 @@
 
 Each row is one action recorded in the store (a reauth link minted, completed or cancelled,
 a connect, a revoke), by whichever process made it: when, what, where, the outcome, and the
-profile and host it came from. Text from the API and the store is shown literally.
+profile and host it came from. The journal records ids; the project and the account are
+shown by the names the dashboard knows them by (the project's name, the account's handle or
+name), and by their ids when the dashboard does not know them. Text from the API and the
+store is shown literally.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,6 +26,9 @@ from layers_tui.text import safe
 from ..widgets.footer import KeyBar
 from ..widgets.list_keys import ListTable
 from .base import ReportsWorkerErrors
+
+if TYPE_CHECKING:
+    from layers_tui.inventory import ProjectSnapshot
 
 FOLLOW_SECONDS = 1.0  # how often the store is asked for a newer entry (one indexed query)
 SHOWN = 500  # the newest entries shown; `layers-tui journal` prints them all
@@ -49,18 +56,54 @@ def outcome_of(entry: JournalEntry) -> str:
     return "done"
 
 
-def entry_cells(entry: JournalEntry, project_names: dict[str, str]) -> tuple[str, ...]:
-    """The row of one entry, every string made safe (control characters shown, capped)."""
+def account_labels(
+    snapshots: Mapping[str, ProjectSnapshot], entries: Iterable[JournalEntry]
+) -> dict[str, str]:
+    """Account id -> what the dashboard shows for it (a social account's handle, else its
+    display name; an ad account's name), for the accounts `entries` name that `snapshots`
+    (the dashboard's board) hold. Only the entries' projects are looked through, unless an
+    entry names an account without its project."""
+    wanted = {entry.account_id for entry in entries if entry.account_id}
+    if not wanted:
+        return {}
+    projects = {entry.project_id for entry in entries if entry.account_id}
+    if None in projects:
+        searched: Iterable[ProjectSnapshot] = snapshots.values()
+    else:
+        searched = [snapshots[pid] for pid in projects if pid is not None and pid in snapshots]
+    labels: dict[str, str] = {}
+    for snapshot in searched:
+        for social in snapshot.social:
+            label = social.handle or social.display_name
+            if social.social_account_id in wanted and label:
+                labels[social.social_account_id] = label
+        for ad in snapshot.ads:
+            if ad.ad_account_id in wanted and ad.name:
+                labels[ad.ad_account_id] = ad.name
+    return labels
+
+
+def entry_cells(
+    entry: JournalEntry,
+    project_names: Mapping[str, str],
+    account_names: Mapping[str, str] | None = None,
+) -> tuple[str, ...]:
+    """The row of one entry, every string made safe (control characters shown, capped): the
+    project and the account by name where known (`project_names`, `account_names`, by id),
+    else by id."""
     when = datetime.fromtimestamp(entry.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
     action = entry.action.partition(":")[0]
     project = ""
     if entry.project_id:
         project = project_names.get(entry.project_id) or entry.project_id
+    account = ""
+    if entry.account_id:
+        account = (account_names or {}).get(entry.account_id) or entry.account_id
     return (
         when,
         safe(action, 20),
         safe(project, 60),
-        safe(entry.account_id or "", 60),
+        safe(account, 60),
         safe(outcome_of(entry), 40),
         f"{safe(entry.profile or 'default', 30)} @ {safe(entry.host or '?', 60)}",
     )
@@ -120,11 +163,14 @@ class JournalScreen(ReportsWorkerErrors, Screen):
         (`added` new ones came in above it)."""
         table = self.query_one(DataTable)
         cursor = table.cursor_row
-        names = self._project_names()
+        snapshots = self._snapshots()
+        names = self._project_names(snapshots)
+        accounts = account_labels(snapshots, entries)
         with self.app.batch_update():
             table.clear()
             for entry in entries:
-                table.add_row(*(_literal(cell) for cell in entry_cells(entry, names)))
+                cells = entry_cells(entry, names, accounts)
+                table.add_row(*(_literal(cell) for cell in cells))
             if entries and self._count:
                 table.move_cursor(row=min(len(entries) - 1, cursor + added), scroll=False)
         self._count = len(entries)
@@ -140,9 +186,18 @@ class JournalScreen(ReportsWorkerErrors, Screen):
         )
         empty.display = not entries
 
-    def _project_names(self) -> dict[str, str]:
+    def _snapshots(self) -> Mapping[str, ProjectSnapshot]:
+        """The dashboard's projects as last loaded (its board), by id: what the app knows
+        of each project's accounts. Empty without a dashboard."""
+        dashboard: Any = getattr(self.app, "dashboard", None)
+        board = getattr(dashboard, "board", None)
+        return board.snapshots if board is not None else {}
+
+    def _project_names(self, snapshots: Mapping[str, ProjectSnapshot]) -> dict[str, str]:
         session: Any = self.app.session  # type: ignore[attr-defined]
-        return {project.id: project.name for project in session.inventory.projects}
+        names = {pid: snapshot.project.name for pid, snapshot in snapshots.items()}
+        names.update((project.id, project.name) for project in session.inventory.projects)
+        return {pid: name for pid, name in names.items() if name}
 
     def action_help(self) -> None:
         from .help import HelpScreen
