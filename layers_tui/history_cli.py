@@ -2,7 +2,8 @@
 
 `history` lists account status changes (newest first) as the refresh loop recorded them;
 `journal` lists operator actions (reauth links minted, completed or cancelled, connects,
-revokes) with the profile, key id and host they were made with. Both read only the local
+revokes) with the profile, key id and host they were made with, and the project and account
+by name where the store knows them (the journal records ids). Both read only the local
 store of the current profile's API host and key, never the API. Every string from the API
 goes through `text.safe`; `--json` prints one JSON object; the API key is never printed
 (only its public key id). No Textual here.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -26,6 +29,7 @@ if TYPE_CHECKING:  # the parser imports this module: keep `--help` light
 
 SCHEMA_VERSION = 1
 DEFAULT_LIMIT = 1000
+NAMES_BATCH = 500  # account ids per store query (well under SQLite's variable limit)
 
 
 def since_argument(text: str) -> float:
@@ -143,7 +147,65 @@ def change_text(change: Change, project_name: str | None) -> str:
     )
 
 
-def journal_record(entry: JournalEntry) -> dict[str, Any]:
+@dataclass(frozen=True)
+class JournalNames:
+    """What the store calls the projects and accounts journal entries name, by id."""
+
+    projects: dict[str, str] = field(default_factory=dict)
+    accounts: dict[str, str] = field(default_factory=dict)
+
+    def project(self, entry: JournalEntry) -> str | None:
+        return self.projects.get(entry.project_id) if entry.project_id else None
+
+    def account(self, entry: JournalEntry) -> str | None:
+        return self.accounts.get(entry.account_id) if entry.account_id else None
+
+
+def journal_names(store: Store, entries: Sequence[JournalEntry]) -> JournalNames:
+    """The names of the projects and accounts `entries` name, read from the store (read
+    only): a listed project's name; an account's handle (a social account's display name
+    when it has no handle) or an ad account's name, as last fetched, else as its last
+    recorded status change says (an account no longer listed). Ids the store does not
+    know are left out."""
+    from layers_tui.models import AdAccount, SocialAccount
+
+    project_ids = sorted({entry.project_id for entry in entries if entry.project_id})
+    projects = {
+        record.id: name
+        for record in store.projects_by_id(project_ids).values()
+        if (name := str(record.doc.get("name") or ""))
+    }
+    wanted = sorted({entry.account_id for entry in entries if entry.account_id})
+    owners = {entry.project_id for entry in entries if entry.account_id}
+    within = None if None in owners else sorted(pid for pid in owners if pid)
+    accounts: dict[str, str] = {}
+    for start in range(0, len(wanted), NAMES_BATCH):
+        batch = wanted[start : start + NAMES_BATCH]
+        condition = f"key IN ({','.join('?' * len(batch))})"
+        for _project_id, kind, doc in store.accounts_where(condition, batch, project_ids=within):
+            try:
+                if kind == "social":
+                    social = SocialAccount.model_validate(doc)
+                    key, name = social.social_account_id, social.handle or social.display_name
+                else:
+                    ad = AdAccount.model_validate(doc)
+                    key, name = ad.ad_account_id, ad.name
+            except ValueError:  # pydantic's ValidationError: a record we cannot read
+                continue
+            if name:
+                accounts[key] = name
+    for account_id in wanted:
+        if account_id not in accounts:
+            named = (c.name for c in store.history(account_key=account_id) if c.name)
+            if name := next(named, None):
+                accounts[account_id] = name
+    return JournalNames(projects, accounts)
+
+
+def journal_record(entry: JournalEntry, names: JournalNames | None = None) -> dict[str, Any]:
+    """One entry for --json: the ids as recorded, and the names the store knows them by
+    (`project`, `accountName`; null when unknown)."""
+    names = names or JournalNames()
     return safe_data(
         {
             "at": _iso(entry.at),
@@ -152,13 +214,21 @@ def journal_record(entry: JournalEntry) -> dict[str, Any]:
             "keyId": entry.key_id,
             "host": entry.host,
             "projectId": entry.project_id,
+            "project": names.project(entry),
             "accountId": entry.account_id,
+            "accountName": names.account(entry),
             "detail": entry.detail,
         }
     )
 
 
-def journal_text(entry: JournalEntry) -> str:
+def _named(name: str | None, ident: str) -> str:
+    """`name [id]` when the name is known, else the id."""
+    return f"{safe(name, 60)} [{safe(ident, 60)}]" if name else safe(ident, 60)
+
+
+def journal_text(entry: JournalEntry, names: JournalNames | None = None) -> str:
+    names = names or JournalNames()
     parts = [
         _iso(entry.at) or "?",
         safe(entry.action, 40),
@@ -167,9 +237,9 @@ def journal_text(entry: JournalEntry) -> str:
         f"host={safe(entry.host or '?', 80)}",
     ]
     if entry.project_id:
-        parts.append(f"project={safe(entry.project_id, 60)}")
+        parts.append(f"project={_named(names.project(entry), entry.project_id)}")
     if entry.account_id:
-        parts.append(f"account={safe(entry.account_id, 60)}")
+        parts.append(f"account={_named(names.account(entry), entry.account_id)}")
     parts.extend(
         f"{safe(key, 40)}={safe(json.dumps(value) if not isinstance(value, str) else value, 120)}"
         for key, value in sorted(entry.detail.items())
@@ -236,15 +306,16 @@ def journal_output(
 ) -> tuple[int, str]:
     """(exit code, text to print) for `journal`."""
     entries = store.journal(since=_since(now, since), limit=limit or None) if store else []
+    names = journal_names(store, entries) if store is not None else JournalNames()
     if as_json:
         payload = {
             "schemaVersion": SCHEMA_VERSION,
-            "entries": [journal_record(entry) for entry in entries],
+            "entries": [journal_record(entry, names) for entry in entries],
         }
         return 0, _json(payload)
     if not entries:
         return 0, "no operator actions recorded" + ("" if store else " (no local store yet)")
-    return 0, "\n".join(journal_text(entry) for entry in entries)
+    return 0, "\n".join(journal_text(entry, names) for entry in entries)
 
 
 def _json(payload: dict[str, Any]) -> str:

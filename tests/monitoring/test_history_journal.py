@@ -158,3 +158,36 @@ def test_journal_survives_a_restart_with_who_and_where(cli):
         "2026-11-22T12:00:00Z revoke profile=work key=test-FAKEKEY1 host=localhost "
         "project=p_two account=s2 cancelled_posts=3 note=whyx␛]52;c;aGVsbG8=␇\\u009b31m"
     ]
+
+
+def test_journal_names_projects_and_accounts_the_store_knows(cli, recorded):
+    write_journal(3 * DAY + 1, "reauth:minted", project_id="p_one", account_id="s1")
+    write_journal(3 * DAY + 2, "revoke", project_id="p_two", account_id="s2")
+    write_journal(3 * DAY + 3, "revoke", account_id="s1")  # no project recorded
+    write_journal(3 * DAY + 4, "reauth:minted", project_id="p_gone", account_id="s_gone")
+    code, out, _ = cli(["journal", "--json"], at=3 * DAY + 60)
+    entries = json.loads(out)["entries"]
+    assert code == 0
+    assert [(e["projectId"], e["project"], e["accountId"], e["accountName"]) for e in entries] == [
+        ("p_gone", None, "s_gone", None),  # unknown ids: null names
+        (None, None, "s1", "acme_baristas"),
+        ("p_two", "Bloomx␛]52;c;aGVsbG8=␇\\u009b31m", "s2", "bloomx␛]52;c;aGVsbG8=␇\\u009b31m"),
+        ("p_one", "Acme Coffee", "s1", "acme_baristas"),
+    ]
+    _, out, _ = cli(["journal"], at=3 * DAY + 60)
+    lines = out.splitlines()
+    assert "project=p_gone account=s_gone" in lines[0]  # the ids, as before
+    assert lines[1].endswith(" account=acme_baristas [s1]")
+    assert " project=Bloomx␛]52;c;aGVsbG8=␇\\u009b31m [p_two] " in lines[2]
+    assert "\x1b" not in out and "\x9b" not in out
+    assert lines[3].endswith(" project=Acme Coffee [p_one] account=acme_baristas [s1]")
+
+
+def test_journal_names_an_account_no_longer_listed_from_its_history(cli, recorded):
+    api = world()
+    api.social["p_two"] = []  # s2 is gone from its project's list
+    assert cli(["sync"], api, at=4 * DAY)[0] == 0
+    write_journal(4 * DAY + 1, "revoke", project_id="p_two", account_id="s2")
+    _, out, _ = cli(["journal", "--json"], at=4 * DAY + 60)
+    entry = json.loads(out)["entries"][0]
+    assert entry["accountId"] == "s2" and entry["accountName"].startswith("bloomx␛")
