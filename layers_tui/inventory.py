@@ -10,7 +10,7 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from layers_tui.api import ApiError, LayersClient
@@ -20,6 +20,18 @@ from layers_tui.logs import redact
 from layers_tui.models import AdAccount, InvalidItem, Project, SocialAccount
 
 log = logging.getLogger("layers_tui.inventory")
+
+
+@dataclass(frozen=True, eq=False)
+class DocumentsHash:
+    """A hash of the account documents a snapshot's lists were parsed from (the store's
+    `documents_hash`): equal hashes mean equal accounts, so a quiet refresh is recognised
+    without comparing every account model (64 bits: collisions are negligible). It names
+    the lists it was made for, so it never vouches for other ones."""
+
+    value: int
+    social: tuple[SocialAccount, ...]
+    ads: tuple[AdAccount, ...]
 
 
 @dataclass(frozen=True)
@@ -32,10 +44,19 @@ class ProjectSnapshot:
     invalid: tuple[InvalidItem, ...] = ()
     error: ApiError | None = None
     fetched_at: datetime | None = None
-    # A hash of the account documents `social` and `ads` were parsed from (the store's
-    # `documents_hash`), when known: equal hashes mean equal accounts, so a quiet refresh is
-    # recognised without comparing every account model (64-bit: collisions are negligible).
-    documents_hash: int | None = field(default=None, compare=False)
+    documents: DocumentsHash | None = field(default=None, compare=False)
+
+    @property
+    def documents_hash(self) -> int | None:
+        """The hash of the documents `social` and `ads` were parsed from, when known and
+        made for these very lists (a copy with other lists made by `replace` has none)."""
+        known = self.documents
+        if known is None or known.social is not self.social or known.ads is not self.ads:
+            return None
+        return known.value
+
+    def with_documents_hash(self, value: int) -> ProjectSnapshot:
+        return replace(self, documents=DocumentsHash(value, self.social, self.ads))
 
     def rows(self, now: datetime, thresholds: Thresholds) -> list[AccountRow]:
         rows = [

@@ -17,7 +17,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -160,7 +160,7 @@ def snapshot_from_arrays(
     `project`: the record's document already validated."""
     social = tuple(SOCIAL_LIST.validate_json(arrays["social"])) if "social" in arrays else ()
     ads = tuple(AD_LIST.validate_json(arrays["ad"])) if "ad" in arrays else ()
-    return replace(_snapshot(record, social, ads, project), documents_hash=arrays_hash(arrays))
+    return _snapshot(record, social, ads, project).with_documents_hash(arrays_hash(arrays))
 
 
 @contextlib.contextmanager
@@ -487,7 +487,7 @@ class Inventory:
                         [{"raw": item.raw, "problem": item.problem} for item in outcome.invalid],
                         self.clock.now(),
                     )
-                    outcome = replace(outcome, documents_hash=documents_hash(accounts))
+                    outcome = outcome.with_documents_hash(documents_hash(accounts))
                     result.refreshed.append(project.id)
                     self._saves += 1
                     self._last_refresh[project.id] = self._saves

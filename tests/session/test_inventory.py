@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from dataclasses import replace
 
 import httpx
 
@@ -378,6 +379,9 @@ async def test_a_quiet_refresh_is_known_by_its_documents_hash(
     await session.inventory.refresh()
     loaded = {s.project.id: s for s in session.inventory.load_cached()}
     assert all(s.documents_hash is not None for s in loaded.values())
+    some = next(s for s in loaded.values() if s.social)
+    edited = replace(some, social=some.social[1:])  # other lists: the hash vouches for none
+    assert edited.documents_hash is None and replace(some, error=None).documents_hash
     board = Board(session.inventory.thresholds)
     for snapshot in loaded.values():
         board.put(snapshot)
