@@ -9,6 +9,7 @@ import logging
 import os
 import shlex
 import shutil
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -495,8 +496,6 @@ def _require_key(settings: Settings) -> None:
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from layers_tui.sandbox import create_app
 
     if args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -521,29 +520,59 @@ def run_sandbox(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"layers-tui sandbox: {error}", file=sys.stderr)
         return 2
+    try:
+        listener = _listen(args.host, args.port)
+    except OSError as error:
+        print(
+            f"layers-tui sandbox: cannot listen on {args.host}:{args.port}: "
+            f"{error.strerror or error}",
+            file=sys.stderr,
+        )
+        return 2
+    port = listener.getsockname()[1]  # --port 0: the one the system chose
     sandbox = app.state.sandbox
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"Layers sandbox on http://{host}:{args.port}", flush=True)
+    print(f"Layers sandbox on http://{host}:{port}", flush=True)
     if sandbox.demo_key:
         # Even the emulator's own key is never printed: it goes to a file only you can read.
         from layers_tui.api import mask_key
 
-        key_file = paths.state_dir() / f"sandbox-{args.port}.key"
+        key_file = paths.state_dir() / f"sandbox-{port}.key"
         key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(sandbox.demo_key + "\n")
         print(f"Demo API key {mask_key(sandbox.demo_key)} written to {key_file}", flush=True)
         print(
-            f"Try: LAYERS_BASE_URL=http://{host}:{args.port} "
+            f"Try: LAYERS_BASE_URL=http://{host}:{port} "
             f'LAYERS_API_KEY="$(cat {shlex.quote(str(key_file))})" '
-            f"LAYERS_RETURN_URL=http://localhost:{args.port}/sandbox/return {_self_command()}",
+            f"LAYERS_RETURN_URL=http://localhost:{port}/sandbox/return {_self_command()}",
             flush=True,
         )
     if sandbox.webhooks is not None:
         print(f"Webhooks: social_account.connected -> {sandbox.webhooks.url}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve_sandbox(app, listener)
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The sandbox's listening socket, bound before anything is printed: a port in use is
+    one clear line, and with port 0 the Try line names the port the system chose."""
+    family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listener = socket.socket(family, kind)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+def serve_sandbox(app: Any, listener: socket.socket) -> None:
+    import uvicorn
+
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
 
 
 def _print_line(line: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import socket
 import sys
 
 import pytest
@@ -14,10 +15,67 @@ from layers_tui.sandbox.state import make_demo_key
 
 @pytest.fixture
 def served(monkeypatch) -> list[dict]:
-    """uvicorn.run replaced: what would have been served, without a socket."""
+    """Serving replaced: what would have been served, on which port (the socket is bound,
+    then closed)."""
     calls: list[dict] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append({"app": app}))
+
+    def serve(app, listener) -> None:
+        calls.append({"app": app, "port": listener.getsockname()[1]})
+        listener.close()
+
+    monkeypatch.setattr(cli, "serve_sandbox", serve)
     return calls
+
+
+def test_port_0_prints_the_port_the_system_chose(served, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert cli.main(["sandbox", "--port", "0"]) == 0
+    port = served[0]["port"]
+    assert port > 0
+    out = capsys.readouterr().out
+    assert f"Layers sandbox on http://127.0.0.1:{port}" in out
+    try_line = next(line for line in out.splitlines() if line.startswith("Try: "))
+    assert f"LAYERS_BASE_URL=http://127.0.0.1:{port} " in try_line
+    assert f"sandbox-{port}.key" in try_line and ":0" not in try_line
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(served, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["sandbox", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"layers-tui sandbox: cannot listen on 127.0.0.1:{port}: ")
+    assert "Traceback" not in err and served == []
+
+
+def test_the_real_server_answers_on_the_chosen_socket():
+    """A socket from `_listen` serves the API through uvicorn as `serve_sandbox` runs it (in
+    a thread here, stopped after one request)."""
+    import threading
+
+    import httpx
+
+    from layers_tui.sandbox import create_app
+
+    app = create_app(projects=1)
+    listener = cli._listen("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            threading.Event().wait(0.01)
+        response = httpx.get(f"http://127.0.0.1:{port}/v1/whoami", timeout=5)
+        assert response.status_code == 401  # no key: the API's own answer, over the socket
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        listener.close()
 
 
 def test_sandbox_help_lists_only_server_options(capsys):
