@@ -196,10 +196,23 @@ class Board:
             snapshot = replace(previous, error=snapshot.error)
         self.snapshots[project_id] = snapshot
         if previous is not None and _same_data(previous, snapshot):
+            if snapshot.fetched_at != previous.fetched_at:
+                self._move_check_time(project_id, snapshot.fetched_at)
             return False
         self._drop_rows(project_id)
         self._version += 1
         return True
+
+    def _move_check_time(self, project_id: str, fetched_at: datetime | None) -> None:
+        """A quiet refresh moves only when the project's social tokens were last seen: set
+        on its rows in place (rebuilding them is what a quiet refresh must not cost; rows
+        are otherwise never changed), and the orders by that time made again when asked."""
+        for row in self._rows.get(project_id, ()):
+            if row.kind == "social":
+                object.__setattr__(row, "checked_at", fetched_at)
+        self._orders.pop(("checked", False), None)
+        self._orders.pop(("checked", True), None)
+        self._project_order = None
 
     def recompute(self, now: datetime) -> bool:
         """Move the rows to `now`: only projects with a token that crossed a threshold (or

@@ -183,6 +183,27 @@ def test_sorting_by_checked_and_leased():
     assert keys(board.sorted_rows("p", "checked", False)) == ["ad", "never", "leased", "plain"]
 
 
+def test_a_quiet_refresh_moves_the_check_time_and_the_order_by_it():
+    """Nothing changed but the fetch time: the rows are not rebuilt, yet 'Checked' and the
+    order by it follow the new time (they showed the first fetch's time until data changed)."""
+    board = Board(THRESHOLDS)
+    board.set_projects([Project(id="a", name="a"), Project(id="b", name="b")])
+    first = {pid: replace(snapshot(pid, timedelta(days=30)), fetched_at=NOW) for pid in "ab"}
+    board.put(replace(first["a"], fetched_at=NOW - timedelta(minutes=5)))
+    board.put(first["b"])
+    board.ensure_rows(NOW)
+    rows_before = {pid: board.project_rows(pid, NOW) for pid in "ab"}
+    assert [row.project_id for row in board.sorted_rows(None, "checked", False)] == ["a", "b"]
+
+    later = NOW + timedelta(minutes=1)
+    assert board.put(replace(first["a"], fetched_at=later)) is False  # quiet
+    board.ensure_rows(later)
+    assert board.project_rows("a", later) is rows_before["a"]  # not rebuilt
+    assert {row.checked_at for row in rows_before["a"]} == {later}
+    assert [row.project_id for row in board.sorted_rows(None, "checked", False)] == ["b", "a"]
+    assert [row.project_id for row in board.sorted_rows(None, "checked", True)] == ["a", "b"]
+
+
 def test_an_unknown_column_is_refused_by_name():
     board, _ = random_board(0, projects=2)
     with pytest.raises(ValueError, match="cannot sort by 'size'"):
