@@ -106,3 +106,18 @@ async def test_a_failed_refresh_keeps_the_age_of_the_data_it_kept():
         kept = (now - START).total_seconds()  # the first load's data, not the failure's time
         assert kept >= 5 * 60
         assert screen.shown_data_ages(now) == (kept, kept)
+
+
+async def test_the_dashboard_status_line_says_the_oldest_age_of_what_it_shows():
+    harness = build()
+    async with harness.app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        screen = harness.app.screen
+        harness.clock.advance(14 * 60)
+        fitness = next(p for p in screen.board.projects if p.name == "Northwind Fitness")
+        harness.app.refresh_pass([fitness.id])
+        await loaded(pilot)
+        screen.render_status()
+        await pilot.pause()
+        text = str(screen.query_one(StatusLine).render())
+        assert "data up to 14 min old" in text and "last refresh" not in text

@@ -346,6 +346,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
                 refreshed_by=app.refreshed_by,
                 error_hint=self.error_hint(),
                 project=self.scoped_project_name(),
+                data_ages=self.shown_data_ages(now),
                 loaded=board.listed and (bool(board.snapshots) or not board.projects),
             )
         )
