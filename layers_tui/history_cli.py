@@ -42,6 +42,19 @@ def since_argument(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def limit_argument(text: str) -> int:
+    """argparse type for `--limit N`: a whole number, 0 or more (0: no limit)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"{safe(text, 40)!r} is not a number of entries (0 or more; 0 for all)"
+        )
+    return value
+
+
 def add_arguments(
     commands: Any, common: argparse.ArgumentParser
 ) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -76,7 +89,7 @@ def add_arguments(
         )
         parser.add_argument(
             "--limit",
-            type=int,
+            type=limit_argument,
             default=DEFAULT_LIMIT,
             metavar="N",
             help=f"at most N entries, newest first (default {DEFAULT_LIMIT}; 0 for all)",
@@ -251,6 +264,29 @@ def _since(now: datetime, seconds: float | None) -> datetime | None:
     return None if seconds is None else now - timedelta(seconds=seconds)
 
 
+@dataclass(frozen=True)
+class Output:
+    """What a command prints: its exit code, the text for stdout (stderr when it failed),
+    and a note for stderr (empty: none), such as "the list was cut at --limit"."""
+
+    code: int
+    text: str
+    note: str = ""
+
+
+def _probe(limit: int) -> int | None:
+    """Rows to read for `--limit`: one more than shown, so a cut list is known to be cut."""
+    return limit + 1 if limit else None
+
+
+def cut_note(command: str, noun: str, limit: int) -> str:
+    """The stderr note for a list cut at `--limit`: it never passes for the whole list."""
+    return (
+        f"layers-tui {command}: showing the newest {limit} {noun}; older ones were left out "
+        f"(--limit N shows more, --limit 0 all, --since narrows the time)"
+    )
+
+
 def history_output(
     store: Store | None,
     now: datetime,
@@ -260,8 +296,9 @@ def history_output(
     since: float | None = None,
     limit: int = DEFAULT_LIMIT,
     as_json: bool = False,
-) -> tuple[int, str]:
-    """(exit code, text to print) for `history`."""
+) -> Output:
+    """What `history` prints. A list cut at `limit` says so in the note (and, with --json,
+    in `truncated`)."""
     from layers_tui.session.health import match_projects
 
     records = store.projects() if store is not None else []
@@ -272,28 +309,31 @@ def history_output(
             matched = match_projects(records, project)
             if not matched:
                 message = f"no project matches {safe(project, 60)!r} ({len(records)} known)"
-                return 1, _render_error(message, as_json)
+                return Output(1, _render_error(message, as_json))
             for record in matched:
                 changes.extend(
                     store.history(
-                        project_id=record.id, since=_since(now, since), limit=limit or None
+                        project_id=record.id, since=_since(now, since), limit=_probe(limit)
                     )
                 )
             changes.sort(key=lambda change: change.at, reverse=True)
-            changes = changes[:limit] if limit else changes
         else:
             changes = store.history(
-                account_key=account, since=_since(now, since), limit=limit or None
+                account_key=account, since=_since(now, since), limit=_probe(limit)
             )
+    truncated = bool(limit) and len(changes) > limit
+    changes = changes[:limit] if limit else changes
+    note = cut_note("history", "status changes", limit) if truncated else ""
     if as_json:
         payload = {
             "schemaVersion": SCHEMA_VERSION,
             "changes": [change_record(c, names.get(c.project_id)) for c in changes],
+            "truncated": truncated,
         }
-        return 0, _json(payload)
+        return Output(0, _json(payload), note)
     if not changes:
-        return 0, "no status changes recorded" + ("" if store else " (no local store yet)")
-    return 0, "\n".join(change_text(c, names.get(c.project_id)) for c in changes)
+        return Output(0, "no status changes recorded" + ("" if store else " (no local store yet)"))
+    return Output(0, "\n".join(change_text(c, names.get(c.project_id)) for c in changes), note)
 
 
 def journal_output(
@@ -303,19 +343,25 @@ def journal_output(
     since: float | None = None,
     limit: int = DEFAULT_LIMIT,
     as_json: bool = False,
-) -> tuple[int, str]:
-    """(exit code, text to print) for `journal`."""
-    entries = store.journal(since=_since(now, since), limit=limit or None) if store else []
+) -> Output:
+    """What `journal` prints; a list cut at `limit` says so, as in `history_output`."""
+    entries = store.journal(since=_since(now, since), limit=_probe(limit)) if store else []
+    truncated = bool(limit) and len(entries) > limit
+    entries = entries[:limit] if limit else entries
+    note = cut_note("journal", "entries", limit) if truncated else ""
     names = journal_names(store, entries) if store is not None else JournalNames()
     if as_json:
         payload = {
             "schemaVersion": SCHEMA_VERSION,
             "entries": [journal_record(entry, names) for entry in entries],
+            "truncated": truncated,
         }
-        return 0, _json(payload)
+        return Output(0, _json(payload), note)
     if not entries:
-        return 0, "no operator actions recorded" + ("" if store else " (no local store yet)")
-    return 0, "\n".join(journal_text(entry, names) for entry in entries)
+        return Output(
+            0, "no operator actions recorded" + ("" if store else " (no local store yet)")
+        )
+    return Output(0, "\n".join(journal_text(entry, names) for entry in entries), note)
 
 
 def _json(payload: dict[str, Any]) -> str:
@@ -344,7 +390,7 @@ def run(
     store = open_store(settings, now)
     try:
         if args.command == "history":
-            code, text = history_output(
+            output = history_output(
                 store,
                 now,
                 account=args.account,
@@ -354,11 +400,13 @@ def run(
                 as_json=args.json,
             )
         else:
-            code, text = journal_output(
+            output = journal_output(
                 store, now, since=args.since, limit=args.limit, as_json=args.json
             )
     finally:
         if store is not None:
             store.close()
-    emit(out if code == 0 or args.json else err, redact(text) + "\n")
-    return code
+    emit(out if output.code == 0 or args.json else err, redact(output.text) + "\n")
+    if output.note:
+        emit(err, redact(output.note) + "\n")
+    return output.code
