@@ -201,3 +201,30 @@ async def test_progress_in_a_burst_is_one_message_with_the_latest():
         await pilot.pause()
         assert len([m for m in seen if isinstance(m, RefreshProgress)]) == 2
         assert app.screen.progress == Progress(True, 1, 9)
+
+
+async def test_after_a_full_rebuild_the_table_holds_the_boards_new_rows_not_equal_old_ones():
+    """New rows equal to the shown ones (every row recomputed) are taken by identity, not
+    compared field by field, and the cursor stays on its account."""
+    from datetime import timedelta
+
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        screen = harness.app.screen
+        table = screen.query_one(AccountsTable)
+        table.move_cursor(row=3)
+        selected = table.selected_key
+        old_rows = list(table.rows)
+        board = screen.board
+        now = harness.clock.now()
+        for project_id in board._changes_at:
+            board._changes_at[project_id] = now - timedelta(seconds=1)
+        board.recompute(now)
+        screen.render_all()
+        await pilot.pause()
+        assert table.rows == old_rows  # the same accounts, equal field by field...
+        assert not any(new is old for new, old in zip(table.rows, old_rows, strict=True))
+        held = {id(row) for p in board.projects for row in board.project_rows(p.id, now)}
+        assert all(id(row) in held for row in table.rows)  # ...the very rows the board holds
+        assert table.selected_key == selected

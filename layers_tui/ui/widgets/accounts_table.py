@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from operator import attrgetter
+from operator import attrgetter, is_
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -219,6 +219,9 @@ def cells_for(
     }
 
 
+_ROW_KEY = attrgetter("key")
+
+
 def _position(rows: list[AccountRow], key: str | None, near: int) -> int | None:
     """Where the row keyed `key` is now: where it was (most refreshes move nothing), else
     one pass (cheaper than indexing every row of 50,000 on each change)."""
@@ -226,7 +229,17 @@ def _position(rows: list[AccountRow], key: str | None, near: int) -> int | None:
         return None
     if near < len(rows) and rows[near].key == key:
         return near
-    return next((index for index, row in enumerate(rows) if row.key == key), None)
+    try:
+        return list(map(_ROW_KEY, rows)).index(key)  # in C: 3 ms at 50,000 rows, a loop 16
+    except ValueError:
+        return None
+
+
+def _same_rows(rows: list[AccountRow], shown: list[AccountRow]) -> bool:
+    """The very row objects already shown, in the same order. Not `==`: new rows equal to
+    the shown ones (a full rebuild) would be compared field by field (~200 ms at 50,000
+    rows), and the table must hold the rows the board holds, not older equal copies."""
+    return rows is shown or (len(rows) == len(shown) and all(map(is_, rows, shown)))
 
 
 def _fit(text: Text, width: int) -> Text:
@@ -342,7 +355,7 @@ class AccountsTable(ScrollView, can_focus=True):
         `labels()`: the rows' status labels, when the caller keeps them (asked only when the
         rows changed; see `status_width`)."""
         view = _View(now, palette, warn_seconds)
-        if rows == self.rows and view == self._view and since is self._since:
+        if _same_rows(rows, self.rows) and view == self._view and since is self._since:
             return
         selected = self.selected_key
         same_rows = rows is self.rows
