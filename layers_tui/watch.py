@@ -1,7 +1,9 @@
 """`layers-tui sync` and `layers-tui watch`: the store kept fresh without a screen.
 
 `sync` makes one full pass within the request budget (progress on stderr, for cron);
-`watch` keeps the store fresh for as long as it runs and logs one line per status change.
+`watch` keeps the store fresh for as long as it runs and logs one line per status change
+(stdout, as `history` prints it), and on stderr one line when its role changes (refreshing,
+following another process, taking over) and one per full pass (docs/monitoring.md).
 Both read and write the same store the dashboard and `check` read. No Textual here.
 """
 
@@ -11,17 +13,21 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from pathlib import Path, PurePath
 from typing import TextIO
 
 from layers_tui.alerts import Alert, AlertEngine, EventContext
 from layers_tui.api import ApiError, format_error
-from layers_tui.domain.status import PLATFORM_LABELS, Severity, span
+from layers_tui.domain.status import span
+from layers_tui.history_cli import change_text
+from layers_tui.logs import redact
 from layers_tui.notify import Notifier, dry_run_line
 from layers_tui.session.inventory import (
+    FOLLOW_SECONDS,
     InventoryEvent,
     ListingFailed,
     Progress,
@@ -35,6 +41,7 @@ from layers_tui.text import safe
 
 log = logging.getLogger("layers_tui.watch")
 PROGRESS_EVERY = 2.0  # seconds between progress lines when stderr is not a terminal
+LONG_PASS = 60.0  # watch says when a pass starts only when it is expected to take this long
 
 
 def describe_duration(seconds: float | None) -> str:
@@ -45,18 +52,153 @@ def progress_line(progress: Progress) -> str:
     return progress.describe()
 
 
-def change_line(change: Change, when: datetime, project_name: str = "") -> str:
-    """One log line for one status change, API text made safe."""
-    platform = PLATFORM_LABELS.get(change.platform) or safe(change.platform, 20)
-    where = f"{safe(project_name or change.project_id, 60)} / {platform}"
-    who = safe(change.name or change.account_key, 60)
-    old = safe(change.old_status, 30) if change.old_status else "(new)"
-    new = safe(change.new_status, 30) if change.new_status else "(gone)"
-    severity = (
-        Severity(change.new_severity).name.lower() if change.new_severity is not None else "gone"
-    )
-    stamp = when.isoformat(timespec="seconds").replace("+00:00", "Z")
-    return f"{stamp} {where} {who} [{safe(change.account_key, 60)}]: {old} -> {new} ({severity})"
+def change_line(change: Change, project_name: str = "") -> str:
+    """One log line for one status change, exactly as `layers-tui history` prints it (the
+    time is when the change was recorded, by whichever process refreshed)."""
+    return change_text(change, project_name or None)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def program_name(argv: Sequence[str]) -> str:
+    """How a process's command line reads in watch's lines: `layers-tui watch` for
+    `python -m layers_tui watch` or `…/bin/layers-tui watch`, else the program's file name
+    and its arguments; any API key in it redacted, control characters made visible."""
+    args = [arg for arg in argv if arg]
+    if not args:
+        return "?"
+    rest = args[1:]
+    name = PurePath(args[0]).name
+    if "-m" in rest and rest.index("-m") + 1 < len(rest):
+        module = rest.index("-m") + 1
+        if rest[module] == "layers_tui":
+            name, rest = "layers-tui", rest[module + 1 :]
+    return safe(redact(" ".join([name, *rest])), 60)
+
+
+def process_program(pid: int) -> str | None:
+    """The program a process on this machine runs (`layers-tui watch`), from
+    /proc/PID/cmdline; None where that cannot be read (no /proc, the process is gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    argv = raw.decode(errors="replace").split("\0")
+    return program_name(argv) if any(argv) else None
+
+
+def describe_holder(host: str, pid: int, program: str | None) -> str:
+    """`pid 4242 (layers-tui watch)`, `pid 4242 on other-host` for another machine."""
+    where = "" if host == socket.gethostname() else f" on {safe(host, 40)}"
+    return f"pid {pid}{where}" + (f" ({program})" if program else "")
+
+
+def pass_line(progress: Progress, elapsed: float | None, next_in: float) -> str:
+    """The one line for a finished full pass: `pass done: 1990 projects refreshed, 10
+    failed (12 still fresh), in 21 min; next in 1 min`, or `pass stopped after …` when it
+    ended before every due project was done (watch was stopped)."""
+    refreshed = max(0, progress.done - progress.failed)
+    counts = f"{plural(refreshed, 'project')} refreshed, {progress.failed} failed"
+    if progress.fresh:
+        counts += f" ({progress.fresh} still fresh)"
+    took = f"in {describe_duration(elapsed if elapsed is not None else 0.0)}"
+    if progress.done < progress.total:
+        return f"pass stopped after {progress.done} of {progress.total} due: {counts}, {took}"
+    return f"pass done: {counts}, {took}; next in {describe_duration(next_in)}"
+
+
+def pass_start_line(progress: Progress) -> str:
+    """`pass started: 2000 projects due, about 22 min`, for a pass long enough that its
+    end is far off (a large organisation at the standard tier)."""
+    line = f"pass started: {plural(progress.total, 'project')} due"
+    if progress.fresh:
+        line += f" ({progress.fresh} still fresh)"
+    return line + f", about {describe_duration(progress.eta_seconds)}"
+
+
+class RoleReporter:
+    """watch's lines about its role (one when it changes) and its passes (one per finished
+    full pass), on `err` after the `layers-tui watch: ` prefix.
+
+    The role is read from what the session exposes: `inventory.is_holder` and the store's
+    lease owner (host, pid), polled by `run` every FOLLOW_SECONDS and looked at again when a
+    pass starts. The program a holder on this machine runs comes from `program_of` (its
+    /proc command line by default)."""
+
+    def __init__(
+        self,
+        session: Session,
+        err: TextIO,
+        *,
+        wall: Callable[[], float] = time.time,
+        program_of: Callable[[int], str | None] = process_program,
+    ) -> None:
+        self.session = session
+        self.err = err
+        self.wall = wall
+        self.program_of = program_of
+        self.refreshing: bool | None = None  # None until the role is known
+        self.followed: tuple[str, int] | None = None  # (host, pid) of the holder we follow
+        self.followed_as = ""  # how the line named it: `pid 4242 (layers-tui)`
+        self.pass_started: float | None = None
+
+    def _say(self, line: str) -> None:
+        self.err.write(f"layers-tui watch: {line}\n")
+        self.err.flush()
+
+    def observe(self) -> None:
+        """Say so when the role changed since the last look: refreshing, following another
+        process (or a different one), or taking over from the one followed. A store that
+        cannot be read now is logged, never raised (this runs inside the refresh loop's
+        listeners)."""
+        try:
+            self._observe()
+        except Exception as error:  # sqlite3: locked, disk gone; never fatal here
+            log.warning("lease look-up failed: %s", type(error).__name__)
+
+    def _observe(self) -> None:
+        if self.session.inventory.is_holder:
+            if self.refreshing:
+                return
+            if self.followed is not None:
+                self._say(f"took over refreshing from {self.followed_as}")
+            else:
+                self._say("refreshing (this process holds the refresh lease)")
+            self.refreshing, self.followed = True, None
+            return
+        owner = self.session.store.lease_owner(self.wall())
+        if owner is None or (self.refreshing is False and owner == self.followed):
+            return  # nobody holds it this instant (a handover under way), or no news
+        host, pid = owner
+        program = self.program_of(pid) if host == socket.gethostname() else None
+        self.followed_as = describe_holder(host, pid, program)
+        self.refreshing, self.followed = False, owner
+        self._say(f"following {self.followed_as} which refreshes")
+
+    def on_progress(self, progress: Progress) -> None:
+        """A full pass's progress (ours: only the holder makes passes)."""
+        if progress.running:
+            if self.pass_started is None:
+                self.observe()  # a pass starts: say we refresh before anything about it
+                self.pass_started = self.session.clock.monotonic()
+                if (progress.eta_seconds or 0.0) >= LONG_PASS:
+                    self._say(pass_start_line(progress))
+            return
+        elapsed = (
+            None
+            if self.pass_started is None
+            else self.session.clock.monotonic() - self.pass_started
+        )
+        self.pass_started = None
+        self.observe()
+        self._say(pass_line(progress, elapsed, self.session.inventory.next_pass_in()))
+
+    async def run(self) -> None:
+        while True:
+            self.observe()
+            await self.session.clock.sleep(FOLLOW_SECONDS)
 
 
 class ProgressPrinter:
@@ -217,10 +359,11 @@ async def run_watch(
     dry_run: bool = False,
 ) -> int:
     """Keep the store fresh until interrupted (SIGINT, SIGTERM: exit 0); one line per status
-    change on `out`. Accounts seen for the first time (a project's first load) are not
-    changes and are not logged. A key the API rejects ends it at once (exit 2); an API that
-    cannot be reached is retried with each refresh. With a `notifier`, alerts go to its
-    targets (printed instead with `dry_run`)."""
+    change on `out`; on `err`, a line when the role changes and one per full pass. Accounts
+    seen for the first time (a project's first load) are not changes and are not logged. A
+    key the API rejects ends it at once (exit 2); an API that cannot be reached is retried
+    with each refresh. With a `notifier`, alerts go to its targets (printed instead with
+    `dry_run`)."""
     stop = asyncio.Event()
     alerts: AlertRunner | None = None
     loop = asyncio.get_running_loop()
@@ -230,6 +373,7 @@ async def run_watch(
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)
     loaded = {r.id for r in session.store.projects() if r.refreshed_at is not None}
+    role = RoleReporter(session, err)
 
     def on_event(event: InventoryEvent) -> None:
         if isinstance(event, StatusChanged):
@@ -239,9 +383,10 @@ async def run_watch(
             for change in event.changes:
                 if change.project_id not in loaded:
                     continue  # first load: every account is "new", none changed
-                name = names.get(change.project_id, "")
-                out.write(change_line(change, session.clock.now(), name) + "\n")
+                out.write(change_line(change, names.get(change.project_id, "")) + "\n")
             out.flush()
+        elif isinstance(event, ProgressUpdated):
+            role.on_progress(event.progress)
         elif isinstance(event, ProjectUpdated):
             if event.snapshot.fetched_at is not None:
                 loaded.add(event.snapshot.project.id)
@@ -264,7 +409,10 @@ async def run_watch(
                 return 2
             err.write(f"layers-tui watch: {format_error(error)}; retrying with each refresh\n")
         err.flush()
+        # The refresh loop first: its first step takes the lease (or not) before the role
+        # is first looked at.
         tasks = {asyncio.ensure_future(session.inventory.run())}
+        tasks.add(asyncio.ensure_future(role.run()))
         if notifier is not None:
             alerts = AlertRunner(session, notifier, out, err, dry_run)
             tasks.add(asyncio.ensure_future(alerts.run()))
