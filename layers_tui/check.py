@@ -7,10 +7,12 @@ that matches nothing and any surprise inside layers-tui are UNKNOWN. Every outco
 
 The check reads the local store (`session/`): it refreshes only projects whose data is older
 than `max_age`, within the request budget and a time limit, under the store's refresh lease;
-when another layers-tui holds the lease it asks that one through the store and waits for
-fresher data. A fresh store costs one whoami and no list requests. What could not be
-refreshed is reported stale; `exit_code` applies the stale rule (written out for users in
-`cli.CHECK_EPILOG`, the check --help epilog).
+when another layers-tui holds the lease it asks that one through the store for the most
+urgent due projects, only as many as the request budget refreshes within the time limit,
+and waits for those alone (none fit: no wait at all). A fresh store costs one whoami and
+no list requests. What could not be refreshed is reported stale, with who refreshes the
+store (the lease holder's pid and program) or that nobody does; `exit_code` applies the
+stale rule (written out for users in `cli.CHECK_EPILOG`, the check --help epilog).
 
 Three parts kept apart: gathering (`gather`: whoami, then `freshen` the store), deciding
 (`exit_code`) and reporting (`build_report`, counting in SQL through `session.health`).
@@ -20,6 +22,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import socket
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -66,6 +71,7 @@ from layers_tui.session.health import (
 )
 from layers_tui.session.inventory import (
     FOLLOW_SECONDS,
+    REQUESTS_PER_PROJECT,
     Inventory,
     InventoryEvent,
     ProjectUpdated,
@@ -229,6 +235,21 @@ class Engine:
     store: Store
     clock: Clock
     identify: Callable[[], Awaitable[WhoAmI]]
+    wall: Callable[[], float] = time.time  # the store's leases expire on the wall clock
+    # the program a lease holder on this machine runs; None: its /proc command line
+    program_of: Callable[[int], str | None] | None = None
+
+    def lease_holder(self) -> str | None:
+        """Who holds the refresh lease, as `pid 4242 (layers-tui)` (`pid 4242 on other-host`
+        for another machine); None when nobody does."""
+        from layers_tui.watch import describe_holder, process_program
+
+        owner = self.store.lease_owner(self.wall())
+        if owner is None:
+            return None
+        host, pid = owner
+        program_of = self.program_of or process_program
+        return describe_holder(host, pid, program_of(pid) if host == socket.gethostname() else None)
 
     @classmethod
     def of_session(cls, session: Session) -> Engine:
@@ -267,6 +288,9 @@ class Refreshed:
     refreshed: int = 0
     failed: int = 0
     followed: bool = False  # another process held the lease: we asked it and waited
+    holder: str | None = None  # who held it (`pid 4242 (layers-tui)`), when followed
+    due: int = 0  # projects that needed a refresh when this run looked
+    asked: int = 0  # of those, how many the holder was asked for (followed)
     duplicates: tuple[Project, ...] = ()
     # the store's projects, read last; only when --project needs their names
     records: list[ProjectRecord] | None = None
@@ -324,6 +348,7 @@ async def _refresh_here(
         outcome.duplicates = tuple(inventory.duplicates)
     records = scope.select(store.projects())
     due = _due(records, clock.now().timestamp(), freshness.max_age)
+    outcome.due = len(due)
     if due:
         result = await inventory.refresh(due, deadline=deadline)
         outcome.refreshed = len(result.refreshed)
@@ -352,28 +377,71 @@ async def freshen(
     return outcome
 
 
+def projects_within(budget: RequestBudget, seconds: float | None) -> int | None:
+    """How many projects the request budget refreshes in `seconds` (None: no limit), at
+    its steady rate: what a lease holder busy with its own pass can give a check."""
+    if seconds is None:
+        return None
+    return max(0, math.floor(budget.rate * seconds / REQUESTS_PER_PROJECT + 1e-9))
+
+
+def most_urgent(records: Sequence[ProjectRecord], due: Sequence[str]) -> list[str]:
+    """`due` (project ids) most urgent first: no data at all, then the oldest data; the
+    listing order among equals."""
+    by_id = {record.id: record for record in records}
+
+    def urgency(project_id: str) -> tuple[bool, float]:
+        refreshed_at = by_id[project_id].refreshed_at
+        return (refreshed_at is not None, refreshed_at or 0.0)
+
+    return sorted(due, key=urgency)
+
+
+async def _follow(
+    engine: Engine, scope: CheckScope, freshness: Freshness, deadline: float | None
+) -> Refreshed | None:
+    """Another process holds the lease: ask it for the most urgent of the due projects, as
+    many as the request budget refreshes in the time left (the holder serves asks beside
+    its own pass, from the same budget), and wait until it has tried each of them, or
+    until `deadline`. Never longer: what was not asked for cannot come of waiting. None
+    when the holder went away meanwhile and the lease is ours."""
+    inventory, store, clock = engine.inventory, engine.store, engine.clock
+    outcome = Refreshed(followed=True, holder=engine.lease_holder())
+    asked_at = clock.now().timestamp()
+    asked: list[str] | None = None  # None: not asked yet (the projects are not listed yet)
+    while True:
+        if asked is None and store.projects_listed_at() is not None:
+            records = scope.select(store.projects())
+            due = _due(records, asked_at, freshness.max_age)
+            left = None if deadline is None else deadline - clock.monotonic()
+            room = projects_within(inventory.budget, left)
+            asked = most_urgent(records, due)[:room]
+            outcome.due, outcome.asked = len(due), len(asked)
+            if asked:
+                inventory.request_refresh(asked)
+        if asked is not None:
+            chosen = list(store.projects_by_id(asked).values())  # only what we wait for
+            outcome.refreshed = sum(
+                1 for r in chosen if r.refreshed_at is not None and r.refreshed_at >= asked_at
+            )
+            if not _due(chosen, asked_at, freshness.max_age, asked_at):
+                return outcome  # every asked project tried since we asked
+        left = FOLLOW_SECONDS if deadline is None else deadline - clock.monotonic()
+        if left <= 0:
+            return outcome
+        await clock.sleep(min(FOLLOW_SECONDS, left))
+        if inventory.take_lease():  # its holder went away
+            return None
+
+
 async def _freshen(
     engine: Engine, scope: CheckScope, freshness: Freshness, deadline: float | None
 ) -> Refreshed:
-    inventory, store, clock = engine.inventory, engine.store, engine.clock
+    inventory = engine.inventory
     if not inventory.take_lease():
-        asked_at = clock.now().timestamp()
-        asked: set[str] = set()
-        while True:
-            records = scope.select(store.projects())
-            due = _due(records, clock.now().timestamp(), freshness.max_age, asked_at)
-            if not due and store.projects_listed_at() is not None:
-                return Refreshed(followed=True)
-            new = [ident for ident in due if ident not in asked]
-            if new:
-                inventory.request_refresh(new)
-                asked.update(new)
-            left = FOLLOW_SECONDS if deadline is None else deadline - clock.monotonic()
-            if left <= 0:
-                return Refreshed(followed=True)
-            await clock.sleep(min(FOLLOW_SECONDS, left))
-            if inventory.take_lease():  # its holder went away
-                break
+        followed = await _follow(engine, scope, freshness, deadline)
+        if followed is not None:
+            return followed
 
     # The lease is renewed as projects complete (no timer task: a pass within a time limit
     # completes a project every few seconds even on the smallest budget).
@@ -830,36 +898,68 @@ def _text_lines(
 
 
 def _stale_reason(data: CheckData, count: int) -> str:
+    """Why `count` projects are stale, and what would make them fresh: who refreshes the
+    store (the lease holder, by pid and program), or that nobody does."""
     limit = data.freshness.timeout
     within = f"within the {_span(limit)} time limit" if limit is not None else "in time"
-    if data.refreshed.followed:
+    budget = f"the request budget ({data.per_minute} req/min)"
+    done = data.refreshed
+    if done.followed:
+        holder = done.holder or "another layers-tui (watch or a dashboard)"
+        if done.asked < done.due:
+            asked = (
+                f"{budget} allows {done.asked} of the {done.due} due {within}, so this check "
+                f"asked it for the {done.asked} most urgent and {done.refreshed} were refreshed"
+                if done.asked
+                else f"{budget} allows none of the {done.due} due {within}, so this check "
+                "asked it for none"
+            )
+        else:
+            asked = (
+                f"this check asked it for the {done.asked} due and {done.refreshed} were "
+                f"refreshed {within}"
+            )
         why = (
-            f"the layers-tui holding the refresh lease (watch or a dashboard) did not refresh "
-            f"them {within}"
+            f"{holder} holds the refresh lease and refreshes every project in its own "
+            f"passes; {asked}"
         )
+        advice = "raise --timeout to wait for more, or --max-age"
     else:
-        why = f"not reached {within} at the request budget ({data.per_minute} req/min)"
+        why = (
+            f"not reached {within} at {budget}: this check refreshed {done.refreshed} of the "
+            f"{done.due} due"
+        )
+        advice = (
+            "nothing else refreshes this store: keep it fresh with `layers-tui watch` (or "
+            "`layers-tui sync` from cron), or raise --max-age or --timeout"
+        )
     widened = ""
     if data.freshness.asked_max_age is not None:
         widened = (
             f" (--max-age {_span(data.freshness.asked_max_age)} is shorter than the "
-            f"{_span(round(data.freshness.max_age))} the request budget needs for every "
+            f"{_span(data.freshness.max_age)} the request budget needs for every "
             "project, so that is what counts as fresh)"
         )
     return (
         f"{count} project(s) not refreshed in the last {_span(data.freshness.max_age)}"
-        f"{widened}: "
-        f"{why}; keep the store fresh with `layers-tui watch` (or `layers-tui sync` from cron), "
-        "or raise --max-age or --timeout"
+        f"{widened}: {why}; {advice}"
     )
 
 
 def _span(seconds: float) -> str:
+    """A limit as people say it, rounded to its unit: `20 s`, `41 min`, `3 h`, `2 days`."""
     if seconds < 120:
-        return f"{seconds:g} s"
+        return f"{_whole(seconds)} s"
     if seconds < 7200:
-        return f"{seconds / 60:g} min"
-    return f"{seconds / 3600:g} h"
+        return f"{_whole(seconds / 60)} min"
+    if seconds < 2 * 86_400:
+        return f"{_whole(seconds / 3600)} h"
+    return f"{_whole(seconds / 86_400)} days"
+
+
+def _whole(value: float) -> int:
+    """Rounded half up (`round` would make 2.5 two)."""
+    return math.floor(value + 0.5)
 
 
 def _name(record: ProjectRecord) -> str:
@@ -905,8 +1005,11 @@ def _json_data(
             "staleCritical": staleness.summary.critical,
             "staleWarning": staleness.summary.warning,
             "oldestDataAt": _iso(from_epoch(staleness.oldest)),
-            "maxAgeSeconds": data.freshness.max_age,
+            "maxAgeSeconds": _whole(data.freshness.max_age),
             "refreshedProjects": data.refreshed.refreshed,
+            "dueProjects": data.refreshed.due,
+            "askedProjects": data.refreshed.asked if data.refreshed.followed else None,
+            "refreshedBy": data.refreshed.holder if data.refreshed.followed else None,
         },
         "thresholds": ranges.describe(),
         "accounts": [_account_json(row, now, row.project_id in staleness.ids) for row in rows],

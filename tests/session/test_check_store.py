@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections import Counter
 from datetime import timedelta
 
@@ -197,8 +198,10 @@ async def test_stale_data_with_a_holder_that_does_not_answer_is_unknown(
     assert "oldest data from 11 min ago" in head
     assert "8 critical and 3 warning from stale data" in head
     assert "(stale: data from 11 min ago)" in text
-    assert "the layers-tui holding the refresh lease" in text.splitlines()[-1]
-    assert "within the 20 s time limit" in text.splitlines()[-1]
+    last = text.splitlines()[-1]
+    assert f"pid {os.getpid()} (" in last and "holds the refresh lease" in last
+    assert "asked it for the 6 due and 0 were refreshed within the 20 s time limit" in last
+    assert "layers-tui watch" not in last  # somebody refreshes: no advice to start one
     assert 20 <= fake_clock.monotonic() - started <= 21.5
     assert transport.lists == 0
     assert len(holder.store.take_refresh_requests()) == 6  # asked, once each
@@ -306,11 +309,16 @@ async def test_projects_not_reached_in_time_have_no_data_and_are_named(make_sess
         "6 of 6 project(s) stale (6 with no data yet)"
     )
     assert sum(line.startswith("STALE: project ") for line in lines) == 6
-    assert "not reached within the 0 s time limit at the request budget" in lines[-1]
-    assert "layers-tui watch" in lines[-1]
+    assert (
+        "not reached within the 0 s time limit at the request budget (120 req/min): this "
+        "check refreshed 0 of the 6 due; nothing else refreshes this store: keep it fresh "
+        "with `layers-tui watch`" in lines[-1]
+    )
     code, text = await run(make_session(), freshness=Freshness(timeout=0), as_json=True)
     report = json.loads(text)
     assert report["status"] == "UNKNOWN" and report["summary"]["noDataProjects"] == 6
+    assert report["summary"]["dueProjects"] == 6 and report["summary"]["refreshedBy"] is None
+    assert report["summary"]["askedProjects"] is None  # refreshed itself (none in 0 s)
     assert [p["refreshedAt"] for p in report["staleProjects"]] == [None] * 6
 
 
