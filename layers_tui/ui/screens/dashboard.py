@@ -82,6 +82,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         self.last_ok_at: datetime | None = None
         self.last_error: ApiError | None = None
         self.progress = Progress()
+        self._focus_timer = None
         self._render_pending = False
         self._filter_error: str | None = None
         self._prompts: dict[tuple, Text] = {}
@@ -360,8 +361,9 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
     # -- events ----------------------------------------------------------------------------------
     @on(OptionList.OptionHighlighted, "#projects")
     def project_changed(self) -> None:
-        # The project on screen is refreshed before the others.
+        # The project on screen is refreshed before the others (in a pass, and out of turn).
         self.app.session.inventory.focus_project = self.query_one(ProjectList).selected_project
+        self.schedule_focus_refresh()
         self._render_table()
 
     @on(AccountsTable.RowHighlighted, "#accounts")

@@ -20,8 +20,15 @@ from ..messages import AccountRevoked, ActionFailed
 from ..widgets.project_list import ProjectList
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
+    from layers_tui.session.inventory import Progress
+
     from ..app import LayersApp
     from ..board import Board
+
+# Seconds a project stays selected before its stale data is refreshed out of turn.
+FOCUS_REFRESH_DELAY = 1.0
 
 
 class DashboardActions:
@@ -34,6 +41,8 @@ class DashboardActions:
     sort_column: str
     sort_reverse: bool
     visible_rows: list[AccountRow]
+    progress: Progress
+    _focus_timer: Timer | None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """In --read-only, c r R d are dimmed on the key bar and do nothing (`key_*` below
@@ -83,8 +92,50 @@ class DashboardActions:
         self._render_table()
 
     def action_refresh(self) -> None:
-        """A full pass now, the project list included (data the pass finds fresh too)."""
-        self.app.refresh_pass(force=True)
+        """The project on screen now (one project scoped), else a full pass now, the project
+        list included (data the pass finds fresh too). Says what it did unless the status
+        line shows it (a pass this process runs)."""
+        app = self.app
+        inventory = app.session.inventory
+        selected = self.query_one(ProjectList).selected_project
+        if selected is not None:
+            app.refresh_pass([selected])
+            name = self.scoped_project_name() or selected
+            what = f"Refreshing {name} now"
+        elif inventory.pass_running:
+            progress = self.progress
+            what = (
+                f"A refresh pass is already running ({progress.done} of {progress.total} "
+                "projects); select a project and press ctrl+r to refresh it now"
+            )
+        else:
+            app.refresh_pass(force=True)
+            if not app.refreshed_by:
+                return  # the status line shows the pass
+            what = f"Refreshing all {len(self.board.projects)} projects"
+        if app.refreshed_by:
+            what += f": asked {app.refreshed_by}, which refreshes this store"
+        app.notify(f"{what}.", markup=False, timeout=5)
+
+    def schedule_focus_refresh(self) -> None:
+        """The project on screen comes first: once it has stayed selected a moment (moving
+        through the list spends no requests), its data, if older than a refresh interval,
+        is refreshed now rather than in its turn in a pass (minutes away for a large
+        organisation)."""
+        if self._focus_timer is not None:
+            self._focus_timer.stop()
+        self._focus_timer = self.set_timer(FOCUS_REFRESH_DELAY, self.refresh_focused)
+
+    def refresh_focused(self) -> None:
+        self._focus_timer = None
+        selected = self.query_one(ProjectList).selected_project
+        snapshot = self.board.snapshots.get(selected) if selected else None
+        if selected is None or snapshot is None:
+            return  # nothing listed yet, or every project: the pass's own order
+        fetched = snapshot.fetched_at
+        age = None if fetched is None else (self.app.clock.now() - fetched).total_seconds()
+        if age is None or age >= self.app.settings.refresh_interval:
+            self.app.refresh_pass([selected])
 
     def action_details(self) -> None:
         row = self.selected_row()
