@@ -296,15 +296,19 @@ class Inventory:
             listener(event)
 
     def load_cached(self) -> list[ProjectSnapshot]:
-        """Everything the store has, for an instant start."""
+        """Everything the store has, for an instant start: every project listed, and a
+        snapshot of each one fetched (or failed) at least once."""
         with bulk_load():
             records = self.store.projects()
             self.projects = [Project.model_validate(record.doc) for record in records]
             arrays = self.store.account_arrays()
             self._seen_seq = max((record.seq for record in records), default=0)
+            # A project listed but never fetched (a pass cut short) has no snapshot: the
+            # faces show it as not loaded yet, not as a project without accounts.
             return [
                 snapshot_from_arrays(record, arrays.get(record.id, {}), project)
                 for record, project in zip(records, self.projects, strict=True)
+                if record.refreshed_at is not None or record.error is not None
             ]
 
     def follow(self) -> int:

@@ -408,3 +408,18 @@ async def test_a_quiet_refresh_is_known_by_its_documents_hash(
     assert quiet and not any(quiet)
     monkeypatch.undo()
     assert board.put(fetched[project_id]) is True
+
+
+async def test_a_project_listed_but_never_fetched_loads_as_not_yet_loaded(make_session):
+    """A pass cut short (the dashboard killed mid-pass): on the next start the projects it
+    never reached have no snapshot (shown as loading), not an empty one (shown as a project
+    without accounts: "(empty)", "press c to connect one")."""
+    first = make_session()
+    projects = await first.inventory.list_projects()
+    await first.inventory.refresh([projects[0].id])
+    await first.aclose()
+
+    second = make_session()
+    snapshots = second.inventory.load_cached()
+    assert [s.project.id for s in snapshots] == [projects[0].id]
+    assert [p.id for p in second.inventory.projects] == [p.id for p in projects]
