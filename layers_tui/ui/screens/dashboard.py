@@ -81,6 +81,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         self.visible_rows: list[AccountRow] = []
         self.last_ok_at: datetime | None = None
         self.last_error: ApiError | None = None
+        self.fetch_error: ApiError | None = None  # the latest project fetch's, during a pass
         self.progress = Progress()
         self._focus_timer = None
         self._render_pending = False
@@ -143,7 +144,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
     @property
     def error(self) -> ApiError | None:
         """What the status line warns about: the API's last word, or who we are not."""
-        return self.last_error or self.app.identity_error
+        return self.last_error or self.fetch_error or self.app.identity_error
 
     # -- what the app tells us -------------------------------------------------------------------
     def _app_state_changed(self) -> None:
@@ -156,13 +157,19 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
     def on_projects_loaded(self, message: ProjectsLoaded) -> None:
         changed: set[str] = set()
         newest = self.last_ok_at
+        fetch_error = self.fetch_error
         for snapshot in message.batch.take():
             if self.board.put(snapshot):
                 changed.add(snapshot.project.id)
             fetched = snapshot.fetched_at
             if fetched is not None and (newest is None or fetched > newest):
                 newest = fetched
+            fetch_error = snapshot.error  # the latest word: a success clears the warning
         self.last_ok_at = newest
+        if fetch_error is not self.fetch_error:
+            # Said while a pass runs (minutes at a large organisation), not at its end only.
+            self.fetch_error = fetch_error
+            self.render_status()
         if changed:
             for project_id in changed:
                 self.seen_since.forget(project_id)
@@ -193,6 +200,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         elif message.full:
             self.last_ok_at = self.app.clock.now()
             self.last_error = self.board.first_error()
+            self.fetch_error = None  # what the pass left is `last_error` now
         elif self.last_error is not None and self.last_error is not self.board.first_error():
             self.last_error = self.board.first_error()
         # New data arrived as ProjectsLoaded (and is rendered from there): here only the
