@@ -9,7 +9,8 @@ The check reads the local store (`session/`): it refreshes only projects whose d
 than `max_age`, within the request budget and a time limit, under the store's refresh lease;
 when another layers-tui holds the lease it asks that one through the store for the most
 urgent due projects, only as many as the request budget refreshes within the time limit,
-and waits for those alone (none fit: no wait at all). A fresh store costs one whoami and
+and waits for them only when that is every due project (else no wait: the holder refreshes
+at that budget anyway). A fresh store costs one whoami and
 no list requests. What could not be refreshed is reported stale, with who refreshes the
 store (the lease holder's pid and program) or that nobody does; `exit_code` applies the
 stale rule (written out for users in `cli.CHECK_EPILOG`, the check --help epilog).
@@ -291,6 +292,7 @@ class Refreshed:
     holder: str | None = None  # who held it (`pid 4242 (layers-tui)`), when followed
     due: int = 0  # projects that needed a refresh when this run looked
     asked: int = 0  # of those, how many the holder was asked for (followed)
+    waited: bool = False  # for the asked ones (followed): only when every due one fits
     duplicates: tuple[Project, ...] = ()
     # the store's projects, read last; only when --project needs their names
     records: list[ProjectRecord] | None = None
@@ -401,10 +403,13 @@ async def _follow(
     engine: Engine, scope: CheckScope, freshness: Freshness, deadline: float | None
 ) -> Refreshed | None:
     """Another process holds the lease: ask it for the most urgent of the due projects, as
-    many as the request budget refreshes in the time left (the holder serves asks beside
-    its own pass, from the same budget), and wait until it has tried each of them, or
-    until `deadline`. Never longer: what was not asked for cannot come of waiting. None
-    when the holder went away meanwhile and the lease is ours."""
+    many as the request budget refreshes in the time left. When that is every due project,
+    wait until it has tried each of them (or until `deadline`) and return then. When it is
+    not, return at once: the holder refreshes at that same budget whether we wait or not
+    (asks are served beside its own pass, which takes the same most urgent projects first),
+    so waiting could not make the selection fresh, only the check slow; the asked ones are
+    fresh for the next check. None when the holder went away meanwhile and the lease is
+    ours."""
     inventory, store, clock = engine.inventory, engine.store, engine.clock
     outcome = Refreshed(followed=True, holder=engine.lease_holder())
     asked_at = clock.now().timestamp()
@@ -419,6 +424,9 @@ async def _follow(
             outcome.due, outcome.asked = len(due), len(asked)
             if asked:
                 inventory.request_refresh(asked)
+            if len(asked) < len(due):
+                return outcome
+            outcome.waited = True
         if asked is not None:
             chosen = list(store.projects_by_id(asked).values())  # only what we wait for
             outcome.refreshed = sum(
@@ -906,24 +914,31 @@ def _stale_reason(data: CheckData, count: int) -> str:
     done = data.refreshed
     if done.followed:
         holder = done.holder or "another layers-tui (watch or a dashboard)"
-        if done.asked < done.due:
-            asked = (
-                f"{budget} allows {done.asked} of the {done.due} due {within}, so this check "
-                f"asked it for the {done.asked} most urgent and {done.refreshed} were refreshed"
-                if done.asked
-                else f"{budget} allows none of the {done.due} due {within}, so this check "
-                "asked it for none"
-            )
-        else:
+        if done.waited:
             asked = (
                 f"this check asked it for the {done.asked} due and {done.refreshed} were "
                 f"refreshed {within}"
+            )
+        else:
+            allows, which = (
+                (f"allows {done.asked}", f"the {done.asked} most urgent")
+                if done.asked
+                else ("allows none", "none")
+            )
+            asked = (
+                f"{budget} {allows} of the {done.due} due {within}, so this check asked it "
+                f"for {which} and did not wait (it refreshes at that budget whether check "
+                "waits or not)"
             )
         why = (
             f"{holder} holds the refresh lease and refreshes every project in its own "
             f"passes; {asked}"
         )
-        advice = "raise --timeout to wait for more, or --max-age"
+        advice = (
+            "raise --timeout to wait for more"
+            if done.waited
+            else "raise --max-age, or --timeout to wait until every due project fits"
+        )
     else:
         why = (
             f"not reached {within} at {budget}: this check refreshed {done.refreshed} of the "
