@@ -20,6 +20,8 @@ from layers_tui.config import ConfigError, LoadedSettings, Settings, load_settin
 from layers_tui.text import emit, quiet
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import httpx
 
     from layers_tui.clock import Clock
@@ -852,6 +854,7 @@ def resolve_targets(
     """`connect`/`reauth`: what they name, found before the app opens (raises TargetError)."""
     from layers_tui.api import LayersClient
     from layers_tui.clock import SystemClock
+    from layers_tui.flows.budget import RequestBudget
     from layers_tui.targets import TargetError, check_reauthable, find_account, find_project
 
     clock = clock or SystemClock()
@@ -863,12 +866,17 @@ def resolve_targets(
         ) as client:
             if args.command == "connect":
                 return {"connect_to": (await find_project(client, args.project_id), args.platform)}
+            known, fresh = _store_knowledge(settings, args.social_account_id, clock.now())
             target = await find_account(
                 client,
                 args.social_account_id,
                 clock.now(),
-                known_project=_project_in_store(settings, args.social_account_id),
+                known_project=known,
                 progress=lambda line: print(f"layers-tui reauth: {line}", file=sys.stderr),
+                fresh_without_it=fresh,
+                # The standard tier's pace: other users of the key (a dashboard, watch)
+                # must not meet a 429 because of this search.
+                budget=RequestBudget(clock),
             )
             return {"reauth_target": check_reauthable(target)}
 
@@ -878,25 +886,39 @@ def resolve_targets(
         raise TargetError("stopped before the account was found") from None
 
 
-def _project_in_store(settings: Settings, account_id: str) -> str | None:
-    """The project the local store last saw `account_id` in, if it has seen it."""
+FRESH_LISTS_SECONDS = 600.0  # check's default --max-age
+
+
+def _store_knowledge(
+    settings: Settings, account_id: str, now: datetime
+) -> tuple[str | None, set[str]]:
+    """What the local store knows for finding `account_id`: the project it last saw it in,
+    and the projects whose lists it read within `FRESH_LISTS_SECONDS` (without it, unless
+    in the first): nothing when there is no store or it cannot be read."""
     from layers_tui.api import key_id
     from layers_tui.session.store import Store
 
     path = paths.store_path(settings.base_url, key_id(settings.api_key), settings.demo)
     if not path.exists():
-        return None
+        return None, set()
     try:
         store = Store.open(path)
     except Exception:  # the store is a shortcut only; the API answers without it
-        return None
+        return None, set()
     try:
         found = store.first_accounts("key = ?", [account_id.strip()], limit=1)
+        known = found[0][0] if found else None
+        since = now.timestamp() - FRESH_LISTS_SECONDS
+        fresh = {
+            project_id
+            for project_id, refreshed_at, _, failed, _ in store.project_states()
+            if refreshed_at is not None and refreshed_at >= since and project_id != known
+        }
     except Exception:
-        found = []
+        return None, set()
     finally:
         store.close()
-    return found[0][0] if found else None
+    return known, fresh
 
 
 def run_dashboard(

@@ -8,12 +8,13 @@ No Textual here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from layers_tui.api import ApiError, LayersClient, format_error
 from layers_tui.domain.status import AccountRow, ad_row, social_row
+from layers_tui.flows.budget import RequestBudget
 from layers_tui.inventory import load_project, load_projects
 from layers_tui.models import Project
 from layers_tui.text import safe
@@ -72,23 +73,30 @@ async def find_account(
     known_project: str | None = None,
     progress: Callable[[str], None] | None = None,
     announce_over: int = 20,
+    fresh_without_it: Collection[str] = (),
+    budget: RequestBudget | None = None,
 ) -> ReauthTarget:
     """The social or ad account with `account_id`, as the row the dashboard's `r` would
     reconnect. `known_project`: where the local store last saw it, asked first (two list
-    requests); otherwise, or if it moved, every project is asked in turn (two requests each,
-    told through `progress` when more than `announce_over` are left, since on a large
-    organisation that takes minutes)."""
+    requests); otherwise, or if it moved, the other projects are asked in turn (two
+    requests each, paced by `budget` so the key's other users see no 429, told through
+    `progress` when more than `announce_over` are left, since on a large organisation that
+    takes minutes), except `fresh_without_it`: projects the store has fresh lists of
+    without the account."""
     wanted = account_id.strip()
     try:
         projects = await load_projects(client)
         first = [p for p in projects if p.id == known_project]
-        rest = [p for p in projects if p.id != known_project]
+        rest = [p for p in projects if p.id != known_project and p.id not in fresh_without_it]
         for index, project in enumerate([*first, *rest]):
             if progress is not None and index == len(first) and len(rest) > announce_over:
+                paced = f", at most {budget.per_minute} a minute" if budget else ""
                 progress(
                     f"looking for {safe(wanted, 60)} in {len(rest)} projects (2 requests "
-                    "each; the dashboard's store did not know it); ctrl+c stops"
+                    f"each{paced}; the local store did not know it); ctrl+c stops"
                 )
+            if budget is not None:
+                await budget.acquire("background", cost=2)
             snapshot = await load_project(client, project, now)
             for account in snapshot.social:
                 if account.social_account_id == wanted:
@@ -98,9 +106,15 @@ async def find_account(
                     return ReauthTarget(ad_row(ad, project), project.timezone)
     except ApiError as error:
         raise TargetError(f"cannot list accounts: {format_error(error)}") from None
+    skipped = (
+        f" ({len(fresh_without_it)} of its projects from the local store's lists of the "
+        "last 10 min; `layers-tui sync` reads them again)"
+        if fresh_without_it
+        else ""
+    )
     raise TargetError(
-        f"no social or ad account {safe(wanted, 60)!r} in this organisation (the id column "
-        "of the dashboard, `y` there copies it, or `layers-tui check --json`)"
+        f"no social or ad account {safe(wanted, 60)!r} in this organisation{skipped} (the id "
+        "column of the dashboard, `y` there copies it, or `layers-tui check --json`)"
     )
 
 

@@ -267,3 +267,43 @@ def test_reauth_asks_the_project_the_store_knows_first_and_says_when_it_must_sea
     asyncio.run(find(None, said.append))  # the store never saw it: every project in turn
     assert len(said) == 1 and "looking for" in said[0] and "ctrl+c" in said[0]
     assert len({path.split("/")[3] for path in paths if "/projects/" in path}) > 1
+
+
+def test_reauth_of_an_unknown_id_skips_fresh_projects_and_paces_the_rest(sandbox_app, api_key):
+    """`reauth sa_nope` against 300 projects sent 600 requests at once: a 429 for the
+    dashboard on the same key. Projects the store listed within 10 minutes are not asked
+    again, and the others are asked at the budget's pace."""
+    from layers_tui.clock import FakeClock
+    from layers_tui.flows.budget import RequestBudget
+    from layers_tui.inventory import load_projects
+
+    paths: list[str] = []
+
+    class Counting(httpx.ASGITransport):
+        async def handle_async_request(self, request):
+            paths.append(request.url.path)
+            return await super().handle_async_request(request)
+
+    async def projects(client):
+        return await load_projects(client)
+
+    ids = [p.id for p in run(projects, sandbox_app, api_key)]
+
+    async def find(fresh, budget=None):
+        async with LayersClient(BASE, api_key, transport=Counting(app=sandbox_app)) as client:
+            return await find_account(client, "sa_nope", NOW, fresh_without_it=fresh, budget=budget)
+
+    with pytest.raises(TargetError, match="local store's lists of the last 10 min"):
+        asyncio.run(find(set(ids)))
+    assert [path for path in paths if "/projects/" in path] == []  # no account lists
+
+    paths.clear()
+    clock = FakeClock(NOW)
+    slow = RequestBudget(clock, per_minute=12)  # 4 tokens at hand, then one per 5.6 s
+    with pytest.raises(TargetError, match="no social or ad account 'sa_nope'"):
+        asyncio.run(find(set(ids[:1]), slow))
+    asked = {path.split("/")[3] for path in paths if "/projects/" in path}
+    assert asked == set(ids[1:])
+    beyond_burst = 2 * len(asked) - slow.capacity
+    assert beyond_burst > 0
+    assert sum(clock.sleeps) >= 0.95 * beyond_burst / slow.rate  # paced, not all at once
