@@ -124,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="background refresh interval (default 60, minimum 5)",
     )
-    parser.add_argument("--theme", default=None, help="Textual theme, e.g. textual-light")
+    parser.add_argument(
+        "--theme", default=None, help="Textual theme, e.g. textual-light (`--theme list`: all)"
+    )
     parser.add_argument(
         "--desktop-notify",
         choices=("off", "bell", "osc9", "osc777", "auto"),
@@ -928,11 +930,16 @@ def run_dashboard(
     clock: Clock | None = None,
 ) -> int:
     settings = loaded.settings
-    _require_key(settings)
-    problem = theme_problem(settings.theme)
+    if settings.theme == "list":
+        from textual.theme import BUILTIN_THEMES
+
+        print("\n".join(sorted(BUILTIN_THEMES)))
+        return 0
+    problem = theme_problem(settings.theme)  # before the key: says what it can without one
     if problem:
         print(f"layers-tui: {problem}", file=sys.stderr)
         return 2
+    _require_key(settings)
     targets: dict[str, Any] = {}
     if args.command in ("connect", "reauth"):
         from layers_tui.targets import TargetError

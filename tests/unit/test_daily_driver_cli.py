@@ -140,6 +140,16 @@ def test_unknown_theme_lists_the_valid_ones_and_exits_2_before_the_app(keyed, no
     assert "textual-dark" in line and "textual-light" in line
 
 
+def test_theme_list_prints_the_themes_without_needing_a_key(no_app, capsys, monkeypatch):
+    monkeypatch.delenv("LAYERS_API_KEY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent-layers-tui-test")
+    assert main(["--theme", "list"]) == 0
+    themes = capsys.readouterr().out.split()
+    assert "textual-dark" in themes and "textual-light" in themes
+    assert main(["--theme", "nonsense"]) == 2  # also before asking for a key
+    assert "valid themes" in capsys.readouterr().err
+
+
 # -- a rejected key's origin -----------------------------------------------------------------
 def test_key_origin_names_env_file_and_profile(tmp_path):
     from_env = load_settings({}, {"LAYERS_API_KEY": "lp_test_" + "a" * 40}, None, None)
