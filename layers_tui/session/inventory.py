@@ -450,7 +450,10 @@ class Inventory:
         async def fetch(project: Project) -> ProjectSnapshot | None | bool:
             if done_elsewhere(project.id):
                 return True
-            priority = "visible" if project.id == self.focus_project else "background"
+            # Asked for by name (ctrl+r, the project on screen, a completed flow, a check
+            # through the store): ahead of the pass's background share of the budget.
+            asked = not full or project.id == self.focus_project
+            priority = "visible" if asked else "background"
             if deadline is not None:
                 wait = self.budget.wait_seconds(priority, REQUESTS_PER_PROJECT)
                 if self.clock.monotonic() + wait > deadline:

@@ -423,3 +423,24 @@ async def test_a_project_listed_but_never_fetched_loads_as_not_yet_loaded(make_s
     snapshots = second.inventory.load_cached()
     assert [s.project.id for s in snapshots] == [projects[0].id]
     assert [p.id for p in second.inventory.projects] == [p.id for p in projects]
+
+
+async def test_projects_asked_for_by_name_go_ahead_of_a_passs_background_share(make_session):
+    """A project asked for (through the store by a `check`, ctrl+r, a completed flow) took
+    5-16 s behind a holder's long pass racing it for the same budget: it is fetched at the
+    'visible' priority, which the background share must leave room for."""
+    session = make_session()
+    projects = await session.inventory.list_projects()
+    taken: list[str] = []
+    acquire = session.inventory.budget.acquire
+
+    async def recording(priority: str, cost: int = 1) -> None:
+        taken.append(priority)
+        await acquire(priority, cost)
+
+    session.inventory.budget.acquire = recording
+    await session.inventory.refresh([projects[0].id])
+    assert taken == ["visible"]
+    taken.clear()
+    await session.inventory.refresh()
+    assert set(taken) == {"background"}
