@@ -762,8 +762,22 @@ def _expiry_alerts(
                 SocialAccount.model_validate(doc), project, now, EXPIRED_ONLY, refreshed
             )
             problems.append(_judged(row, ranges, now))
-    problems.sort(key=lambda row: (-int(row.severity), row.project_name, row.name))
+    problems.sort(key=_worst_first)
     return summary, problems[:PROBLEMS_LISTED]
+
+
+def _worst_first(row: AccountRow) -> tuple:
+    """Worst severity first; within it the soonest (or longest past) expiry, then no
+    expiry, then by project and name (project order put "token in 5 h" above "expired
+    46 h ago")."""
+    expires = row.token_expires_at
+    return (
+        -int(row.severity),
+        expires is None,
+        expires and expires.timestamp(),
+        row.project_name,
+        row.name,
+    )
 
 
 def _status_line(

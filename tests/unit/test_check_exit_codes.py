@@ -211,3 +211,37 @@ def test_check_against_a_live_api_through_main(live_server, monkeypatch, capsys)
     monkeypatch.setenv("LAYERS_API_KEY", live_server.app.state.sandbox.demo_key)
     assert main(["check", "--json", "--project", "nosuch"]) == 3
     assert one_json(capsys)["error"]["code"] == "NO_MATCH"
+
+
+def test_the_named_problems_are_worst_first_by_expiry_not_by_project():
+    """A walk saw "connected, token in 5 h" listed above "expired 46 h ago" because its
+    project came first alphabetically."""
+    from datetime import UTC, datetime, timedelta
+
+    from layers_tui.check import _worst_first
+    from layers_tui.domain.status import Severity, Thresholds, social_row
+    from layers_tui.models import Project, SocialAccount
+
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+    def row(project: str, handle: str, expires_in: timedelta | None, status="connected"):
+        account = SocialAccount.model_validate(
+            {
+                "socialAccountId": f"sa_{handle}",
+                "platform": "tiktok",
+                "handle": handle,
+                "status": status,
+                "tokenExpiresAt": (now + expires_in).isoformat() if expires_in else None,
+            }
+        )
+        return social_row(account, Project(id=project, name=project), now, Thresholds())
+
+    rows = [
+        row("Alpha", "soon", timedelta(hours=5)),
+        row("Alpha", "gone", None, status="reauth_required"),
+        row("Zed", "expired", -timedelta(hours=46)),
+        row("Beta", "week", timedelta(days=5)),
+    ]
+    assert {r.severity for r in rows[:3]} == {Severity.CRITICAL}
+    ordered = [r.name for r in sorted(rows, key=_worst_first)]
+    assert ordered == ["expired", "soon", "gone", "week"]
