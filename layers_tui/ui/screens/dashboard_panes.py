@@ -96,6 +96,16 @@ class DashboardPanes:
             return None
         return (now - min(fetched)).total_seconds(), (now - max(fetched)).total_seconds()
 
+    def old_data_after(self) -> float:
+        """Seconds after which a project's line shows its data's age: twice the time a
+        pass is expected to take, which the request budget stretches past the refresh
+        interval for a large organisation (2,000 projects at 120 req/min: ~42 min). At
+        twice the interval alone every line of such a list carried its age, which said
+        nothing and cut the names."""
+        interval = self.app.settings.refresh_interval
+        plan = self.app.session.inventory.budget.refresh_plan(len(self.board.projects), interval)
+        return 2 * max(interval, plan.interval)
+
     def error_hint(self) -> str:
         """A rejected key (401) won't heal by retrying: say where the key came from."""
         error = self.error
@@ -158,7 +168,7 @@ class DashboardPanes:
         now = self.app.clock.now()
         board.ensure_rows(now)
         palette = palette_for(self.app)
-        old_after = 2 * self.app.settings.refresh_interval
+        old_after = self.old_data_after()
         project_list = self.query_one(ProjectList)
         if not self._projects_sized and project_list.display:
             if not project_list.scrollable_content_region.width:
@@ -205,9 +215,9 @@ class DashboardPanes:
         self._entries = lines
         self._prompts = prompts
         entries.sort(key=lambda entry: entry[0])  # stable: API order within a severity
-        project_list.show_projects(
-            [(key, prompt) for _, key, prompt in entries],
-            project_prompt(
-                "All projects", board.total, False, not board.listed, palette, "", width
-            ),
+        every = project_prompt(
+            "All projects", board.total, False, not board.listed, palette, "", width
         )
+        if "…" in every.plain:  # a narrow list: "All pr…" reads worse than "All"
+            every = project_prompt("All", board.total, False, not board.listed, palette, "", width)
+        project_list.show_projects([(key, prompt) for _, key, prompt in entries], every)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual.visual import VisualType
 from textual.widgets import OptionList
@@ -17,6 +18,10 @@ ALL = "__all__"
 
 
 NAME_MIN = 6  # a name is never cut shorter than this to make room for its counts
+# A name's last word kept whole when a name must be cut: numbered series ("Customer 1991",
+# "Store 12") and short codes ("Acme EU") differ there, not at their shared start.
+TAIL_WORD_MAX = 8
+HEAD_MIN = 3  # cells of the name's start kept before the ellipsis of a middle cut
 
 
 def project_prompt(
@@ -29,34 +34,74 @@ def project_prompt(
     width: int | None = None,
 ) -> Text:
     """One project's line; `age` (e.g. "3 h") marks data older than usual. With `width`,
-    the name is cut (with an ellipsis) so that the counts after it always show."""
-    glyph, tail = _parts(summary, failed, loading, palette)
-    if age:
-        tail.append(f" ·{age}", style=palette.muted)
-    shown = Text(safe(name, 60))
-    budget = 18 if width is None else max(NAME_MIN, width - glyph.cell_len - tail.cell_len)
-    if shown.cell_len > budget:
-        shown.truncate(budget, overflow="ellipsis")
-    return Text.assemble(glyph, shown, tail)
+    the name wins: the parts after it give way first (the age; then "(empty)" becomes
+    "empty" and goes, as does "failed", whose glyph still says it; then the spaces between
+    the counts), and only then is the name cut, keeping its distinguishing end
+    (`cut_name`). The counts always show."""
+    glyph, counts, spaced, note = _parts(summary, failed, loading, palette)
+    short_note = Text(" empty", style=palette.muted) if note.plain == " (empty)" else Text()
+    shown = safe(name, 60)
+    aged = Text(f" ·{age}", style=palette.muted) if age else Text()
+    layouts = [
+        Text.assemble(spaced, note, aged),
+        Text.assemble(spaced, note),
+        Text.assemble(spaced, short_note),
+        spaced,
+        counts,
+    ]
+    if width is None:  # no width known yet: the fullest line, the name cut at 18
+        return Text.assemble(glyph, cut_name(shown, 18), layouts[0])
+    room = width - glyph.cell_len
+    tail = next((t for t in layouts if cell_len(shown) + t.cell_len <= room), layouts[-1])
+    budget = max(NAME_MIN, room - tail.cell_len)
+    return Text.assemble(glyph, cut_name(shown, budget), tail)
+
+
+def cut_name(name: str, budget: int) -> str:
+    """`name` in at most `budget` cells. A name whose last word has a digit or is a short
+    upper-case code keeps that word and loses its middle ("Cust…1991", "Acme Gl…EU"): in a
+    list of "Customer 0001" to "Customer 2000" the end is what tells them apart. Any other
+    name loses its end ("Northwind F…"), read from its start like any text."""
+    if cell_len(name) <= budget:
+        return name
+    head, _, last = name.rpartition(" ")
+    telling = any(c.isdigit() for c in last) or (last.isupper() and len(last) <= 5)
+    if head and telling and cell_len(last) <= TAIL_WORD_MAX:
+        keep = budget - 1 - cell_len(last)
+        if keep >= HEAD_MIN:
+            start = set_cell_size(head, keep).rstrip()
+            return f"{start}…{last}"
+    return set_cell_size(name, budget - 1).rstrip() + "…"
 
 
 def _parts(
     summary: Summary | None, failed: bool, loading: bool, palette: Palette
-) -> tuple[Text, Text]:
-    """What goes before the name (its worst glyph) and after it (the counts)."""
+) -> tuple[Text, Text, Text, Text]:
+    """Before the name: its worst glyph; after it: the counts packed ("✖2▲2"), the counts
+    spaced (" ✖2 ▲2"), and a note the glyph already hints at ("failed", "(empty)")."""
     if failed:
-        return Text("⚠ ", style=palette.critical), Text(" failed", style=palette.critical)
+        return (
+            Text("⚠ ", style=palette.critical),
+            Text(),
+            Text(),
+            Text(" failed", style=palette.critical),
+        )
     if summary is None or loading and summary.total == 0:
-        return Text("… ", style=palette.muted), Text()
+        return Text("… ", style=palette.muted), Text(), Text(), Text()
     worst = summary.worst
-    tail = Text()
+    packed, spaced, note = Text(" "), Text(), Text()
     if summary.critical:
-        tail.append(f" ✖{summary.critical}", style=palette.critical)
+        packed.append(f"✖{summary.critical}", style=palette.critical)
+        spaced.append(f" ✖{summary.critical}", style=palette.critical)
     if summary.warning:
-        tail.append(f" ▲{summary.warning}", style=palette.warning)
+        packed.append(f"▲{summary.warning}", style=palette.warning)
+        spaced.append(f" ▲{summary.warning}", style=palette.warning)
     if not summary.total:
-        tail.append(" (empty)", style=palette.muted)
-    return Text(f"{SEVERITY_GLYPH[worst]} ", style=palette.for_severity(worst)), tail
+        note.append(" (empty)", style=palette.muted)
+    if not spaced:
+        packed = Text()
+    glyph = Text(f"{SEVERITY_GLYPH[worst]} ", style=palette.for_severity(worst))
+    return glyph, packed, spaced, note
 
 
 class ProjectList(OptionList):
