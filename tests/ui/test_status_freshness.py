@@ -1,6 +1,6 @@
 """The status line says how old the data on screen is by its oldest part (a long refresh
 pass made it say "last refresh 0 s ago" over rows minutes old), after the scope and before
-the pass's progress."""
+the pass's progress; the sort comes last."""
 
 from __future__ import annotations
 
@@ -52,14 +52,14 @@ async def test_a_long_pass_shows_the_oldest_data_age_after_the_scope_and_before_
         await pilot.pause()
         text = line.render_lines(Region(0, 1, 120, 1))[0].text.strip()
         assert text.startswith(
-            "project: Customer 0007 · problems only · filter: tiktok · sort status↓ · "
+            "project: Customer 0007 · problems only · filter: tiktok · "
             "data up to 14 min old · refreshing 120 of 300"
         ), text
         assert "last refresh" not in text and "0 s ago" not in text
         line.show(replace(STATE, refreshing=False, data_ages=(40.0, 40.0), plan_reason="slow"))
         await pilot.pause()
         text = line.render_lines(Region(0, 1, 120, 1))[0].text
-        assert "sort status↓ · data < 1 min old · slow" in text
+        assert "tiktok · data < 1 min old · slow · sort status↓" in text
 
 
 async def test_without_ages_the_line_says_when_the_last_refresh_ended():
@@ -70,7 +70,7 @@ async def test_without_ages_the_line_says_when_the_last_refresh_ended():
         line.show(replace(STATE, refreshing=False, data_ages=None, updated_seconds=125.0))
         await pilot.pause()
         text = line.render_lines(Region(0, 1, 120, 1))[0].text
-        assert text.rstrip().endswith("sort status↓ · last refresh 2 min ago")
+        assert text.rstrip().endswith("tiktok · last refresh 2 min ago · sort status↓")
 
 
 async def test_shown_data_ages_are_the_oldest_and_newest_of_the_projects_the_table_shows():
@@ -121,3 +121,4 @@ async def test_the_dashboard_status_line_says_the_oldest_age_of_what_it_shows():
         await pilot.pause()
         text = str(screen.query_one(StatusLine).render())
         assert "data up to 14 min old" in text and "last refresh" not in text
+

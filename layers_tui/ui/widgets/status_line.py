@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual.color import Color
@@ -62,10 +63,59 @@ def data_age_text(oldest: float, newest: float) -> str:
 
 
 def _progress_text(progress: Progress | None) -> str:
-    """ "refreshing 120 of 500 projects, about 4 min left; <why it is slow>"."""
+    """ "refreshing 120 of 2000, ~30 min left": the pass in the fewest words (why it is
+    slow is `short_reason`'s)."""
     if progress is None or not progress.total:
         return "refreshing…"
-    return progress.describe("refreshing")
+    line = f"refreshing {progress.done} of {progress.total}"
+    if progress.fresh:
+        line += f" due ({progress.fresh} fresh)"
+    if progress.failed:
+        line += f" ({progress.failed} failed)"
+    if progress.running and progress.done < progress.total and progress.eta_seconds is not None:
+        line += f", ~{span(progress.eta_seconds)} left"
+    return line
+
+
+# The session's reasons for a slow refresh, in the status line's fewer words. Any other
+# reason is shown as it is.
+_SHORT_REASONS = (
+    (re.compile(r"limited by the request budget \((\d+) req/min\)"), "budget-limited {0}/min"),
+    (
+        re.compile(r"refresh every (.+?) to stay within (\d+) req/min"),
+        "refresh every {0} (budget {1}/min)",
+    ),
+    (re.compile(r"pending flows use the whole request budget"), "flows use the whole budget"),
+)
+
+
+def short_reason(reason: str) -> str:
+    """ "budget-limited 120/min" for "limited by the request budget (120 req/min)", and so
+    on: the status line has 120 columns for what the table shows, how fresh it is, and
+    why a pass is slow."""
+    for pattern, short in _SHORT_REASONS:
+        found = pattern.fullmatch(reason)
+        if found:
+            return short.format(*found.groups())
+    return reason
+
+
+def fit_parts(parts: list[tuple[Text, ...]], width: int) -> Text:
+    """`parts` joined by " · ", each in the first of its forms (longest first) that fits in
+    `width` cells (0: not laid out yet, the first forms), and a part none of whose forms
+    fits left out whole rather than cut mid-word: the first part always shows, and a later,
+    shorter part may still fit after one left out."""
+    line = Text()
+    for forms in parts:
+        gap = 3 if line else 0
+        room = width - line.cell_len - gap
+        form = next((f for f in forms if not width or not line or f.cell_len <= room), None)
+        if form is None:
+            continue
+        if gap:
+            line.append(" · ")
+        line.append_text(form)
+    return line
 
 
 class StatusLine(Static):
@@ -104,6 +154,18 @@ class StatusLine(Static):
         self._palette = ((palette, background), line)
         return line
 
+    @staticmethod
+    def _progress_forms(progress: Progress | None, note: str, palette: Palette) -> tuple[Text, ...]:
+        """The pass in fewer words each: with why it is slow, without, without its time left
+        (why it is slow never shows without the pass it slows)."""
+        full = Text(_progress_text(progress), style=palette.muted)
+        forms = [full]
+        if note:
+            forms.insert(0, Text.assemble(full, " · ", (short_reason(note), palette.warning)))
+        if progress is not None and progress.total and progress.eta_seconds is not None:
+            forms.append(Text(_progress_text(replace(progress, eta_seconds=None)), palette.muted))
+        return tuple(forms)
+
     def show(self, state: StatusState) -> None:
         palette = self.line_palette()
         line = Text()
@@ -140,18 +202,16 @@ class StatusLine(Static):
             line.append(" · no data yet", style=palette.muted)
         if state.pending:
             line.append(f" · {state.pending} pending", style=palette.accent)
-        second = Text()
+        parts: list[tuple[Text, ...]] = []
         # What the table shows comes first (a narrow terminal cuts the end of the line)...
         if state.project:
-            second.append(f"project: {safe(state.project, 40)} · ", style=palette.accent)
+            parts.append((Text(f"project: {safe(state.project, 40)}", style=palette.accent),))
         if state.problems_only:
-            second.append("problems only · ", style=palette.warning)
+            parts.append((Text("problems only", style=palette.warning),))
         if state.filter_text:
-            second.append(f"filter: {safe(state.filter_text, 40)} · ", style=palette.accent)
-        order = "↓" if not state.sort_reverse else "↑"
-        second.append(f"sort {state.sort}{order} · ", style=palette.muted)
-        # ...then how fresh the data is: the age of what is on screen before the progress
-        # of a pass (which ends with the least telling words).
+            parts.append((Text(f"filter: {safe(state.filter_text, 40)}", style=palette.accent),))
+        # ...then how fresh the data is: the age of what is on screen, who refreshes it, the
+        # pass under way and why it is slow; the sort (the table's header shows it too) last.
         if state.error is not None:
             if state.failed_projects:  # listing worked; these projects did not refresh
                 plural = "s" if state.failed_projects > 1 else ""
@@ -163,23 +223,28 @@ class StatusLine(Static):
                 stale = f"stale, last good {_ago(state.updated_seconds)} · "
             else:
                 stale = ""
-            second.append(f"⚠ {stale}{format_error(state.error)}", style=palette.critical)
+            error = f"⚠ {stale}{format_error(state.error)}"
             if state.error_hint:
-                second.append(f" · {state.error_hint}", style=palette.critical)
+                error += f" · {state.error_hint}"
+            parts.append((Text(error, style=palette.critical),))
         else:
-            if state.refreshed_by:
-                second.append(f"refreshed by {state.refreshed_by} · ", style=palette.muted)
             if state.data_ages is not None:
-                second.append(f"{data_age_text(*state.data_ages)} · ", style=palette.muted)
+                parts.append((Text(data_age_text(*state.data_ages), style=palette.muted),))
+            if state.refreshed_by:
+                parts.append((Text(f"refreshed by {state.refreshed_by}", style=palette.muted),))
+            note = ""
             if state.refreshing:
-                second.append(f"{_progress_text(state.progress)} · ", style=palette.muted)
+                note = state.progress.note if state.progress is not None else ""
+                parts.append(self._progress_forms(state.progress, note, palette))
             if state.data_ages is None and state.updated_seconds is not None:
-                second.append(f"last refresh {_ago(state.updated_seconds)} · ", style=palette.muted)
-            if state.plan_reason:
-                second.append(state.plan_reason, style=palette.warning)
-        second.rstrip()
-        if second.plain.endswith(" ·"):
-            second.right_crop(2)
+                parts.append(
+                    (Text(f"last refresh {_ago(state.updated_seconds)}", style=palette.muted),)
+                )
+            if state.plan_reason and state.plan_reason != note:
+                parts.append((Text(short_reason(state.plan_reason), style=palette.warning),))
+        order = "↓" if not state.sort_reverse else "↑"
+        parts.append((Text(f"sort {state.sort}{order}", style=palette.muted),))
+        second = fit_parts(parts, self.content_region.width)
         line.append("\n")
         line.append_text(second)
         if line != self._last:
