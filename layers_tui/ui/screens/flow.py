@@ -6,6 +6,8 @@ poller sees completion.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -30,7 +32,14 @@ from ..widgets.palette import palette_for
 from ..widgets.qr_panel import QrPanel, choose_layout
 from .base import ReportsWorkerErrors, ShowsHelp
 from .flow_actions import FlowActions
-from .flow_requests import BulkTally, FlowRequest, ScreenNote
+from .flow_requests import (
+    UNREACHABLE,
+    BulkTally,
+    FlowRequest,
+    ScreenNote,
+    mint_unreachable_text,
+    poll_unreachable_text,
+)
 
 WAITING_ONLY = frozenset(
     {"copy_link", "copy_message", "open_link", "cancel_flow", "approve", "deny", "time_travel"}
@@ -251,8 +260,12 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
         status = Text()
         link_widget = self.query_one("#flow-link", Static)
         mode = "hidden"
+        mint_trouble = self._unreachable_mint() if flow is None else None
         if self.problem:
             status.append(self.problem, style=palette.warning)
+            link_widget.update("")
+        elif mint_trouble:  # the one message: no "retrying on its own" beside "press n"
+            status.append(mint_trouble, style=palette.critical)
             link_widget.update("")
         elif self.error is not None and flow is None:
             status.append(format_error(self.error), style=palette.critical)
@@ -275,7 +288,10 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
                 flow.status, palette.critical
             )
             status.append(f"{glyph} {words}", style=f"bold {style}")
-            if detail:
+            trouble = poll_unreachable_text(flow, now, self._api_host)
+            if trouble:  # instead of the engine's terse "CONNECTION_FAILED · retry in 9 s"
+                status.append(f"\n{trouble}", style=palette.warning)
+            elif detail:
                 status.append(f"\n{detail}", style=palette.muted)
             left = countdown(flow, now)
             if left:
@@ -288,7 +304,7 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
                 status.append(f"{why.cause}\n{why.next_step}")
                 if flow.request_id:
                     status.append(f"\nrequestId {safe(flow.request_id, 40)}")
-            if self.error is not None:
+            if self.error is not None and not (trouble and self.error.code in UNREACHABLE):
                 status.append(f"\n{format_error(self.error)}", style=palette.critical)
             mode = self._show_link(flow)
         self._set_layout(mode, flow)
@@ -299,6 +315,15 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
         self.query_one("#flow-status", Static).update(status)
         self._show_note(now)
         self.query_one("#flow-keys", Static).update(self._keys_text())
+
+    @property
+    def _api_host(self) -> str:
+        base_url = self.app.settings.base_url
+        return urlsplit(base_url).hostname or base_url
+
+    def _unreachable_mint(self) -> str | None:
+        error = self.error
+        return None if error is None else mint_unreachable_text(error.code, self._api_host)
 
     def _show_link(self, flow: PendingFlow) -> str:
         """The link (and the QR code when it fits); returns the layout it needs."""

@@ -82,3 +82,42 @@ class ScreenNote:
 
     text: str
     until: datetime
+
+
+# -- the API out of reach ----------------------------------------------------------------------
+# The client's message for these says what to check, and `domain.failures.hint_for` adds that
+# the app retries "on its own": true of the refresh and of the poller, not of a mint, which
+# runs once per key press. The flow screen says it once, in its own words, instead.
+UNREACHABLE = {"CONNECTION_FAILED": "cannot be reached", "TIMEOUT": "did not answer in time"}
+
+
+def mint_unreachable_text(error_code: str, host: str) -> str | None:
+    """What happened, that nothing retries it, and what to do: for a mint that failed because
+    the API is out of reach (None for any other failure)."""
+    what = UNREACHABLE.get(error_code)
+    if what is None:
+        return None
+    return (
+        f"No link was minted: {safe(host, 80)} {what} ({error_code}). This is not retried "
+        "by itself: check the base URL and your network, then press n to try again."
+    )
+
+
+def poll_unreachable_text(flow: PendingFlow, now: datetime, host: str) -> str | None:
+    """For a waiting flow whose last polls could not reach the API: what happened, that the
+    poller retries by itself and when, and what to do. None when the last poll got through."""
+    if flow.terminal or not flow.failures:
+        return None
+    code = flow.last_result.partition(":")[0]
+    what = UNREACHABLE.get(code)
+    if what is None:
+        return None
+    polls = f"{flow.failures} poll{'' if flow.failures == 1 else 's'} in a row"
+    when = "soon"
+    if flow.next_poll_at is not None:
+        when = f"in {max(0, int((flow.next_poll_at - now).total_seconds()))} s"
+    return (
+        f"{safe(host, 80)} {what} ({code}, {polls}). The poller will retry {when} by "
+        "itself, until the link expires. If it keeps failing, check the base URL and your "
+        "network."
+    )
