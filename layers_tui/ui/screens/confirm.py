@@ -3,12 +3,14 @@ handle) and bulk reauth (the accounts it will reauth, each one can be dropped)."
 
 from __future__ import annotations
 
+from rich.segment import Segment
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.strip import Strip
 from textual.widgets import Button, Input, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
@@ -67,10 +69,28 @@ class RevokeDialog(ShowsHelp, ReportsWorkerErrors, ModalScreen[bool]):
         self.dismiss(False)
 
 
+KEPT_MARK, DROPPED_MARK = "[x]", "[ ]"
+
+
 class ReauthChoices(SelectionList[str]):
-    """The accounts of a bulk reauth, all checked at first; space toggles one."""
+    """The accounts of a bulk reauth, all checked at first; space toggles one. Each row
+    starts with `[x]` (gets a link) or `[ ]` (dropped): Textual's toggle button draws
+    `▐X▌` for both and tells them apart by colour alone, unreadable under NO_COLOR."""
 
     BINDINGS = list_bindings()
+
+    def render_line(self, y: int) -> Strip:
+        line = super().render_line(y)
+        selection_index = self.scroll_offset.y + y
+        if not 0 <= selection_index < self.option_count:
+            return line
+        segments = list(line)
+        if len(segments) < 3:  # not a row with Textual's three-cell button in front
+            return line
+        style = segments[1].style  # the button's own style (its colours and the click meta)
+        value = self.get_option_at_index(selection_index).value
+        mark = KEPT_MARK if value in self.selected else DROPPED_MARK
+        return Strip([Segment(mark, style), *segments[3:]])
 
     def action_half_page_down(self) -> None:
         self._move_half_page(1)
@@ -117,7 +137,10 @@ class BulkReauthDialog(ShowsHelp, ReportsWorkerErrors, ModalScreen[list[AccountR
             yield Static(id="bulk-title", classes="dialog-title")
             yield ReauthChoices(*choices, id="bulk-choices")
             yield Static(
-                "space drop/keep · enter send reconnect links · esc cancel",
+                Text(
+                    f"space drop/keep ({KEPT_MARK} gets a link, {DROPPED_MARK} dropped) · "
+                    "enter send reconnect links · esc cancel"
+                ),
                 classes="dialog-hint",
             )
 

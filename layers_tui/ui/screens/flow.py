@@ -55,7 +55,7 @@ class FlowScreen(FlowActions, ShowsHelp, ReportsWorkerErrors, Screen):
         Binding("m", "copy_message", "Copy message"),
         Binding("o", "open_link", "Open"),
         Binding("n", "new_link", "New link"),
-        Binding("s", "skip", "Skip", show=False),
+        Binding("s", "skip", "Skip"),  # only in a bulk run (`check_action`)
         Binding("ctrl+x", "cancel_flow", "Cancel"),
         Binding("a", "approve", "Approve (demo)", show=False),
         Binding("x", "deny", "Deny (demo)", show=False),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -17,11 +19,30 @@ PINNED = frozenset({"help", "back", "app.pop_screen"})
 CUE = " … "
 
 
+def fitting(hints: Sequence[KeyHint], widths: Sequence[int], room: int) -> set[int]:
+    """Which hints (by index) a bar of `room` cells shows when not all fit: the pinned ones,
+    then the keys that work now, then dimmed ones, each kind in binding order and stopping at
+    the first that does not fit (so what is left out is a tail of its kind). A dimmed key is
+    never shown in place of one that works; the bar draws the chosen ones in binding order."""
+    kept = {index for index, hint in enumerate(hints) if hint.action in PINNED}
+    room -= sum(widths[index] for index in kept)
+    for enabled in (True, False):
+        for index, hint in enumerate(hints):
+            if index in kept or hint.enabled is not enabled:
+                continue
+            if widths[index] > room:
+                return kept
+            kept.add(index)
+            room -= widths[index]
+    return kept
+
+
 class KeyBar(Widget, can_focus=False):
     """Looks and works like Textual's Footer: the theme's footer colours, a click presses
     the key, keys that do nothing right now are dimmed, the palette key sits on the right.
     The keys are `keys.shown_hints(screen)`, the same source as Help and the palette; when
-    they do not all fit, `? Help` stays first and the line ends with a `…` cue.
+    they do not all fit, `? Help` and the way back stay, keys that work now come before
+    dimmed ones (`fitting`), and the line ends with a `…` cue.
     The Footer mounts one widget per key and rebuilds them all after every focus change and
     screen switch (tens of milliseconds each, several times during start-up); this draws
     one line of text and repaints only when the keys it shows change."""
@@ -95,19 +116,14 @@ class KeyBar(Widget, can_focus=False):
         self._spans = []
         texts = [self._hint_text(hint) for hint in hints]
         room = width - right.cell_len
-        if sum(text.cell_len for text in texts) > room:
-            room -= len(CUE)  # not all fit: keep room for the cue
-        # Room the pinned hints still need: a hint that would take it is left out.
-        reserved = sum(t.cell_len for h, t in zip(hints, texts, strict=True) if h.action in PINNED)
-        cut = False
-        for hint, text in zip(hints, texts, strict=True):
-            # Whole hints only: the rest are in `?` help and the palette.
+        cut = sum(text.cell_len for text in texts) > room
+        kept = set(range(len(hints)))
+        if cut:  # not all fit: keep room for the cue
+            kept = fitting(hints, [text.cell_len for text in texts], room - len(CUE))
+        for index, (hint, text) in enumerate(zip(hints, texts, strict=True)):
+            if index not in kept:
+                continue  # whole hints only: the rest are in `?` help and the palette
             start = line.cell_len
-            if hint.action in PINNED:
-                reserved -= text.cell_len
-            elif cut or start + text.cell_len + reserved > room:
-                cut = True  # and every later one: the bar keeps the binding order
-                continue
             line.append_text(text)
             self._spans.append((start, line.cell_len, hint))
         if cut:
