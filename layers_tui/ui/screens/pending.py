@@ -4,8 +4,9 @@ The table is updated in place: a changed flow rewrites only the cells of its own
 changed, a new flow adds a row, a vanished one removes its row, and the cursor stays on the
 same flow. With hundreds of flows polled every 5 s, rebuilding the table on each change cost
 ~14 ms a change; now a new outcome shows at once and poll bookkeeping once a second. Which
-columns show depends on the terminal width (most important first), so Status and Left are
-never cut off at 80 columns.
+columns fit on screen depends on the terminal width (most important first), so Status and
+Left are never cut off at 80 columns; the others follow, most important first, and h/l (or
+the arrows) scroll sideways a column at a time with the project column kept in place.
 """
 
 from __future__ import annotations
@@ -89,6 +90,15 @@ def fit_columns(width: int) -> tuple[tuple[PendingColumn, int], ...]:
     return tuple((column, widths[column.key]) for column in COLUMNS if column.key in widths)
 
 
+def table_columns(width: int) -> tuple[tuple[PendingColumn, int], ...]:
+    """Every column: `fit_columns(width)` on screen, then the ones that did not fit, most
+    important first at their own width, reached by scrolling sideways (h/l)."""
+    fitted = fit_columns(width)
+    shown = {column.key for column, _ in fitted}
+    rest = sorted((c for c in COLUMNS if c.key not in shown), key=lambda c: c.priority)
+    return fitted + tuple((column, column.width) for column in rest)
+
+
 def status_words(flow: PendingFlow) -> str:
     """The status, with the failure code only when it says more than the status does."""
     code = flow.code
@@ -146,7 +156,30 @@ def _cell(cell: Cell) -> Text:
 
 
 class PendingTable(ListTable):
-    """The flows table."""
+    """The flows table: the project column stays put while the others scroll sideways, a
+    whole column per h/l (the arrows too), as in the accounts table."""
+
+    BINDINGS = [
+        Binding("left,h", "column_left", "Column left", show=False),
+        Binding("right,l", "column_right", "Column right", show=False),
+    ]
+
+    def _column_stops(self) -> list[int]:
+        """The `scroll_x` at which each scrolling column starts at the left edge."""
+        stops, x = [], 0
+        for column in self.ordered_columns[self.fixed_columns :]:
+            stops.append(x)
+            x += column.get_render_width(self)
+        return stops
+
+    def action_column_right(self) -> None:
+        ahead = [stop for stop in self._column_stops() if stop > self.scroll_x]
+        if ahead and self.scroll_x < self.max_scroll_x:
+            self.scroll_to(x=min(ahead[0], self.max_scroll_x), animate=False, immediate=True)
+
+    def action_column_left(self) -> None:
+        behind = [stop for stop in self._column_stops() if stop < self.scroll_x]
+        self.scroll_to(x=behind[-1] if behind else 0, animate=False, immediate=True)
 
 
 class PendingScreen(ReportsWorkerErrors, Screen):
@@ -163,13 +196,16 @@ class PendingScreen(ReportsWorkerErrors, Screen):
         self._seen: dict[str, PendingFlow] = {}  # per row: the flow version it was drawn from
         self._fixed: dict[str, dict[str, Cell]] = {}  # per row: flow_cells of that version
         self._order: dict[str, tuple[bool, datetime, str]] = {}  # per row: its sort key
-        self._title: tuple[int, int, bool] | None = None
+        self._title: tuple[int, int, bool, int] | None = None
+        self._off_screen = 0  # columns to the right of the screen, reached with h/l
         self._palette: Palette | None = None
         self.ticker: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="pending-title")
-        yield PendingTable(id="pending-table", cursor_type="row", zebra_stripes=True)
+        yield PendingTable(
+            id="pending-table", cursor_type="row", zebra_stripes=True, fixed_columns=1
+        )
         yield Static(id="pending-empty")
         yield KeyBar()
 
@@ -187,7 +223,8 @@ class PendingScreen(ReportsWorkerErrors, Screen):
     def _lay_out(self, width: int) -> None:
         """Pick the columns for `width`; only when the choice changes is the table rebuilt
         (a resize, never a refresh), with the cursor kept on its flow."""
-        layout = fit_columns(width - SCROLLBAR)
+        layout = table_columns(width - SCROLLBAR)
+        self._off_screen = len(layout) - len(fit_columns(width - SCROLLBAR))
         if layout == self._layout:
             return
         table = self.query_one(DataTable)
@@ -309,12 +346,14 @@ class PendingScreen(ReportsWorkerErrors, Screen):
         pending = engine.pending_count
         finished = len(engine.flows) - pending
         halted = engine.halted is not None
-        if self._title == (pending, finished, halted):
+        if self._title == (pending, finished, halted, self._off_screen):
             return
-        self._title = (pending, finished, halted)
+        self._title = (pending, finished, halted, self._off_screen)
         title = Text(
             f"Pending flows: {pending} waiting, {finished} finished (kept 24 h)", style="bold"
         )
+        if self._off_screen:
+            title.append(f"  h/l: {self._off_screen} more columns", style="dim")
         if halted:
             title.append(
                 "  polling stopped: KILL_SWITCH",
