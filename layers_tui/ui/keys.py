@@ -143,3 +143,12 @@ def read_only_check(screen: Screen, action: str) -> bool | None:
     if action in WRITE_ACTIONS and getattr(settings, "read_only", False):
         return None
     return True
+
+
+def disabled_reason(screen: Screen, action: str) -> str:
+    """Why a dimmed key does nothing, in Help's words: "read-only" for a key that would change
+    something at Layers while the app runs read-only (that is why `read_only_check` dimmed
+    it, and it stays so all session), else "not now" (it applies in another state)."""
+    if read_only_check(screen, action) is None:
+        return "read-only"
+    return "not now"

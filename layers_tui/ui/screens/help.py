@@ -1,6 +1,6 @@
 """`?`: every key of the screen it was opened from, from the same source as the key bar and
 the palette (`keys.key_hints`): what `check_action` refuses is absent, what it disables is
-listed dimmed with "(not now)"."""
+listed dimmed with the reason: "(read-only)" for a write key in --read-only, else "(not now)"."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from layers_tui.domain.filtering import FIELDS as FILTER_FIELDS
 
-from ..keys import Group, KeyHint, key_hints
+from ..keys import Group, KeyHint, disabled_reason, key_hints
 from ..widgets.list_keys import ScrollBody
 from .base import ReportsWorkerErrors
 
@@ -49,9 +49,13 @@ NOTES: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def help_table(hints: list[KeyHint], notes: list[tuple[str, str]]) -> Table:
+def help_table(
+    hints: list[KeyHint], notes: list[tuple[str, str]], reasons: dict[str, str] | None = None
+) -> Table:
     """The keys grouped (this screen, the focused panel, everywhere), then the notes; each
-    heading on a row of its own so the key column stays as narrow as the keys."""
+    heading on a row of its own so the key column stays as narrow as the keys. A dimmed key
+    says why in brackets: `reasons[action]` (`keys.disabled_reason`), "not now" by default."""
+    reasons = reasons or {}
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
@@ -67,7 +71,10 @@ def help_table(hints: list[KeyHint], notes: list[tuple[str, str]]) -> Table:
                 rows.append(
                     (
                         Text(hint.keys_display, style="dim"),
-                        Text(f"{hint.description} (not now)", style="dim"),
+                        Text(
+                            f"{hint.description} ({reasons.get(hint.action, 'not now')})",
+                            style="dim",
+                        ),
                     )
                 )
         if rows:
@@ -90,13 +97,18 @@ class HelpScreen(ReportsWorkerErrors, ModalScreen[None]):
         super().__init__()
         self.origin = origin
         self.hints = key_hints(origin)
+        self.reasons = {
+            hint.action: disabled_reason(origin, hint.action)
+            for hint in self.hints
+            if not hint.enabled
+        }
 
     def compose(self) -> ComposeResult:
         notes = NOTES.get(type(self.origin).__name__, [])
         body = ScrollBody(id="help-body")
         body.border_title = "Keys (esc to close)"
         with body:
-            yield Static(help_table(self.hints, notes), id="help-keys")
+            yield Static(help_table(self.hints, notes, self.reasons), id="help-keys")
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)
