@@ -93,6 +93,10 @@ def parse_filter(text: str, problems_only: bool = False) -> Filter:
             error = f"unknown field '{name}' (fields: {', '.join(FIELDS)})"
             continue
         regex = None
+        if body.startswith("/") and (len(body) < 2 or not body.endswith("/")):
+            # A /regex/ being typed: left out (not matched as text) until it is closed.
+            error = f"{body} is not a /regex/ yet: end it with /"
+            continue
         if len(body) >= 2 and body.startswith("/") and body.endswith("/"):
             try:
                 regex = re.compile(body[1:-1], re.IGNORECASE)

@@ -255,6 +255,21 @@ async def test_an_unknown_field_names_the_fields_that_exist():
         assert "unknown field 'foo'" in problem
         assert "(fields: status, platform, project, kind, name, handle, id)" in problem
         assert len(harness.app.screen.visible_rows) == 24  # the term is ignored
+        assert "Press /" not in problem  # already in the filter
+        await pilot.press("enter")  # out of the filter: now / is how to fix it
+        await pilot.pause()
+        assert "Press / to fix it" in harness.app.screen.query_one("#problem").visual.plain
+
+
+async def test_an_unclosed_regex_says_so_and_filters_nothing_out_yet():
+    harness = build()
+    async with harness.app.run_test(size=MEDIUM) as pilot:
+        await loaded(pilot)
+        await pilot.press("slash", *"/[unclosed")
+        await pilot.pause()
+        problem = harness.app.screen.query_one("#problem").visual.plain
+        assert "/[unclosed is not a /regex/ yet: end it with /" in problem
+        assert len(harness.app.screen.visible_rows) == 24  # not "0 of 24" with no word why
 
 
 async def test_n_of_m_rows_shows_while_a_filter_or_problems_only_is_active():

@@ -99,7 +99,10 @@ async def test_bad_regex_is_explained_and_ignored():
         assert len(shown_names(harness.app)) == 24  # the broken term is ignored
         text = screen_text(harness.app)
         assert "Filter: bad regex /[/: unterminated character set" in text
-        assert "(ignored). Press / to fix" in text
+        assert "(ignored)." in text and "Press /" not in text  # typing in the filter
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "(ignored). Press / to fix" in screen_text(harness.app)
 
 
 async def test_sort_cycles_and_flips():

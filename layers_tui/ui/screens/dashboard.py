@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -311,7 +311,9 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         text = Text()
         if self._filter_error:
             text.append("Filter: ", style="bold")
-            text.append(f"{safe(self._filter_error, 200)} (ignored). Press / to fix it.")
+            typing = self.query_one("#filter").has_focus
+            fix = "" if typing else " Press / to fix it."
+            text.append(f"{safe(self._filter_error, 200)} (ignored).{fix}")
         elif row is not None:
             since = self.seen_since(row)
             snapshot = self.board.snapshots.get(row.project_id)
@@ -377,6 +379,12 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
     @on(AccountsTable.RowHighlighted, "#accounts")
     def row_changed(self) -> None:
         self.render_problem()
+
+    @on(events.DescendantFocus)
+    @on(events.DescendantBlur)
+    def focus_moved(self) -> None:
+        if self._filter_error:  # "Press / to fix it" only outside the filter
+            self.render_problem()
 
     @on(AccountsTable.RowSelected, "#accounts")
     def row_chosen(self) -> None:
