@@ -17,7 +17,7 @@ from textual.widgets.selection_list import Selection
 from layers_tui.domain.status import AccountRow
 from layers_tui.text import safe
 
-from ..widgets.list_keys import list_bindings
+from ..widgets.list_keys import HalfPageOptions, list_bindings
 from .base import ReportsWorkerErrors, ShowsHelp
 
 
@@ -72,7 +72,7 @@ class RevokeDialog(ShowsHelp, ReportsWorkerErrors, ModalScreen[bool]):
 KEPT_MARK, DROPPED_MARK = "[x]", "[ ]"
 
 
-class ReauthChoices(SelectionList[str]):
+class ReauthChoices(HalfPageOptions, SelectionList[str]):
     """The accounts of a bulk reauth, all checked at first; space toggles one. Each row
     starts with `[x]` (gets a link) or `[ ]` (dropped): Textual's toggle button draws
     `▐X▌` for both and tells them apart by colour alone, unreadable under NO_COLOR."""
@@ -91,18 +91,6 @@ class ReauthChoices(SelectionList[str]):
         value = self.get_option_at_index(selection_index).value
         mark = KEPT_MARK if value in self.selected else DROPPED_MARK
         return Strip([Segment(mark, style), *segments[3:]])
-
-    def action_half_page_down(self) -> None:
-        self._move_half_page(1)
-
-    def action_half_page_up(self) -> None:
-        self._move_half_page(-1)
-
-    def _move_half_page(self, direction: int) -> None:
-        if self.option_count:
-            step = max(1, self.scrollable_content_region.height // 2)
-            current = self.highlighted or 0
-            self.highlighted = min(self.option_count - 1, max(0, current + direction * step))
 
 
 class BulkReauthDialog(ShowsHelp, ReportsWorkerErrors, ModalScreen[list[AccountRow] | None]):

@@ -14,6 +14,7 @@ from textual.widgets.option_list import Option
 from layers_tui.domain.status import AD_PLATFORMS, PLATFORM_LABELS, SOCIAL_PLATFORMS
 from layers_tui.text import safe
 
+from ..widgets.list_keys import ListOptions
 from .base import ReportsWorkerErrors, ShowsHelp
 
 
@@ -34,7 +35,7 @@ class ConnectDialog(ShowsHelp, ReportsWorkerErrors, ModalScreen[str | None]):
             yield Static(
                 Text(f"Connect an account to {safe(self.project_name, 40)}"), classes="dialog-title"
             )
-            yield OptionList(*options, id="platforms")
+            yield ListOptions(*options, id="platforms")
             yield Static("enter connect · esc cancel · ? help", classes="dialog-hint")
 
     @on(OptionList.OptionSelected, "#platforms")

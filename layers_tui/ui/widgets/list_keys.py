@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable
+from textual.geometry import Region
+from textual.widgets import DataTable, OptionList
 
 
 def list_bindings(first: str = "first", last: str = "last") -> list[Binding]:
@@ -38,6 +39,32 @@ class ListTable(DataTable):
         self.move_cursor(
             row=max(0, self.cursor_row - half_page(self.scrollable_content_region.height))
         )
+
+
+class HalfPageOptions:
+    """Mixed into an `OptionList` (or a `SelectionList`): the half-page moves `list_bindings`
+    asks for, by the highlight, stopping at either end."""
+
+    option_count: int
+    highlighted: int | None
+    scrollable_content_region: Region
+
+    def action_half_page_down(self) -> None:
+        self._move_highlight(half_page(self.scrollable_content_region.height))
+
+    def action_half_page_up(self) -> None:
+        self._move_highlight(-half_page(self.scrollable_content_region.height))
+
+    def _move_highlight(self, rows: int) -> None:
+        if self.option_count:
+            current = self.highlighted or 0
+            self.highlighted = max(0, min(self.option_count - 1, current + rows))
+
+
+class ListOptions(HalfPageOptions, OptionList):
+    """An option list with the keys every list has (j k g G ctrl+d ctrl+u)."""
+
+    BINDINGS = list_bindings()
 
 
 class ScrollBody(VerticalScroll):
