@@ -10,6 +10,7 @@ from dataclasses import replace
 from rich.text import Text
 from textual.geometry import Region
 
+from layers_tui.api import ApiError
 from layers_tui.domain.status import Summary
 from layers_tui.session.inventory import Progress
 from layers_tui.ui.widgets.status_line import StatusLine, StatusState, fit_parts, short_reason
@@ -124,3 +125,19 @@ async def test_a_scoped_pass_leaves_out_the_least_telling_parts_whole():
     assert second.strip() == (
         "data up to 41 min old · refreshing 1200 of 2000, ~14 min left · sort status↓"
     )
+
+
+async def test_an_error_and_the_scope_are_never_left_out():
+    long_filter = "platform:tiktok status:reauth " * 2
+    failing = replace(
+        PASS,
+        project="Customer 1991",
+        filter_text=long_filter.strip(),
+        error=ApiError(500, "INTERNAL", "Injected failure " * 4, "req_1"),
+        failed_projects=3,
+    )
+    _, second = await shown((120, 40), failing)
+    assert second.strip().startswith(
+        "project: Customer 1991 · filter: platform:tiktok status:reauth platform:… · "
+        "⚠ 3 projects failed to refresh"
+    ), second

@@ -100,18 +100,21 @@ def short_reason(reason: str) -> str:
     return reason
 
 
-def fit_parts(parts: list[tuple[Text, ...]], width: int) -> Text:
+def fit_parts(parts: list[tuple[Text, ...]], width: int, keep: int = 1) -> Text:
     """`parts` joined by " · ", each in the first of its forms (longest first) that fits in
     `width` cells (0: not laid out yet, the first forms), and a part none of whose forms
-    fits left out whole rather than cut mid-word: the first part always shows, and a later,
-    shorter part may still fit after one left out."""
+    fits left out whole rather than cut mid-word. The first `keep` parts always show (in
+    their shortest form when none fits; the terminal cuts the rest), and a later, shorter
+    part may still fit after one left out."""
     line = Text()
-    for forms in parts:
+    for index, forms in enumerate(parts):
         gap = 3 if line else 0
         room = width - line.cell_len - gap
-        form = next((f for f in forms if not width or not line or f.cell_len <= room), None)
+        form = next((f for f in forms if not width or f.cell_len <= room), None)
         if form is None:
-            continue
+            if index >= keep:
+                continue
+            form = forms[-1]
         if gap:
             line.append(" · ")
         line.append_text(form)
@@ -210,6 +213,7 @@ class StatusLine(Static):
             parts.append((Text("problems only", style=palette.warning),))
         if state.filter_text:
             parts.append((Text(f"filter: {safe(state.filter_text, 40)}", style=palette.accent),))
+        keep = max(1, len(parts))  # what the table shows is never left out
         # ...then how fresh the data is: the age of what is on screen, who refreshes it, the
         # pass under way and why it is slow; the sort (the table's header shows it too) last.
         if state.error is not None:
@@ -227,6 +231,7 @@ class StatusLine(Static):
             if state.error_hint:
                 error += f" · {state.error_hint}"
             parts.append((Text(error, style=palette.critical),))
+            keep = len(parts)  # nor what went wrong
         else:
             if state.data_ages is not None:
                 parts.append((Text(data_age_text(*state.data_ages), style=palette.muted),))
@@ -244,7 +249,7 @@ class StatusLine(Static):
                 parts.append((Text(short_reason(state.plan_reason), style=palette.warning),))
         order = "↓" if not state.sort_reverse else "↑"
         parts.append((Text(f"sort {state.sort}{order}", style=palette.muted),))
-        second = fit_parts(parts, self.content_region.width)
+        second = fit_parts(parts, self.content_region.width, keep)
         line.append("\n")
         line.append_text(second)
         if line != self._last:
