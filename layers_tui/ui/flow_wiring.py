@@ -94,6 +94,7 @@ class FlowWiring:
         self.pending_count = len(self.engine.pending())
         if flow.status == "completed":
             self._remember_flow_outcome(flow)
+            self._tell_open_details(flow)
             if not self.flow_on_screen(flow.id):  # its screen already says "connected"
                 what = flow.result_label or flow.account_label or flow.platform
                 self.notify(
@@ -112,6 +113,18 @@ class FlowWiring:
             isinstance(screen, FlowScreen) and screen.flow is not None and screen.flow.id == flow_id
             for screen in self.screen_stack
         )
+
+    def _tell_open_details(self: LayersApp, flow: PendingFlow) -> None:
+        """An open details screen of the account the flow reconnected says so at once: the
+        refresh below can take seconds to bring the new data (the request budget, a pass
+        under way), and until then it showed "reauth required … press r" beside a flow
+        screen saying "Connected"."""
+        from .screens.detail import DetailScreen
+
+        accounts = {flow.social_account_id, flow.result_account_id} - {None}
+        for screen in self.screen_stack:
+            if isinstance(screen, DetailScreen) and screen.row.key in accounts:
+                screen.flow_completed(flow.updated_at)
 
     def _remember_flow_outcome(self: LayersApp, flow: PendingFlow) -> None:
         account = flow.result_account_id or flow.social_account_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rich.table import Table
 from rich.text import Text
@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from layers_tui.api import ApiError, format_error
-from layers_tui.domain.status import SEVERITY_GLYPH, AccountRow, relative_time
+from layers_tui.domain.status import SEVERITY_GLYPH, AccountRow, age, relative_time
 from layers_tui.domain.timeline import HistoryEntry, flaps, history_lines, next_step
 from layers_tui.inventory import ProjectSnapshot
 from layers_tui.models import ContentHealth
@@ -28,6 +28,10 @@ from ..widgets.footer import KeyBar
 from ..widgets.list_keys import ScrollBody
 from ..widgets.palette import palette_for
 from .base import ReportsWorkerErrors, ShowsHelp
+
+# How long the details say "reconnected, fetching the new data" before showing the row's
+# own (older) words again; a one-project refresh normally lands within seconds.
+NEW_DATA_PATIENCE = timedelta(seconds=60)
 
 
 def _value(value: object) -> str:
@@ -63,6 +67,9 @@ class DetailScreen(ShowsHelp, ReportsWorkerErrors, Screen):
         self.timezone = timezone  # the project's, for the reconnect link's expiry
         self.snapshot = snapshot
         self.history = list(history)  # newest first, from the local store
+        # When a reconnect of this account finished; until data fetched after it arrives
+        # (`follow`), the head says so instead of the old "reauth required … press r".
+        self.reconnected_at: datetime | None = None
 
     def compose(self) -> ComposeResult:
         with ScrollBody(id="detail-body"):
@@ -90,6 +97,32 @@ class DetailScreen(ShowsHelp, ReportsWorkerErrors, Screen):
         self._render_fields()
         self.refresh_bindings()  # `r` may apply now, or no longer
 
+    def flow_completed(self, finished_at: datetime) -> None:
+        """A connect/reconnect flow of this account finished at `finished_at`. The refresh it
+        starts may take seconds to bring the account's new data (the request budget, a pass
+        under way); until then the details say it is reconnected, not what was true before."""
+        if not self.row.problem:
+            return  # the data on screen already shows it fine: nothing stale to cover
+        self.reconnected_at = finished_at
+        self._render_fields()
+        self.refresh_bindings()
+        # Data that never comes (the API unreachable) or never changes: the row's own
+        # words again after a while, rather than "fetching…" for ever.
+        self.set_timer(NEW_DATA_PATIENCE.total_seconds() + 1, self._patience_over)
+
+    def _patience_over(self) -> None:
+        self._render_fields()
+        self.refresh_bindings()
+
+    @property
+    def awaiting_new_data(self) -> bool:
+        """A flow finished for this account after its data on screen was fetched."""
+        done = self.reconnected_at
+        if done is None or self.app.clock.now() - done > NEW_DATA_PATIENCE:
+            return False
+        fetched = self.snapshot.fetched_at if self.snapshot is not None else None
+        return fetched is None or fetched < done
+
     def _model_fields(self) -> dict:
         if self.snapshot is None:
             return {}
@@ -106,11 +139,18 @@ class DetailScreen(ShowsHelp, ReportsWorkerErrors, Screen):
         row, palette = self.row, palette_for(self.app)
         now = self.app.clock.now()
         head = Text()
-        head.append(
-            f"{SEVERITY_GLYPH[row.severity]} {row.status_label}  ",
-            style=palette.for_severity(row.severity),
-        )
-        head.append(f"{row.platform_label} · {safe(row.name, 60)}", style="bold")
+        awaiting = self.awaiting_new_data
+        if awaiting and self.reconnected_at is not None:
+            finished = age(self.reconnected_at, now)
+            head.append("✔ reconnected  ", style=palette.ok)
+            head.append(f"{row.platform_label} · {safe(row.name, 60)}", style="bold")
+            head.append(f"\nIts flow finished {finished}; fetching the account's new data…")
+        else:
+            head.append(
+                f"{SEVERITY_GLYPH[row.severity]} {row.status_label}  ",
+                style=palette.for_severity(row.severity),
+            )
+            head.append(f"{row.platform_label} · {safe(row.name, 60)}", style="bold")
         head.append(f"\nProject {safe(row.project_name, 60)} ({safe(row.project_id, 60)})")
         head.append("\nToken health: ", style="bold")
         if row.kind == "social":
@@ -125,7 +165,10 @@ class DetailScreen(ShowsHelp, ReportsWorkerErrors, Screen):
         else:
             head.append(f"tokenStatus {safe(row.status, 40)}")
         head.append("\nNext step: ", style="bold")
-        head.append(next_step(row, self.app.settings.read_only) or "Nothing to do.")
+        if awaiting:  # the row's step ("press r") is from before the reconnect
+            head.append("Nothing to do.")
+        else:
+            head.append(next_step(row, self.app.settings.read_only) or "Nothing to do.")
         self.query_one("#detail-head", Static).update(head)
         self.query_one("#detail-history", Static).update(self._history_text(now))
         table = Table(
@@ -169,12 +212,16 @@ class DetailScreen(ShowsHelp, ReportsWorkerErrors, Screen):
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "reauth" and not self.row.can_reauth:
+        if action == "reauth" and (not self.row.can_reauth or self.awaiting_new_data):
             return None  # leased or disconnected: `r` says why (the row's next step too)
         return read_only_check(self, action)
 
     def key_r(self) -> None:
-        if self.check_action("reauth", ()) is None:
+        if self.awaiting_new_data:  # the binding is off: a second link now would be wrong
+            self.app.notify(
+                "Reconnected a moment ago; the account's new data is on its way.", markup=False
+            )
+        elif self.check_action("reauth", ()) is None:
             self.action_reauth()  # the binding is off: the same checks say why
 
     def action_reauth(self) -> None:
