@@ -52,6 +52,8 @@ async def test_bulk_flow_at_80_columns_shows_new_link_and_skip_before_dimmed_key
         assert " n New link " in bar and " s Skip " in bar
         assert " ? Help " in bar and " esc Back " in bar and "…" in bar
         assert bar.index(" n New link ") < bar.index(" s Skip ") < bar.index(" ? Help ")
+        if " y Copy link " in bar:  # dimmed: only after every key that works
+            assert bar.index(" esc Back ") < bar.index(" y Copy link ")
 
 
 async def test_wide_bar_keeps_binding_order_with_dimmed_keys_in_place():

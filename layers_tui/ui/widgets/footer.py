@@ -23,7 +23,7 @@ def fitting(hints: Sequence[KeyHint], widths: Sequence[int], room: int) -> set[i
     """Which hints (by index) a bar of `room` cells shows when not all fit: the pinned ones,
     then the keys that work now, then dimmed ones, each kind in binding order and stopping at
     the first that does not fit (so what is left out is a tail of its kind). A dimmed key is
-    never shown in place of one that works; the bar draws the chosen ones in binding order."""
+    never shown in place of one that works; the bar draws the ones that work first."""
     kept = {index for index, hint in enumerate(hints) if hint.action in PINNED}
     room -= sum(widths[index] for index in kept)
     for enabled in (True, False):
@@ -42,7 +42,7 @@ class KeyBar(Widget, can_focus=False):
     the key, keys that do nothing right now are dimmed, the palette key sits on the right.
     The keys are `keys.shown_hints(screen)`, the same source as Help and the palette; when
     they do not all fit, `? Help` and the way back stay, keys that work now come before
-    dimmed ones (`fitting`), and the line ends with a `…` cue.
+    dimmed ones (`fitting`), and the line ends with a `…` cue; when all fit, binding order.
     The Footer mounts one widget per key and rebuilds them all after every focus change and
     screen switch (tens of milliseconds each, several times during start-up); this draws
     one line of text and repaints only when the keys it shows change."""
@@ -120,9 +120,10 @@ class KeyBar(Widget, can_focus=False):
         kept = set(range(len(hints)))
         if cut:  # not all fit: keep room for the cue
             kept = fitting(hints, [text.cell_len for text in texts], room - len(CUE))
-        for index, (hint, text) in enumerate(zip(hints, texts, strict=True)):
-            if index not in kept:
-                continue  # whole hints only: the rest are in `?` help and the palette
+        # Whole hints only (the rest are in `?` help and the palette); short of room, the
+        # keys that work come first, then the dimmed ones, each in binding order.
+        order = sorted(kept, key=lambda index: (cut and not hints[index].enabled, index))
+        for hint, text in ((hints[index], texts[index]) for index in order):
             start = line.cell_len
             line.append_text(text)
             self._spans.append((start, line.cell_len, hint))
