@@ -92,7 +92,8 @@ async def test_at_120_columns_the_project_counts_are_never_cut():
                 continue
             counts = f"✖{summary.critical}" + (f" ▲{summary.warning}" if summary.warning else "")
             line = next(line for line in lines if project.name[:8] in line)
-            assert counts in line, line
+            # Packed ("✖2▲1") when the space between would cut the name.
+            assert counts in line or counts.replace(" ", "") in line, line
 
 
 def test_columns_grow_only_when_every_column_before_them_fits():
