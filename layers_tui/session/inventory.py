@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +53,8 @@ log = logging.getLogger("layers_tui.session")
 
 LEASE_TTL = 30.0  # a refresher that dies is replaced within this (at once on this machine)
 FOLLOW_SECONDS = 1.0  # how often a process without the lease looks for news in the store
+PROGRESS_META = "refresh_progress"  # the holder's pass, for followers (JSON)
+PROGRESS_EVERY = 2.0  # seconds between the holder's progress writes (and at a pass's end)
 REQUESTS_PER_PROJECT = 2  # one social page and the ad list for a typical project
 
 
@@ -97,6 +100,14 @@ class ProgressUpdated:
 
 
 @dataclass(frozen=True)
+class HolderProgress:
+    """Where the lease holder's pass is (another process), as it wrote it to the store:
+    for a follower's status line. Not this process's pass (`ProgressUpdated`)."""
+
+    progress: Progress
+
+
+@dataclass(frozen=True)
 class ListingFailed:
     error: ApiError
 
@@ -106,7 +117,14 @@ class StatusChanged:
     changes: tuple[Change, ...]
 
 
-InventoryEvent = ProjectsUpdated | ProjectUpdated | ProgressUpdated | ListingFailed | StatusChanged
+InventoryEvent = (
+    ProjectsUpdated
+    | ProjectUpdated
+    | ProgressUpdated
+    | HolderProgress
+    | ListingFailed
+    | StatusChanged
+)
 Listener = Callable[[InventoryEvent], None]
 
 
@@ -289,6 +307,8 @@ class Inventory:
         self._seen_seq = 0
         self._seen_history: int | None = None  # history ids up to this one were told
         self._lease_renewed = -math.inf
+        self._progress_written = -math.inf
+        self._holder_progress: Progress | None = None  # the last one told (following)
 
     # -- reading -----------------------------------------------------------------------------
     def _emit(self, event: InventoryEvent) -> None:
@@ -316,6 +336,7 @@ class Inventory:
         status changes they recorded); returns how many projects."""
         if self._seen_history is None:
             self._seen_history = self.store.last_history_id()  # news from now on
+        self._follow_progress()
         records = self.store.changed_projects(self._seen_seq)
         if not records:
             return 0
@@ -550,6 +571,29 @@ class Inventory:
     def _set_progress(self, progress: Progress) -> None:
         self.progress = progress
         self._emit(ProgressUpdated(progress))
+        if self.is_holder and (
+            not progress.running
+            or self.clock.monotonic() - self._progress_written >= PROGRESS_EVERY
+        ):
+            self._progress_written = self.clock.monotonic()
+            record = asdict(progress) | {"at": self._wall()}
+            with contextlib.suppress(Exception):  # followers' comfort: never the pass's end
+                self.store.set_meta(PROGRESS_META, json.dumps(record))
+
+    def _follow_progress(self) -> None:
+        """The holder's pass as it last wrote it: told when it changed; a record older than
+        a lease (its writer gone) is a pass no longer running."""
+        progress = Progress()
+        with contextlib.suppress(Exception):  # unreadable: as if nothing runs
+            text = self.store.get_meta(PROGRESS_META)
+            if text:
+                record = json.loads(text)
+                at = record.pop("at", 0.0)
+                if self._wall() - at <= LEASE_TTL:
+                    progress = Progress(**record)
+        if progress != self._holder_progress:
+            self._holder_progress = progress
+            self._emit(HolderProgress(progress))
 
     # -- the loop --------------------------------------------------------------------------------
     def request_refresh(self, project_ids: Iterable[str] | None = None) -> None:

@@ -14,6 +14,7 @@ from textual.timer import Timer
 from layers_tui.domain.status import PLATFORM_LABELS, Severity
 from layers_tui.session.inventory import (
     FOLLOW_SECONDS,
+    HolderProgress,
     InventoryEvent,
     ListingFailed,
     ProgressUpdated,
@@ -69,7 +70,8 @@ class RefreshDriver:
                 batch.add(event.snapshot)
         elif isinstance(event, ProjectsUpdated):
             self.post_to_dashboard(ProjectsListed(list(event.projects)))
-        elif isinstance(event, ProgressUpdated):
+        elif isinstance(event, ProgressUpdated | HolderProgress):
+            # The holder's pass (when another process refreshes) shows as our own would.
             # Not after the batch (progress is the status line's only): the message still
             # waiting takes the latest progress, else one is posted.
             waiting = self._progress

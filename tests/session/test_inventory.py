@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 from dataclasses import replace
 
 import httpx
@@ -444,3 +445,46 @@ async def test_projects_asked_for_by_name_go_ahead_of_a_passs_background_share(m
     taken.clear()
     await session.inventory.refresh()
     assert set(taken) == {"background"}
+
+
+async def test_a_follower_sees_the_holders_pass_progress_and_its_end(make_session, tmp_path):
+    """A dashboard following `watch` showed only "refreshed by pid N" during a 36-minute
+    pass: the holder writes where its pass is (every few seconds and at its end), followers
+    tell it as `HolderProgress` (never as their own `ProgressUpdated`)."""
+    from layers_tui.session.inventory import LEASE_TTL, HolderProgress, Progress
+
+    path = tmp_path / "shared.sqlite3"
+    holder = make_session(store_path=path)
+    follower = make_session(store_path=path)
+    assert holder.inventory.take_lease() and not follower.inventory.take_lease()
+    seen = []
+    follower.inventory.listeners.append(seen.append)
+
+    told_mid_pass = []
+
+    def peek(event) -> None:
+        if isinstance(event, ProjectUpdated) and not told_mid_pass:
+            follower.inventory.follow()
+            told_mid_pass.extend(e.progress for e in seen if isinstance(e, HolderProgress))
+
+    holder.inventory.listeners.append(peek)
+    await holder.inventory.refresh()
+    assert told_mid_pass and told_mid_pass[-1].running and told_mid_pass[-1].total == 6
+    assert not any(isinstance(e, ProgressUpdated) for e in seen)  # not its own pass
+
+    seen.clear()
+    follower.inventory.follow()
+    ended = [e.progress for e in seen if isinstance(e, HolderProgress)]
+    assert ended and not ended[-1].running and ended[-1].done == 6
+
+    # A holder that died mid-pass: its last word, older than a lease, is not a pass running.
+    holder.inventory._progress_written = -math.inf  # written at once, not 2 s later
+    holder.inventory._set_progress(Progress(running=True, done=1, total=6))
+    seen.clear()
+    follower.inventory.follow()
+    assert [e.progress.done for e in seen if isinstance(e, HolderProgress)] == [1]
+    wall = follower.inventory._wall
+    follower.inventory._wall = lambda: wall() + LEASE_TTL + 1
+    seen.clear()
+    follower.inventory.follow()
+    assert [e.progress.running for e in seen if isinstance(e, HolderProgress)] == [False]
