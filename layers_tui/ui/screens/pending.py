@@ -203,9 +203,7 @@ class PendingScreen(ReportsWorkerErrors, Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="pending-title")
-        yield PendingTable(
-            id="pending-table", cursor_type="row", zebra_stripes=True, fixed_columns=1
-        )
+        yield PendingTable(id="pending-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="pending-empty")
         yield KeyBar()
 
@@ -228,6 +226,7 @@ class PendingScreen(ReportsWorkerErrors, Screen):
         if layout == self._layout:
             return
         table = self.query_one(DataTable)
+        table.fixed_columns = 1 if self._off_screen else 0  # Project stays while h/l scroll
         selected = self._selected_key()
         self._layout = layout
         table.clear(columns=True)
