@@ -138,7 +138,7 @@ async def test_poll_bookkeeping_waits_for_the_tick_a_new_outcome_does_not():
         await pilot.pause()
         assert spy.updated == []  # not redrawn per poll
         screen.render_flows()
-        assert set(spy.updated) == {(waiting.id, "last")}
+        assert set(spy.updated) == {(waiting.id, "last"), (waiting.id, "attempts")}
         assert cell(table, waiting.id, "last") == "still waiting"
 
         engine.cancel(waiting.id)
