@@ -300,6 +300,7 @@ class Inventory:
         self.is_holder = False
         self._pass_running = False
         self._in_flight: set[str] = set()
+        self._landed = asyncio.Event()  # set whenever an in-flight fetch ends
         self._saves = 0  # successful project saves by this process, numbered
         self._last_refresh: dict[str, int] = {}  # project id -> number of its last save
         self._requested: list[str] = []
@@ -427,6 +428,8 @@ class Inventory:
                         ]
             elif not self.projects:
                 self.projects = [Project.model_validate(r.doc) for r in self.store.projects()]
+            if project_ids is not None:
+                await self._after_fetches_in_flight(project_ids)
             records = {record.id: record for record in self.store.projects()}
             now = self.clock.now().timestamp()
             wanted = set(project_ids) if project_ids is not None else None
@@ -443,6 +446,15 @@ class Inventory:
             if full:
                 self._pass_running = False
         return result
+
+    async def _after_fetches_in_flight(self, project_ids: Sequence[str]) -> None:
+        """Projects asked for by name that a fetch is reading right now are read again once
+        it lands: it may have started before what the caller knows happened (a completed
+        flow) and would leave the old data on screen until the next pass."""
+        busy = [project_id for project_id in project_ids if project_id in self._in_flight]
+        while any(project_id in self._in_flight for project_id in busy):
+            self._landed.clear()
+            await self._landed.wait()
 
     async def refresh_project(self, project_id: str) -> PassResult:
         """One project now (a completed flow, ctrl+r on it): never ends a running pass."""
@@ -495,6 +507,7 @@ class Inventory:
                 if project.id in mine:
                     self._in_flight.discard(project.id)
                     mine.discard(project.id)
+                    self._landed.set()
                 if outcome is True:  # refreshed by another request during this pass
                     done += 1
                 elif outcome is None:
@@ -529,6 +542,7 @@ class Inventory:
         finally:
             for project_id in mine:
                 self._in_flight.discard(project_id)
+            self._landed.set()
             if full:
                 self._set_progress(
                     Progress(

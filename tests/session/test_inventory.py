@@ -75,13 +75,13 @@ class GatedTransport(CountingTransport):
 
 async def test_a_single_project_refresh_never_ends_a_full_pass(make_session, sandbox_app):
     gated = GatedTransport(sandbox_app)
-    session = make_session(transport=gated)
+    session = make_session(transport=gated, concurrency=1)  # the pass reads one at a time
     inventory = session.inventory
     listed = asyncio.Event()
     inventory.listeners.append(lambda e: listed.set() if isinstance(e, ProjectsUpdated) else None)
     full = asyncio.ensure_future(inventory.refresh())
     await listed.wait()
-    one = asyncio.ensure_future(inventory.refresh_project(inventory.projects[0].id))
+    one = asyncio.ensure_future(inventory.refresh_project(inventory.projects[-1].id))
     await asyncio.sleep(0.05)
     gated.gate.set()
     await one
@@ -488,3 +488,36 @@ async def test_a_follower_sees_the_holders_pass_progress_and_its_end(make_sessio
     seen.clear()
     follower.inventory.follow()
     assert [e.progress.running for e in seen if isinstance(e, HolderProgress)] == [False]
+
+
+async def test_a_project_asked_for_while_a_fetch_reads_it_is_read_again_after(
+    make_session, sandbox_app
+):
+    """A flow completes while the pass is reading that project: the fetch may have started
+    before the consent, so the asked refresh reads it again once that fetch lands (it was
+    dropped as "in flight", leaving 'reauth required' on screen until the next pass)."""
+    gated = GatedTransport(sandbox_app)
+    session = make_session(transport=gated)
+    inventory = session.inventory
+    await inventory.list_projects()
+    target = inventory.projects[0].id
+    full = asyncio.ensure_future(inventory.refresh())
+    for _ in range(200):  # until the pass's fetch of `target` is in flight (gated)
+        if target in inventory._in_flight:
+            break
+        await asyncio.sleep(0)
+    assert target in inventory._in_flight
+    asked = asyncio.ensure_future(inventory.refresh([target]))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not asked.done()  # waits for the fetch in flight
+    gated.gate.set()
+    await full
+    result = await asked
+    assert result.refreshed == [target]
+    reads = sum(
+        count
+        for path, count in gated.paths.items()
+        if target in path and path.endswith("/social-accounts")
+    )
+    assert reads == 2
