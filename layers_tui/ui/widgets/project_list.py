@@ -11,7 +11,7 @@ from textual.widgets.option_list import Option
 from layers_tui.domain.status import SEVERITY_GLYPH, Summary
 from layers_tui.text import safe
 
-from .list_keys import half_page, list_bindings
+from .list_keys import HalfPageOptions, list_bindings
 from .palette import Palette
 
 ALL = "__all__"
@@ -104,7 +104,7 @@ def _parts(
     return glyph, packed, spaced, note
 
 
-class ProjectList(OptionList):
+class ProjectList(HalfPageOptions, OptionList):
     """Options keyed by project id; prompts replaced in place when only counts change."""
 
     BINDINGS = list_bindings()
@@ -180,17 +180,6 @@ class ProjectList(OptionList):
         ):
             width -= self.styles.scrollbar_size_vertical
         return max(NAME_MIN + 4, width - 1)
-
-    def action_half_page_down(self) -> None:
-        self._move_by(half_page(self.scrollable_content_region.height))
-
-    def action_half_page_up(self) -> None:
-        self._move_by(-half_page(self.scrollable_content_region.height))
-
-    def _move_by(self, rows: int) -> None:
-        if self.option_count:
-            current = self.highlighted or 0
-            self.highlighted = max(0, min(self.option_count - 1, current + rows))
 
     @staticmethod
     def severity_order(summary: Summary | None, failed: bool) -> int:
