@@ -16,11 +16,9 @@ from layers_tui.api import ApiError, format_error
 from layers_tui.domain.failures import hint_for
 from layers_tui.domain.filtering import filter_rows, parse_filter
 from layers_tui.domain.status import AccountRow, Summary, Thresholds
-from layers_tui.domain.timeline import row_line
 from layers_tui.session.inventory import Progress
-from layers_tui.text import safe
 
-from ..board import Board, empty_message
+from ..board import Board
 from ..messages import (
     AccountRevoked,
     ActionFailed,
@@ -34,12 +32,11 @@ from ..widgets.accounts_table import AccountsTable
 from ..widgets.footer import KeyBar
 from ..widgets.palette import palette_for
 from ..widgets.project_list import ProjectList
-from ..widgets.status_line import StatusLine, StatusState
+from ..widgets.status_line import StatusLine
 from .base import ReportsWorkerErrors
 from .dashboard_actions import DashboardActions
 from .dashboard_panes import DashboardPanes, SeenSince
 
-KEY_REJECTED = frozenset({"UNAUTHENTICATED", "INVALID_API_KEY", "KILL_SWITCH"})
 ROW_RECOMPUTE_SECONDS = 30.0
 RENDER_COALESCE_SECONDS = 0.5
 
@@ -294,73 +291,11 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         self.render_problem()
         self.render_status()
 
-    def _render_empty(self, selected: str | None) -> None:
-        message = empty_message(
-            self.board,
-            bool(self.visible_rows),
-            selected,
-            self.filter_text,
-            self.problems_only,
-            self.error is not None,
-            self.error is not None and self.error.code in KEY_REJECTED,
-        )
-        self.query_one(AccountsTable).show_message(safe(message, 300))
-
-    def render_problem(self) -> None:
-        row = self.selected_row()
-        text = Text()
-        if self._filter_error:
-            text.append("Filter: ", style="bold")
-            typing = self.query_one("#filter").has_focus
-            fix = "" if typing else " Press / to fix it."
-            text.append(f"{safe(self._filter_error, 200)} (ignored).{fix}")
-        elif row is not None:
-            since = self.seen_since(row)
-            snapshot = self.board.snapshots.get(row.project_id)
-            fetched = snapshot.fetched_at if snapshot is not None else None
-            text = row_line(row, since, fetched, self.app.clock.now(), self.app.settings.read_only)
-        self.query_one("#problem", Static).update(text, layout=False)
-
     def _read_since(self, project_id: str | None) -> dict[tuple[str, str], float]:
         try:
             return self.app.session.store.severity_since(project_id)
         except Exception:  # history is a nicety; the store's trouble is told elsewhere
             return {}
-
-    def render_status(self) -> None:
-        app = self.app
-        board = self.board
-        now = app.clock.now()
-        whoami = app.whoami
-        self.query_one(StatusLine).show(
-            StatusState(
-                organization=whoami.organization_name if whoami else None,
-                profile=app.settings.profile,
-                key_env=app.key_env,
-                read_only=app.settings.read_only,
-                demo=app.settings.demo,
-                summary=board.total,
-                projects=len(board.projects),
-                updated_seconds=(now - self.last_ok_at).total_seconds()
-                if self.last_ok_at
-                else None,
-                refreshing=self.progress.running,
-                error=self.error,
-                pending=app.pending_count,
-                plan_reason=app.session.inventory.plan_reason,
-                filter_text=self.filter_text,
-                problems_only=self.problems_only,
-                sort=self.sort_column,
-                sort_reverse=self.sort_reverse,
-                failed_projects=board.failed_projects,
-                progress=self.progress,
-                refreshed_by=app.refreshed_by,
-                error_hint=self.error_hint(),
-                project=self.scoped_project_name(),
-                data_ages=self.shown_data_ages(now),
-                loaded=board.listed and (bool(board.snapshots) or not board.projects),
-            )
-        )
 
     def selected_row(self) -> AccountRow | None:
         table = self.query_one(AccountsTable)

@@ -1,6 +1,6 @@
 """The dashboard's panes: the project list's lines, which pane has the keys, whether the
-project list shows, how many rows a filter leaves, and what the status line says about
-the scope and a rejected key (mixed into `DashboardScreen`)."""
+project list shows, how many rows a filter leaves, the line under the table, the table's
+empty-state message and the status line (mixed into `DashboardScreen`)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,20 @@ from rich.text import Text
 from textual.widgets import Static
 
 from layers_tui.domain.status import AccountRow, Severity, Summary, span
+from layers_tui.domain.timeline import row_line
+from layers_tui.text import safe
 
+from ..board import empty_message
 from ..widgets.accounts_table import AccountsTable, status_labels
 from ..widgets.palette import palette_for
 from ..widgets.project_list import ProjectList, project_prompt
+from ..widgets.status_line import StatusLine, StatusState
 
 if TYPE_CHECKING:
     from ..board import Board
+
+# Codes that mean the key itself is refused: retrying will not help (say where it came from).
+KEY_REJECTED = frozenset({"UNAUTHENTICATED", "INVALID_API_KEY", "KILL_SWITCH"})
 
 
 class SeenSince:
@@ -221,3 +228,66 @@ class DashboardPanes:
         if "…" in every.plain:  # a narrow list: "All pr…" reads worse than "All"
             every = project_prompt("All", board.total, False, not board.listed, palette, "", width)
         project_list.show_projects([(key, prompt) for _, key, prompt in entries], every)
+
+    # -- the panes under and above the table ------------------------------------------------
+    def _render_empty(self, selected: str | None) -> None:
+        message = empty_message(
+            self.board,
+            bool(self.visible_rows),
+            selected,
+            self.filter_text,
+            self.problems_only,
+            self.error is not None,
+            self.error is not None and self.error.code in KEY_REJECTED,
+        )
+        self.query_one(AccountsTable).show_message(safe(message, 300))
+
+    def render_problem(self) -> None:
+        row = self.selected_row()
+        text = Text()
+        if self._filter_error:
+            text.append("Filter: ", style="bold")
+            typing = self.query_one("#filter").has_focus
+            fix = "" if typing else " Press / to fix it."
+            text.append(f"{safe(self._filter_error, 200)} (ignored).{fix}")
+        elif row is not None:
+            since = self.seen_since(row)
+            snapshot = self.board.snapshots.get(row.project_id)
+            fetched = snapshot.fetched_at if snapshot is not None else None
+            text = row_line(row, since, fetched, self.app.clock.now(), self.app.settings.read_only)
+        self.query_one("#problem", Static).update(text, layout=False)
+
+    def render_status(self) -> None:
+        app = self.app
+        board = self.board
+        now = app.clock.now()
+        whoami = app.whoami
+        self.query_one(StatusLine).show(
+            StatusState(
+                organization=whoami.organization_name if whoami else None,
+                profile=app.settings.profile,
+                key_env=app.key_env,
+                read_only=app.settings.read_only,
+                demo=app.settings.demo,
+                summary=board.total,
+                projects=len(board.projects),
+                updated_seconds=(now - self.last_ok_at).total_seconds()
+                if self.last_ok_at
+                else None,
+                refreshing=self.progress.running,
+                error=self.error,
+                pending=app.pending_count,
+                plan_reason=app.session.inventory.plan_reason,
+                filter_text=self.filter_text,
+                problems_only=self.problems_only,
+                sort=self.sort_column,
+                sort_reverse=self.sort_reverse,
+                failed_projects=board.failed_projects,
+                progress=self.progress,
+                refreshed_by=app.refreshed_by,
+                error_hint=self.error_hint(),
+                project=self.scoped_project_name(),
+                data_ages=self.shown_data_ages(now),
+                loaded=board.listed and (bool(board.snapshots) or not board.projects),
+            )
+        )
