@@ -10,7 +10,8 @@ from textual.widgets import DataTable
 from layers_tui.flows.engine import new_flow
 from layers_tui.flows.model import PendingFlow
 from layers_tui.models import AuthorizeLink
-from layers_tui.ui.screens.pending import PendingScreen, fit_columns, status_words
+from layers_tui.ui.screens.pending import PendingScreen
+from layers_tui.ui.widgets.pending_table import fit_columns, status_words
 from tests.scenes import build, pending_panel, poll, screen_text
 
 SIZE = (120, 40)
