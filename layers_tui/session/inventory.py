@@ -348,9 +348,12 @@ class Inventory:
         if [p.id for p in listed] != [p.id for p in self.projects]:
             self.projects = listed
             self._emit(ProjectsUpdated(tuple(listed)))
+        # As the store's arrays, like a start: each snapshot with its documents hash, so the
+        # board knows an unchanged project without comparing its account models.
+        arrays = self.store.account_arrays([record.id for record in records])
         for record in records:
             self._seen_seq = max(self._seen_seq, record.seq)
-            self._emit(ProjectUpdated(snapshot_from_store(record, self.store.accounts(record.id))))
+            self._emit(ProjectUpdated(snapshot_from_arrays(record, arrays.get(record.id, {}))))
         return len(records)
 
     @property

@@ -402,16 +402,20 @@ class Store:
         ).fetchall()
         return [(kind, json.loads(doc)) for kind, doc in rows]
 
-    def account_arrays(self) -> dict[str, dict[str, str]]:
+    def account_arrays(self, project_ids: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
         """project id -> kind -> its accounts' documents as one JSON array (text), in the
-        order they were listed: parsed and validated in one pass by the caller."""
+        order they were listed: parsed and validated in one pass by the caller. Every
+        project's, or those of `project_ids`."""
         result: dict[str, dict[str, str]] = {}
-        for project_id, kind, array in self._db.execute(
-            "SELECT project_id, kind, '[' || group_concat(doc, ',') || ']' FROM "
-            "(SELECT project_id, kind, doc FROM accounts ORDER BY project_id, rowid) "
-            "GROUP BY project_id, kind"
-        ):
-            result.setdefault(project_id, {})[kind] = array
+        for where, args in _in_batches("project_id", project_ids):
+            condition = f"WHERE {where} " if where else ""
+            for project_id, kind, array in self._db.execute(
+                "SELECT project_id, kind, '[' || group_concat(doc, ',') || ']' FROM "
+                f"(SELECT project_id, kind, doc FROM accounts {condition}"
+                "ORDER BY project_id, rowid) GROUP BY project_id, kind",
+                args,
+            ):
+                result.setdefault(project_id, {})[kind] = array
         return result
 
     def save_project(

@@ -154,10 +154,20 @@ async def test_a_follower_sees_what_the_holder_writes(make_session, tmp_path):
     follower.inventory.load_cached()
     seen = []
     follower.inventory.listeners.append(seen.append)
+    told = []
+    holder.inventory.listeners.append(told.append)
     await holder.inventory.refresh()
     assert follower.inventory.follow() == 6
-    assert len([e for e in seen if isinstance(e, ProjectUpdated)]) == 6
+    followed = [e.snapshot for e in seen if isinstance(e, ProjectUpdated)]
+    assert len(followed) == 6
     assert follower.inventory.follow() == 0
+    # With the documents hash the holder's own snapshots carry: a follower's board knows an
+    # unchanged project without comparing its account models.
+    fetched = {e.snapshot.project.id: e.snapshot for e in told if isinstance(e, ProjectUpdated)}
+    for snapshot in followed:
+        assert snapshot.documents_hash is not None
+        assert snapshot.documents_hash == fetched[snapshot.project.id].documents_hash
+        assert snapshot.social == fetched[snapshot.project.id].social
 
 
 async def test_refresh_respects_a_deadline(make_session, fake_clock):
