@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -50,3 +51,25 @@ def sandbox_process(**options) -> Iterator[str]:
     finally:
         process.terminate()
         process.join(5)
+
+
+LISTS = ("/social-accounts", "/ad-accounts")
+
+
+def append_line(path: str, line: str) -> None:
+    """A sandbox's request log (its `log_requests`), one line per request, in a file."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+
+def list_requests(log: Path) -> int:
+    """Project-list and account-list requests in such a log."""
+    if not log.exists():
+        return 0
+    count = 0
+    for line in log.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        path = parts[1] if len(parts) > 1 else ""
+        if path.endswith(LISTS) or path.rstrip("/") == "/v1/projects":
+            count += 1
+    return count

@@ -24,28 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benches._sandbox import KEY, sandbox_process  # noqa: E402
+from benches._sandbox import KEY, append_line, list_requests, sandbox_process  # noqa: E402
 from layers_tui.cli import main  # noqa: E402
-
-LISTS = ("/social-accounts", "/ad-accounts")
-
-
-def _append(path: str, line: str) -> None:
-    """The sandbox's request log, one line per request, in a file the bench reads."""
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
-
-
-def list_requests(log: Path) -> int:
-    if not log.exists():
-        return 0
-    count = 0
-    for line in log.read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        path = parts[1] if len(parts) > 1 else ""
-        if path.endswith(LISTS) or path.rstrip("/") == "/v1/projects":
-            count += 1
-    return count
 
 
 def run(argv: list[str], base: str) -> tuple[int, float, str]:
@@ -74,7 +54,7 @@ def main_bench() -> None:
         sandbox_process(
             projects=options.projects,
             accounts_per_project=options.accounts,
-            log_requests=functools.partial(_append, str(log)),
+            log_requests=functools.partial(append_line, str(log)),
         ) as large,
         sandbox_process(projects=1, accounts_per_project=options.accounts) as small,
     ):

@@ -181,6 +181,20 @@ def snapshot_from_arrays(
     return _snapshot(record, social, ads, project).with_documents_hash(arrays_hash(arrays))
 
 
+@dataclass(frozen=True)
+class StartPreview:
+    """The first screen of a large store, read without parsing every account: every project,
+    its accounts' counts by severity as their last save decided them, and partial snapshots
+    holding only the worst accounts (`Inventory.load_preview`)."""
+
+    projects: list[Project]
+    counts: dict[str, dict[int, int]]  # project id -> severity -> accounts
+    loaded: set[str]  # projects fetched (or failed) at least once
+    failed: set[str]  # ... whose last fetch failed
+    snapshots: list[ProjectSnapshot]
+    accounts: int  # in the whole store
+
+
 @contextlib.contextmanager
 def bulk_load() -> Iterator[None]:
     """For making many long-lived objects at once (every project of the store, every row of
@@ -332,6 +346,35 @@ class Inventory:
                 if record.refreshed_at is not None or record.error is not None
             ]
 
+    def load_preview(self, worst: int) -> StartPreview:
+        """What a first screen needs of a large store, in tens of milliseconds: the projects,
+        their counts (SQL over the saved severities) and the `worst` accounts, worst first
+        (SQL, as the dashboard's default order has them). `load_cached` follows with
+        everything."""
+        records = self.store.projects()
+        self.projects = [Project.model_validate(record.doc) for record in records]
+        self._seen_seq = max((record.seq for record in records), default=0)
+        by_id = {r.id: (r, p) for r, p in zip(records, self.projects, strict=True)}
+        picked: dict[str, tuple[list[SocialAccount], list[AdAccount]]] = {}
+        for project_id, kind, doc in self.store.worst_accounts(worst):
+            social, ads = picked.setdefault(project_id, ([], []))
+            if kind == "social":
+                social.append(SocialAccount.model_validate(doc))
+            else:
+                ads.append(AdAccount.model_validate(doc))
+        return StartPreview(
+            projects=self.projects,
+            counts=self.store.severity_counts_by_project(),
+            loaded={r.id for r in records if r.refreshed_at is not None or r.error is not None},
+            failed={record.id for record in records if record.error is not None},
+            snapshots=[
+                _snapshot(by_id[project_id][0], tuple(social), tuple(ads), by_id[project_id][1])
+                for project_id, (social, ads) in picked.items()
+                if project_id in by_id
+            ],
+            accounts=self.store.account_count(),
+        )
+
     def follow(self) -> int:
         """Emit what other processes wrote since we last looked (their projects and the
         status changes they recorded); returns how many projects."""
@@ -425,15 +468,14 @@ class Inventory:
                 except ApiError as error:
                     result.listing_error = error
                     self._emit(ListingFailed(error))
-                    if not self.projects:
-                        self.projects = [
-                            Project.model_validate(r.doc) for r in self.store.projects()
-                        ]
-            elif not self.projects:
-                self.projects = [Project.model_validate(r.doc) for r in self.store.projects()]
+            read: list[ProjectRecord] | None = None  # the store's projects, read once
+            if not self.projects:  # not listed by this process yet: the store's list
+                read = self.store.projects()
+                self.projects = [Project.model_validate(r.doc) for r in read]
             if project_ids is not None:
                 await self._after_fetches_in_flight(project_ids)
-            records = {record.id: record for record in self.store.projects()}
+                read = None  # others may have saved meanwhile
+            records = {record.id: record for record in read or self.store.projects()}
             now = self.clock.now().timestamp()
             wanted = set(project_ids) if project_ids is not None else None
             due = [

@@ -577,6 +577,32 @@ class Store:
         ).fetchall()
         return {int(severity): int(count) for severity, count in rows}
 
+    def severity_counts_by_project(self) -> dict[str, dict[int, int]]:
+        """project id -> severity -> how many accounts, as their last save decided (one
+        pass over the covering index: no documents read)."""
+        result: dict[str, dict[int, int]] = {}
+        for project_id, severity, count in self._db.execute(
+            "SELECT project_id, severity, COUNT(*) FROM accounts GROUP BY project_id, severity"
+        ):
+            result.setdefault(project_id, {})[int(severity)] = int(count)
+        return result
+
+    def worst_accounts(self, limit: int) -> list[tuple[str, str, dict[str, Any]]]:
+        """(project_id, kind, doc) of the first `limit` accounts in the dashboard's default
+        order, by their saved severity: worst first, then the soonest expiry, the project's
+        name, the account's name, the listing order."""
+        rows = self._db.execute(
+            "SELECT a.project_id, a.kind, a.doc FROM accounts a "
+            "JOIN projects p ON p.id = a.project_id ORDER BY a.severity DESC, "
+            "a.expires_at IS NULL, a.expires_at, lower(json_extract(p.doc, '$.name')), "
+            "lower(a.name), p.position, a.rowid LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(project_id, kind, json.loads(doc)) for project_id, kind, doc in rows]
+
+    def account_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0])
+
     def accounts_where(
         self,
         condition: str,

@@ -153,6 +153,10 @@ class LayersApp(RefreshDriver, FlowWiring, AppServices, App[int]):
         elif "reauth" in self.initial:
             self.open_initial_reauth(self.initial["reauth"])
 
+    def on_ready(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.first_frame_shown()
+
     def _open_session(self) -> Session:
         listener = self.inventory_event
         if self._state_dir is None:

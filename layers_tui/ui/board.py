@@ -24,7 +24,7 @@ from layers_tui.domain.status import (
 )
 from layers_tui.inventory import ProjectSnapshot
 from layers_tui.models import Project
-from layers_tui.session.inventory import bulk_load
+from layers_tui.session.inventory import StartPreview, bulk_load
 
 if TYPE_CHECKING:
     from layers_tui.session.session import Session
@@ -168,6 +168,12 @@ class Board:
         self._replaced: dict[str, list[AccountRow]] = {}
         self._project_order: tuple[tuple, list[AccountRow]] | None = None
         self._search_parts: dict[tuple[str, str] | str, str] = {}
+        # While only a preview of a large store is shown (`load_preview`): how many accounts
+        # the store has, and each project's counts as the store saved them.
+        self.previewing = 0
+        self._preview: dict[str, Summary] = {}
+        self._preview_total = Summary()
+        self.preview_failed: set[str] = set()
 
     # -- changes ---------------------------------------------------------------------------
     def set_projects(self, projects: list[Project]) -> None:
@@ -235,6 +241,28 @@ class Board:
             self.set_projects(session.inventory.projects)
         for snapshot in snapshots:
             self.put(snapshot)
+
+    def load_preview(self, preview: StartPreview) -> None:
+        """A first screen of a large store: every project with the counts its accounts were
+        saved with, and rows of the worst accounts only (`Inventory.load_preview`). Made
+        whole by a new board's `load_from`; until then `previewing` is the store's account
+        count."""
+        self.set_projects(preview.projects)
+        for snapshot in preview.snapshots:
+            self.put(snapshot)
+        counts = preview.counts
+        self._preview = {
+            project_id: Summary(
+                critical=counts.get(project_id, {}).get(Severity.CRITICAL, 0),
+                warning=counts.get(project_id, {}).get(Severity.WARNING, 0),
+                ok=counts.get(project_id, {}).get(Severity.OK, 0),
+                off=counts.get(project_id, {}).get(Severity.OFF, 0),
+            )
+            for project_id in preview.loaded
+        }
+        self._preview_total = combine(self._preview.values())
+        self.preview_failed = preview.failed
+        self.previewing = max(1, preview.accounts)
 
     def _drop_rows(self, project_id: str) -> None:
         rows = self._rows.pop(project_id, None)
@@ -317,10 +345,14 @@ class Board:
             self._search_parts = {}  # unknown statuses or platforms by the hundred
 
     def summary(self, project_id: str) -> Summary | None:
+        if self.previewing:
+            return self._preview.get(project_id)
         return self._summaries.get(project_id)
 
     @property
     def total(self) -> Summary:
+        if self.previewing:
+            return self._preview_total
         if self._total is None:
             self._total = combine(self._summaries.values())
         return self._total
@@ -434,6 +466,8 @@ class Board:
 
     @property
     def failed_projects(self) -> int:
+        if self.previewing:
+            return len(self.preview_failed)
         if self._failed[0] != self._version:
             failed = sum(1 for snapshot in self.snapshots.values() if snapshot.error is not None)
             self._failed = (self._version, failed)

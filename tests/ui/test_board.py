@@ -322,3 +322,51 @@ def test_search_text_keeps_rows_small():
     )
     per_row = float(done.stdout)
     assert per_row < 900, per_row
+
+
+def test_a_preview_holds_the_first_rows_of_the_whole_order_ties_included():
+    """The store picks a preview's worst accounts in SQL; with equal severities and expiry
+    times (the common case for broken accounts) the project's name, then the account's,
+    then the listing order decide, as the board's own sort does."""
+    from layers_tui.clock import FakeClock
+    from layers_tui.session.inventory import Inventory, stored_accounts
+    from layers_tui.session.store import Store
+
+    store = Store.memory()
+    rng = random.Random(7)
+    names = ["beta", "Alpha", "gamma", "alpha", "Delta", "delta"]  # case and duplicates
+    projects = [{"id": f"prj_{n}", "name": name} for n, name in enumerate(names)]
+    store.replace_projects(projects, NOW)
+    expiries = [NOW - timedelta(days=1), NOW + timedelta(hours=3), NOW + timedelta(days=3)]
+    full = Board(THRESHOLDS)
+    full.set_projects([Project.model_validate(doc) for doc in projects])
+    for doc in projects:
+        project = Project.model_validate(doc)
+        social = tuple(
+            SocialAccount.model_validate(
+                {
+                    "socialAccountId": f"sa_{doc['id']}_{k}",
+                    "platform": rng.choice(["tiktok", "instagram"]),
+                    "handle": rng.choice(["Zed", "amy", "Amy", "bob"]),
+                    "status": rng.choice(["connected", "connected", "reauth_required"]),
+                    "tokenExpiresAt": rng.choice([*expiries, None]),
+                }
+            )
+            for k in range(8)
+        )
+        snap = ProjectSnapshot(project, social, fetched_at=NOW)
+        store.save_project(project.id, stored_accounts(snap, NOW, THRESHOLDS), [], NOW)
+        full.put(snap)
+    full.ensure_rows(NOW)
+    whole = [(row.project_id, row.key) for row in full.sorted_rows(None, "status", False)]
+
+    inventory = Inventory(None, store, None, FakeClock(NOW), thresholds=THRESHOLDS)  # type: ignore[arg-type]
+    for worst in range(1, len(whole) + 1):  # a cut anywhere, within a tie too
+        board = Board(THRESHOLDS)
+        board.load_preview(inventory.load_preview(worst))
+        board.ensure_rows(NOW)
+        rows = board.sorted_rows(None, "status", False)
+        assert [(row.project_id, row.key) for row in rows] == whole[:worst]
+    assert board.previewing == 48
+    assert board.total == full.total  # the saved severities, counted in SQL
+    assert all(board.summary(p.id) == full.summary(p.id) for p in full.projects)

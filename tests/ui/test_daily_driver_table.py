@@ -387,11 +387,11 @@ async def test_J_pressed_shows_the_journal_screen():
         assert type(harness.app.screen).__name__ == "JournalScreen"
 
 
-def test_seen_since_reads_the_history_once_then_only_a_changed_project_when_drawn():
-    reads: list[str | None] = []
-    history = {None: {("social", "k_tiktok_x_connected"): 1.0}, "prj_1": {}}
+def test_seen_since_reads_a_project_when_drawn_then_again_only_once_it_changed():
+    reads: list[str] = []
+    history = {"prj_1": {("social", "k_tiktok_x_connected"): 1.0}}
 
-    def read(project_id: str | None) -> dict[tuple[str, str], float]:
+    def read(project_id: str) -> dict[tuple[str, str], float]:
         reads.append(project_id)
         return history[project_id]
 
@@ -399,9 +399,10 @@ def test_seen_since_reads_the_history_once_then_only_a_changed_project_when_draw
     broken = replace(_row("tiktok"), severity=Severity.CRITICAL)
     assert seen(_row("tiktok")) is None and reads == []  # healthy: nothing to read
     assert seen(broken) == 1.0 and seen(broken) == 1.0
-    assert reads == [None]  # every project at once, once
+    assert reads == ["prj_1"]  # its project only, once
+    history["prj_1"] = {}
     seen.forget("prj_1")
-    assert reads == [None]  # not until a row of it is drawn
+    assert reads == ["prj_1"]  # not until a row of it is drawn
     assert seen(broken) is None  # its history now says nothing
     assert seen(broken) is None
-    assert reads == [None, "prj_1"]
+    assert reads == ["prj_1", "prj_1"]

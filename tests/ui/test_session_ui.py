@@ -216,3 +216,59 @@ async def test_a_rejected_key_on_first_start_says_what_to_do_not_retrying():
         text = screen_text(harness.app)
         assert "layers-tui doctor" in text and "retrying on its own" not in text
         assert "All projects (empty)" not in text
+
+
+async def test_a_large_store_is_drawn_first_from_its_worst_accounts_then_read_whole(
+    tmp_path, monkeypatch
+):
+    from layers_tui.sandbox import SandboxClock, create_app
+    from layers_tui.ui.screens import dashboard, dashboard_start
+    from layers_tui.ui.widgets.project_list import ProjectList
+
+    first = build(state_dir=tmp_path)
+    sandbox = create_app(
+        clock=SandboxClock(base=first.clock.now),
+        rng_seed=1,
+        projects=30,
+        accounts_per_project=10,
+        tier="partner",
+    )
+    first = build(state_dir=tmp_path, clock=first.clock, sandbox=sandbox)
+    async with first.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        assert not first.app.dashboard.board.previewing  # a store below the threshold
+        everything = [(row.project_id, row.key) for row in first.app.dashboard.visible_rows]
+        listed = [option.id for option in first.app.dashboard.query_one(ProjectList).options]
+    assert len(everything) == 330  # 10 social accounts and an ad account per project
+
+    monkeypatch.setattr(dashboard_start, "PREVIEW_ABOVE_ACCOUNTS", 100)
+    monkeypatch.setattr(dashboard_start, "PREVIEW_WORST", 25)
+    seen: dict[str, object] = {}
+    read_rest = dashboard.DashboardScreen._finish_start
+
+    def when_the_preview_is_drawn(screen: dashboard.DashboardScreen) -> None:
+        seen["rows"] = [(row.project_id, row.key) for row in screen.visible_rows]
+        seen["projects"] = [option.id for option in screen.query_one(ProjectList).options]
+        seen["previewing"] = screen.board.previewing
+        seen["text"] = screen_text(screen.app)
+        read_rest(screen)
+
+    monkeypatch.setattr(dashboard.DashboardScreen, "_finish_start", when_the_preview_is_drawn)
+    second = build(state_dir=tmp_path, clock=first.clock, sandbox=sandbox)
+    second.transport.offline = True
+    async with second.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        screen = second.app.dashboard
+        # Drawn first: the worst accounts in the order the whole table has them, the
+        # project list's first screenful in its order, and what is still coming.
+        assert seen["previewing"] == 330
+        assert seen["rows"] == everything[:25]
+        shown = seen["projects"]
+        assert 1 < len(shown) <= SIZE[1] and shown == listed[: len(shown)]
+        assert "loading 330 rows…" in seen["text"]
+        assert "✖" in seen["text"]  # the counts, from the store's saved severities
+        # Then everything, as the first run had it.
+        assert not screen.board.previewing
+        assert [(row.project_id, row.key) for row in screen.visible_rows] == everything
+        assert [option.id for option in screen.query_one(ProjectList).options] == listed
+        assert "loading" not in screen_text(second.app)

@@ -36,12 +36,15 @@ from ..widgets.status_line import StatusLine
 from .base import ReportsWorkerErrors
 from .dashboard_actions import DashboardActions
 from .dashboard_panes import DashboardPanes, SeenSince
+from .dashboard_start import DashboardStart
 
 ROW_RECOMPUTE_SECONDS = 30.0
 RENDER_COALESCE_SECONDS = 0.5
 
 
-class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Screen):
+class DashboardScreen(
+    DashboardStart, DashboardActions, DashboardPanes, ReportsWorkerErrors, Screen
+):
     AUTO_FOCUS = "#accounts"  # straight to the table: no focus change (and repaint) after mount
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide"), (160, "-wider")]
     BINDINGS = [
@@ -110,7 +113,8 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
     def on_mount(self) -> None:
         self.query_one("#projects", ProjectList).border_title = "Projects"
         self.board.thresholds = self.thresholds
-        self._load_from_store()
+        if not self._load_preview():
+            self._load_from_store()
         for name in ("whoami", "identity_error", "pending_count", "refreshed_by"):
             self.watch(self.app, name, self._app_state_changed, init=False)
         self.set_interval(1.0, self.tick)
@@ -119,19 +123,6 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
     def on_resize(self) -> None:
         # The project list's width follows the terminal's: names are cut to fit their counts.
         self.call_after_refresh(self._render_projects)
-
-    def _load_from_store(self) -> None:
-        """What the store knew at start: on screen at once, each project with its age."""
-        try:
-            self.board.load_from(self.app.session)
-        except Exception as error:  # an unreadable store: start empty, the API fills it
-            self.app.notify(
-                f"Could not read the local store ({type(error).__name__}); loading from the API.",
-                severity="warning",
-                markup=False,
-            )
-            return
-        self.last_ok_at = self.board.newest_data()
 
     @property
     def thresholds(self) -> Thresholds:
@@ -271,7 +262,10 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         # Sorted once per data or order change; a filter keystroke only filters.
         rows = board.sorted_rows(selected, self.sort_column, self.sort_reverse)
         self.visible_rows = filter_rows(rows, spec)
-        self.show_row_count(len(self.visible_rows), len(rows), spec.active)
+        if board.previewing:
+            self.show_row_count_text(f"loading {board.previewing:,} rows…")
+        else:
+            self.show_row_count(len(self.visible_rows), len(rows), spec.active)
         table = self.query_one(AccountsTable)
         # Relative times are as of when the rows were computed (every 30 s), so a quiet
         # refresh repaints nothing.
@@ -291,7 +285,7 @@ class DashboardScreen(DashboardActions, DashboardPanes, ReportsWorkerErrors, Scr
         self.render_problem()
         self.render_status()
 
-    def _read_since(self, project_id: str | None) -> dict[tuple[str, str], float]:
+    def _read_since(self, project_id: str) -> dict[tuple[str, str], float]:
         try:
             return self.app.session.store.severity_since(project_id)
         except Exception:  # history is a nicety; the store's trouble is told elsewhere

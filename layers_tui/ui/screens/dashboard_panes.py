@@ -23,41 +23,33 @@ from ..widgets.status_line import StatusLine, StatusState
 
 if TYPE_CHECKING:
     from ..board import Board
+    from ..widgets.palette import Palette
 
 # Codes that mean the key itself is refused: retrying will not help (say where it came from).
 KEY_REJECTED = frozenset({"UNAUTHENTICATED", "INVALID_API_KEY", "KILL_SWITCH"})
 
 
 class SeenSince:
-    """When each problem row's problem was first seen, from the store's history: every
-    project read at once the first time it is asked, then a project whose data changed is
-    read again alone, and only when one of its problem rows is drawn (every project at
-    once took ~140 ms at 2,000 projects and 70,000 changes; one project is read through the
-    history's project index), never per keystroke or per frame."""
+    """When each problem row's problem was first seen, from the store's history: a project's
+    history is read (through its index: well under a millisecond) when one of its problem
+    rows is first drawn, and again only after its data changed; never per keystroke or per
+    frame. Reading every project at once took ~140 ms at 2,000 projects and 70,000 changes,
+    most of it for projects never drawn."""
 
-    def __init__(self, read: Callable[[str | None], dict[tuple[str, str], float]]) -> None:
+    def __init__(self, read: Callable[[str], dict[tuple[str, str], float]]) -> None:
         self._read = read
-        self._every: dict[tuple[str, str], float] | None = None
-        self._changed: set[str] = set()
         self._projects: dict[str, dict[tuple[str, str], float]] = {}
 
     def forget(self, project_id: str) -> None:
         """The project's data changed: its history may have too."""
-        if self._every is not None:
-            self._changed.add(project_id)
+        self._projects.pop(project_id, None)
 
     def __call__(self, row: AccountRow) -> float | None:
         if row.severity < Severity.WARNING:
             return None  # healthy: no problem to date
-        project_id = row.project_id
-        if project_id in self._changed:
-            self._changed.discard(project_id)
-            self._projects[project_id] = self._read(project_id)
-        found = self._projects.get(project_id)
+        found = self._projects.get(row.project_id)
         if found is None:
-            if self._every is None:
-                self._every = self._read(None)
-            found = self._every
+            found = self._projects[row.project_id] = self._read(row.project_id)
         return found.get((row.kind, row.key))
 
 
@@ -73,6 +65,10 @@ class DashboardPanes:
     # project id -> (snapshot, summary, age, name, (order, prompt)) of its last line
     _entries: dict[str, tuple]
     _projects_sized = False  # the project list has been drawn at its laid-out width
+
+    if TYPE_CHECKING:
+
+        def preview_drawn(self) -> None: ...
 
     def scoped_project_name(self) -> str | None:
         """The project the table is limited to, by name (None: every project)."""
@@ -137,13 +133,15 @@ class DashboardPanes:
 
     def show_row_count(self, shown: int, total: int, active: bool) -> None:
         """ "12 of 340 rows" beside the filter while a filter or problems-only hides some."""
-        text = f"{shown} of {total} rows" if active else ""
+        self.show_row_count_text(f"{shown} of {total} rows" if active else "")
+
+    def show_row_count_text(self, text: str) -> None:
         if text == getattr(self, "_row_count_text", ""):
             return
         self._row_count_text = text
         counter = self.query_one("#row-count", Static)
         counter.update(text, layout=False)  # a fixed width: no new layout per keystroke
-        counter.display = active
+        counter.display = bool(text)
 
     def status_labels_of(self, selected: str | None, now: datetime) -> set[str]:
         """The status labels of every row of `selected` (None: of every listed project), from
@@ -186,6 +184,10 @@ class DashboardPanes:
                 return
             self._projects_sized = True
         width = project_list.prompt_width(len(board.projects) + 1)  # and All projects
+        if board.previewing:
+            self._render_preview_projects(palette, width)
+            self.preview_drawn()
+            return
         if (palette, width) != self._prompts_palette:
             self._prompts, self._prompts_palette = {}, (palette, width)
             self._entries = {}
@@ -222,12 +224,38 @@ class DashboardPanes:
         self._entries = lines
         self._prompts = prompts
         entries.sort(key=lambda entry: entry[0])  # stable: API order within a severity
+        every = self._all_projects_prompt(palette, width)
+        project_list.show_projects([(key, prompt) for _, key, prompt in entries], every)
+
+    def _all_projects_prompt(self, palette: Palette, width: int) -> Text:
+        board = self.board
         every = project_prompt(
             "All projects", board.total, False, not board.listed, palette, "", width
         )
         if "…" in every.plain:  # a narrow list: "All pr…" reads worse than "All"
             every = project_prompt("All", board.total, False, not board.listed, palette, "", width)
-        project_list.show_projects([(key, prompt) for _, key, prompt in entries], every)
+        return every
+
+    def _render_preview_projects(self, palette: Palette, width: int) -> None:
+        """The project list of a preview (`Board.load_preview`), worst first as always, with
+        lines for a screenful only: the whole list comes with the whole store, a moment
+        later."""
+        board = self.board
+        failed = board.preview_failed
+        order = sorted(
+            (ProjectList.severity_order(board.summary(p.id), p.id in failed), n)
+            for n, p in enumerate(board.projects)
+        )
+        entries = []
+        for _, n in order[: self.app.size.height]:
+            project = board.projects[n]
+            summary = board.summary(project.id)
+            prompt = project_prompt(
+                project.name, summary, project.id in failed, summary is None, palette, "", width
+            )
+            entries.append((project.id, prompt))
+        every = self._all_projects_prompt(palette, width)
+        self.query_one(ProjectList).show_projects(entries, every)
 
     # -- the panes under and above the table ------------------------------------------------
     def _render_empty(self, selected: str | None) -> None:

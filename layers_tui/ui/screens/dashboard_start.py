@@ -1,0 +1,99 @@
+"""How the dashboard starts: from the local store, at once. A large store is drawn first
+from a preview (every project with its saved counts, the table's worst accounts) and read
+whole right after that frame is on the terminal."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from layers_tui.domain.status import Thresholds
+
+from ..board import Board
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+# A store with this many accounts starts from a preview (its PREVIEW_WORST worst accounts):
+# reading all of it takes about a second at 40,000.
+PREVIEW_ABOVE_ACCOUNTS = 5_000
+PREVIEW_WORST = 200
+PREVIEW_LONGEST = 1.0  # seconds: the rest is read by then even if no frame was seen
+
+
+class DashboardStart:
+    app: Any
+    board: Board
+    filter_text: str
+    problems_only: bool
+    last_ok_at: datetime | None
+    _preview_drawn = False  # the preview's project list is drawn (`preview_drawn`)
+    _first_frame = False  # Textual's first frame reached the terminal
+    _preview_finishing = False
+
+    thresholds: Thresholds
+
+    if TYPE_CHECKING:  # the screen's own (never defined here: they would shadow Textual's)
+
+        def render_all(self) -> None: ...
+        def refresh(self, *args: Any, **kwargs: Any) -> Any: ...
+        def call_after_refresh(self, *args: Any, **kwargs: Any) -> Any: ...
+        def set_timer(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def _load_preview(self) -> bool:
+        """A large store is drawn first from a preview (`Board.load_preview`: its counts and
+        worst accounts, tens of milliseconds), the rest read once that is on screen
+        (`preview_drawn`). In the default view only: a filter needs every row."""
+        if self.filter_text or self.problems_only:
+            return False
+        inventory = self.app.session.inventory
+        try:
+            if inventory.store.account_count() < PREVIEW_ABOVE_ACCOUNTS:
+                return False
+            self.board.load_preview(inventory.load_preview(PREVIEW_WORST))
+        except Exception:  # told by `_load_from_store`, which meets the same store
+            self.board = Board(self.thresholds)
+            return False
+        self.set_timer(PREVIEW_LONGEST, self._preview_overdue)
+        return True
+
+    def _preview_overdue(self) -> None:
+        """Never left on a preview, whatever became of the frames waited for."""
+        self._preview_drawn = self._first_frame = True
+        self._finish_after_preview()
+
+    def preview_drawn(self) -> None:
+        self._preview_drawn = True
+        self._finish_after_preview()
+
+    def first_frame_shown(self) -> None:
+        """The app's first frame is on the terminal (Textual's `Ready`): frames before it
+        are held back while the app mounts."""
+        self._first_frame = True
+        self._finish_after_preview()
+
+    def _finish_after_preview(self) -> None:
+        """Once the preview is drawn and frames reach the terminal, one more frame shows it;
+        the whole store is read after that frame."""
+        if self._preview_drawn and self._first_frame and not self._preview_finishing:
+            self._preview_finishing = True
+            self.refresh()
+            self.call_after_refresh(self._finish_start)
+
+    def _finish_start(self) -> None:
+        """Everything the store holds, in a board of its own."""
+        self.board = Board(self.thresholds)
+        self._load_from_store()
+        self.render_all()
+
+    def _load_from_store(self) -> None:
+        """What the store knew at start: on screen at once, each project with its age."""
+        try:
+            self.board.load_from(self.app.session)
+        except Exception as error:  # an unreadable store: start empty, the API fills it
+            self.app.notify(
+                f"Could not read the local store ({type(error).__name__}); loading from the API.",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.last_ok_at = self.board.newest_data()
