@@ -952,7 +952,7 @@ def run_dashboard(
         except TargetError as error:
             print(f"layers-tui {args.command}: {error}", file=sys.stderr)
             return 2
-    from layers_tui.ui.app import launch
+    from layers_tui.ui.launch import launch
 
     initial: dict[str, Any] = {
         "filter": getattr(args, "filter", ""),

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import random
-import sys
 import webbrowser
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import var
@@ -143,15 +141,7 @@ class LayersApp(RefreshDriver, FlowWiring, AppServices, App[int]):
         self.start_refreshing()
         if self.autopoll:
             self.run_worker(self.engine.run(), group="flows", exit_on_error=False)
-        if "connect_to" in self.initial:  # found by the CLI before the app opened
-            self.start_connect(*self.initial["connect_to"])
-        elif "reauth_target" in self.initial:
-            target = self.initial["reauth_target"]
-            self.start_reauth([target.row], {target.row.project_id: target.timezone})
-        elif "connect" in self.initial:
-            self.open_initial_connect(*self.initial["connect"])
-        elif "reauth" in self.initial:
-            self.open_initial_reauth(self.initial["reauth"])
+        self.open_initial_flow()
 
     def on_ready(self) -> None:
         if self.dashboard is not None:
@@ -178,17 +168,6 @@ class LayersApp(RefreshDriver, FlowWiring, AppServices, App[int]):
         if session is not None:
             await session.aclose()
 
-    @work(group="identify", exit_on_error=False)
-    async def identify(self) -> None:
-        try:
-            self.whoami = await self.session.identify()
-        except ApiError as error:
-            self.identity_error = error
-            if error.code in ("UNAUTHENTICATED", "INVALID_API_KEY"):
-                self.report_key_rejected()  # where the key came from, and `doctor`
-            return
-        self.identity_error = None
-
     def action_journal(self) -> None:
         """The operator journal (`J` on the dashboard, Journal in the command palette)."""
         from .screens.journal import JournalScreen
@@ -199,25 +178,3 @@ class LayersApp(RefreshDriver, FlowWiring, AppServices, App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield from commands_for(screen)
-
-
-def launch(settings: Settings, initial: dict[str, Any]) -> int:
-    """Run the dashboard; print still-pending links on exit so they outlive the alt screen."""
-    from layers_tui import paths
-    from layers_tui.clock import DemoClock
-    from layers_tui.logs import setup_logging
-
-    setup_logging(paths.log_dir())
-    if settings.demo:
-        app = LayersApp(settings, initial=initial, clock=DemoClock())
-    else:
-        app = LayersApp(settings, initial=initial)
-    app.run()
-    engine = getattr(app, "engine", None)
-    if engine is not None:
-        from layers_tui.flows.describe import exit_line
-
-        for flow in engine.pending():
-            # In the project's zone, named, as the flow screen showed it.
-            print(exit_line(flow), file=sys.stderr)  # noqa: T201 - must outlive the alt screen
-    return app.return_code or 0

@@ -183,6 +183,20 @@ class FlowWiring:
             self.store_problem = str(error)
 
     # -- starting flows ---------------------------------------------------------------------------
+    def open_initial_flow(self: LayersApp) -> None:
+        """What the command line asked for (`connect`, `reauth`), found before the app
+        opened or to be picked on the dashboard."""
+        initial = self.initial
+        if "connect_to" in initial:
+            self.start_connect(*initial["connect_to"])
+        elif "reauth_target" in initial:
+            target = initial["reauth_target"]
+            self.start_reauth([target.row], {target.row.project_id: target.timezone})
+        elif "connect" in initial:
+            self.open_initial_connect(*initial["connect"])
+        elif "reauth" in initial:
+            self.open_initial_reauth(initial["reauth"])
+
     def start_connect(self: LayersApp, project: Project, platform: str) -> None:
         from .screens.flow import FlowRequest, FlowScreen
 

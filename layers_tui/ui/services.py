@@ -8,8 +8,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from rich.segment import Segments
+from textual import work
 from textual.worker import Worker, WorkerState
 
+from layers_tui.api import ApiError
 from layers_tui.probes import run_command
 
 if TYPE_CHECKING:
@@ -55,6 +57,18 @@ class AppServices:
 
     # -- a rejected key ------------------------------------------------------------------------
     key_rejection_reported: bool = False
+
+    @work(group="identify", exit_on_error=False)
+    async def identify(self: LayersApp) -> None:
+        """Who the key belongs to (whoami), for every screen's status line."""
+        try:
+            self.whoami = await self.session.identify()
+        except ApiError as error:
+            self.identity_error = error
+            if error.code in ("UNAUTHENTICATED", "INVALID_API_KEY"):
+                self.report_key_rejected()  # where the key came from, and `doctor`
+            return
+        self.identity_error = None
 
     def key_rejected_text(self: LayersApp) -> str:
         """What to say when the API answers 401: which key (where it came from, as the CLI

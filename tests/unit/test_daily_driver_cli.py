@@ -37,12 +37,12 @@ def keyed(monkeypatch, api_key):
 @pytest.fixture
 def no_app(monkeypatch):
     """Fails the test if the dashboard would open."""
-    import layers_tui.ui.app as app_module
+    import layers_tui.ui.launch as launch_module
 
     def launch(settings, initial):
         raise AssertionError(f"the app opened with {initial}")
 
-    monkeypatch.setattr(app_module, "launch", launch)
+    monkeypatch.setattr(launch_module, "launch", launch)
 
 
 def run(coroutine_factory, sandbox_app, api_key):
