@@ -228,3 +228,23 @@ async def test_after_a_full_rebuild_the_table_holds_the_boards_new_rows_not_equa
         held = {id(row) for p in board.projects for row in board.project_rows(p.id, now)}
         assert all(id(row) in held for row in table.rows)  # ...the very rows the board holds
         assert table.selected_key == selected
+
+
+async def test_an_unchanged_refresh_keeps_no_replaced_snapshot_alive():
+    """Only the board holds a project's snapshot: the project list's lines keep what they
+    were drawn from, not the snapshot (a follower's RSS grew by a copy of every account
+    during each quiet pass while they did)."""
+    import gc
+    import weakref
+
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        app, screen = harness.app, harness.app.screen
+        before = [weakref.ref(snapshot) for snapshot in screen.board.snapshots.values()]
+        assert len(before) == 6
+        for snapshot in app.session.inventory.load_cached():
+            app.inventory_event(ProjectUpdated(snapshot))
+        await pilot.pause()
+        gc.collect()
+        assert all(ref() is None for ref in before)

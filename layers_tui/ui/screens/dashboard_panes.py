@@ -62,7 +62,7 @@ class DashboardPanes:
     _prompts_palette: object
     # project id -> (its summary, its rows' status labels): see `status_labels_of`
     _labels: dict[str, tuple[Summary | None, frozenset[str]]]
-    # project id -> (snapshot, summary, age, name, (order, prompt)) of its last line
+    # project id -> ((loading, failed), summary, age, name, (order, prompt)) of its last line
     _entries: dict[str, tuple]
     _projects_sized = False  # the project list has been drawn at its laid-out width
 
@@ -203,22 +203,28 @@ class DashboardPanes:
             if snapshot is not None and snapshot.fetched_at is not None:
                 seconds = (now - snapshot.fetched_at).total_seconds()
                 age = span(seconds) if seconds >= old_after else ""
+            # What the line is drawn from; never the snapshot itself, which would keep a
+            # replaced snapshot's accounts alive until the next render (a follower's RSS
+            # grew by a copy of every account during a quiet pass).
+            state = (snapshot is None, snapshot is not None and snapshot.error is not None)
             line = known.get(project.id)
             if (
                 line is None
-                or line[0] is not snapshot
+                or line[0] != state
                 or line[1] is not summary
                 or line[2] != age
                 or line[3] != project.name
             ):
-                failed = bool(snapshot and snapshot.error)
-                key = (project.name, summary, failed, snapshot is None, age)
+                loading, failed = state
+                key = (project.name, summary, failed, loading, age)
                 prompt = prompts.get(key) or self._prompts.get(key)
                 if prompt is None:
-                    prompt = project_prompt(*key[:4], palette, age, width)
+                    prompt = project_prompt(
+                        project.name, summary, failed, loading, palette, age, width
+                    )
                 prompts[key] = prompt
                 entry = (ProjectList.severity_order(summary, failed), project.id, prompt)
-                line = (snapshot, summary, age, project.name, entry)
+                line = (state, summary, age, project.name, entry)
             lines[project.id] = line
             entries.append(line[4])
         self._entries = lines
