@@ -192,6 +192,7 @@ class StartPreview:
     loaded: set[str]  # projects fetched (or failed) at least once
     failed: set[str]  # ... whose last fetch failed
     snapshots: list[ProjectSnapshot]
+    samples: list[ProjectSnapshot]  # an account of each saved state: every status label
     accounts: int  # in the whole store
 
 
@@ -355,23 +356,29 @@ class Inventory:
         self.projects = [Project.model_validate(record.doc) for record in records]
         self._seen_seq = max((record.seq for record in records), default=0)
         by_id = {r.id: (r, p) for r, p in zip(records, self.projects, strict=True)}
-        picked: dict[str, tuple[list[SocialAccount], list[AdAccount]]] = {}
-        for project_id, kind, doc in self.store.worst_accounts(worst):
-            social, ads = picked.setdefault(project_id, ([], []))
-            if kind == "social":
-                social.append(SocialAccount.model_validate(doc))
-            else:
-                ads.append(AdAccount.model_validate(doc))
+
+        def snapshots(accounts: list[tuple[str, str, dict[str, Any]]]) -> list[ProjectSnapshot]:
+            """Partial snapshots holding these accounts only."""
+            picked: dict[str, tuple[list[SocialAccount], list[AdAccount]]] = {}
+            for project_id, kind, doc in accounts:
+                social, ads = picked.setdefault(project_id, ([], []))
+                if kind == "social":
+                    social.append(SocialAccount.model_validate(doc))
+                else:
+                    ads.append(AdAccount.model_validate(doc))
+            return [
+                _snapshot(by_id[project_id][0], tuple(social), tuple(ads), by_id[project_id][1])
+                for project_id, (social, ads) in picked.items()
+                if project_id in by_id
+            ]
+
         return StartPreview(
             projects=self.projects,
             counts=self.store.severity_counts_by_project(),
             loaded={r.id for r in records if r.refreshed_at is not None or r.error is not None},
             failed={record.id for record in records if record.error is not None},
-            snapshots=[
-                _snapshot(by_id[project_id][0], tuple(social), tuple(ads), by_id[project_id][1])
-                for project_id, (social, ads) in picked.items()
-                if project_id in by_id
-            ],
+            snapshots=snapshots(self.store.worst_accounts(worst)),
+            samples=snapshots(self.store.account_samples(self.clock.now().timestamp())),
             accounts=self.store.account_count(),
         )
 

@@ -600,6 +600,17 @@ class Store:
         ).fetchall()
         return [(project_id, kind, json.loads(doc)) for project_id, kind, doc in rows]
 
+    def account_samples(self, now: float) -> list[tuple[str, str, dict[str, Any]]]:
+        """(project_id, kind, doc) of one account of each saved state (kind, status,
+        severity, leased, expired by `now`): between them, every status label the accounts
+        have."""
+        rows = self._db.execute(
+            "SELECT project_id, kind, doc FROM accounts WHERE rowid IN (SELECT MIN(rowid) "
+            "FROM accounts GROUP BY kind, status, severity, leased, expires_at < ?)",
+            (now,),
+        ).fetchall()
+        return [(project_id, kind, json.loads(doc)) for project_id, kind, doc in rows]
+
     def account_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0])
 

@@ -174,6 +174,7 @@ class Board:
         self._preview: dict[str, Summary] = {}
         self._preview_total = Summary()
         self.preview_failed: set[str] = set()
+        self.preview_labels: set[str] = set()
 
     # -- changes ---------------------------------------------------------------------------
     def set_projects(self, projects: list[Project]) -> None:
@@ -242,7 +243,7 @@ class Board:
         for snapshot in snapshots:
             self.put(snapshot)
 
-    def load_preview(self, preview: StartPreview) -> None:
+    def load_preview(self, preview: StartPreview, now: datetime) -> None:
         """A first screen of a large store: every project with the counts its accounts were
         saved with, and rows of the worst accounts only (`Inventory.load_preview`). Made
         whole by a new board's `load_from`; until then `previewing` is the store's account
@@ -262,6 +263,12 @@ class Board:
         }
         self._preview_total = combine(self._preview.values())
         self.preview_failed = preview.failed
+        # The whole table's status labels, so its status column has its final width now.
+        self.preview_labels = {
+            row.status_label
+            for snapshot in (*preview.samples, *preview.snapshots)
+            for row in snapshot.rows(now, self.thresholds)
+        }
         self.previewing = max(1, preview.accounts)
 
     def _drop_rows(self, project_id: str) -> None:

@@ -363,10 +363,14 @@ def test_a_preview_holds_the_first_rows_of_the_whole_order_ties_included():
     inventory = Inventory(None, store, None, FakeClock(NOW), thresholds=THRESHOLDS)  # type: ignore[arg-type]
     for worst in range(1, len(whole) + 1):  # a cut anywhere, within a tie too
         board = Board(THRESHOLDS)
-        board.load_preview(inventory.load_preview(worst))
+        board.load_preview(inventory.load_preview(worst), NOW)
         board.ensure_rows(NOW)
         rows = board.sorted_rows(None, "status", False)
         assert [(row.project_id, row.key) for row in rows] == whole[:worst]
     assert board.previewing == 48
+    # Every status label of the whole table, for its status column's width.
+    assert board.preview_labels == {
+        row.status_label for row in full.sorted_rows(None, "status", False)
+    }
     assert board.total == full.total  # the saved severities, counted in SQL
     assert all(board.summary(p.id) == full.summary(p.id) for p in full.projects)

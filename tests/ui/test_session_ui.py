@@ -272,3 +272,6 @@ async def test_a_large_store_is_drawn_first_from_its_worst_accounts_then_read_wh
         assert [(row.project_id, row.key) for row in screen.visible_rows] == everything
         assert [option.id for option in screen.query_one(ProjectList).options] == listed
         assert "loading" not in screen_text(second.app)
+        # The same columns throughout: the preview knew every status label.
+        header = next(line for line in screen_text(second.app).splitlines() if "Status" in line)
+        assert header in seen["text"]

@@ -149,6 +149,8 @@ class DashboardPanes:
         without a pass over 42,000 rows for one project's change. A project's summary is a
         new object whenever its rows are made again: kept here (never the rows) to tell."""
         board = self.board
+        if board.previewing:
+            return board.preview_labels
         known = self._labels
         ids = [selected] if selected is not None else [project.id for project in board.projects]
         kept: dict[str, tuple[Summary | None, frozenset[str]]] = {}

@@ -49,7 +49,8 @@ class DashboardStart:
         try:
             if inventory.store.account_count() < PREVIEW_ABOVE_ACCOUNTS:
                 return False
-            self.board.load_preview(inventory.load_preview(PREVIEW_WORST))
+            preview = inventory.load_preview(PREVIEW_WORST)
+            self.board.load_preview(preview, self.app.clock.now())
         except Exception:  # told by `_load_from_store`, which meets the same store
             self.board = Board(self.thresholds)
             return False
