@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from layers_tui.session.store import Store
 from layers_tui.ui.screens.detail import DetailScreen
@@ -218,8 +219,9 @@ async def test_a_rejected_key_on_first_start_says_what_to_do_not_retrying():
         assert "All projects (empty)" not in text
 
 
+@pytest.mark.parametrize("size", [(80, 24), SIZE])
 async def test_a_large_store_is_drawn_first_from_its_worst_accounts_then_read_whole(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, size
 ):
     from layers_tui.sandbox import SandboxClock, create_app
     from layers_tui.ui.screens import dashboard, dashboard_start
@@ -234,7 +236,7 @@ async def test_a_large_store_is_drawn_first_from_its_worst_accounts_then_read_wh
         tier="partner",
     )
     first = build(state_dir=tmp_path, clock=first.clock, sandbox=sandbox)
-    async with first.app.run_test(size=SIZE) as pilot:
+    async with first.app.run_test(size=size) as pilot:
         await loaded(pilot)
         assert not first.app.dashboard.board.previewing  # a store below the threshold
         everything = [(row.project_id, row.key) for row in first.app.dashboard.visible_rows]
@@ -250,13 +252,20 @@ async def test_a_large_store_is_drawn_first_from_its_worst_accounts_then_read_wh
         seen["rows"] = [(row.project_id, row.key) for row in screen.visible_rows]
         seen["projects"] = [option.id for option in screen.query_one(ProjectList).options]
         seen["previewing"] = screen.board.previewing
+        project_list = screen.query_one(ProjectList)
+        room = project_list.scrollable_content_region.width
+        # Cut to the list's width as laid out (a width breakpoint moves it after the first
+        # layout), not by the list's overflow.
+        seen["overflow"] = [
+            o.prompt.plain for o in project_list.options if o.prompt.cell_len >= room
+        ]
         seen["text"] = screen_text(screen.app)
         read_rest(screen)
 
     monkeypatch.setattr(dashboard.DashboardScreen, "_finish_start", when_the_preview_is_drawn)
     second = build(state_dir=tmp_path, clock=first.clock, sandbox=sandbox)
     second.transport.offline = True
-    async with second.app.run_test(size=SIZE) as pilot:
+    async with second.app.run_test(size=size) as pilot:
         await loaded(pilot)
         screen = second.app.dashboard
         # Drawn first: the worst accounts in the order the whole table has them, the
@@ -264,7 +273,8 @@ async def test_a_large_store_is_drawn_first_from_its_worst_accounts_then_read_wh
         assert seen["previewing"] == 330
         assert seen["rows"] == everything[:25]
         shown = seen["projects"]
-        assert 1 < len(shown) <= SIZE[1] and shown == listed[: len(shown)]
+        assert 1 < len(shown) <= size[1] + 1 and shown == listed[: len(shown)]
+        assert seen["overflow"] == []
         assert "loading 330 rows…" in seen["text"]
         assert "✖" in seen["text"]  # the counts, from the store's saved severities
         # Then everything, as the first run had it.

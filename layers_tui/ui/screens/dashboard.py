@@ -124,6 +124,9 @@ class DashboardScreen(
         # The project list's width follows the terminal's: names are cut to fit their counts.
         self.call_after_refresh(self._render_projects)
 
+    def on_project_list_resized(self) -> None:
+        self.call_after_refresh(self._render_projects)
+
     @property
     def thresholds(self) -> Thresholds:
         settings = self.app.settings

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # reading all of it takes about a second at 40,000.
 PREVIEW_ABOVE_ACCOUNTS = 5_000
 PREVIEW_WORST = 200
+PREVIEW_SETTLE = 0.05  # seconds between the preview's first frame and reading the rest
 PREVIEW_LONGEST = 1.0  # seconds: the rest is read by then even if no frame was seen
 
 
@@ -73,12 +74,17 @@ class DashboardStart:
         self._finish_after_preview()
 
     def _finish_after_preview(self) -> None:
-        """Once the preview is drawn and frames reach the terminal, one more frame shows it;
-        the whole store is read after that frame."""
+        """Once the preview is drawn and frames reach the terminal, the layout is given a
+        moment to settle (a width breakpoint moves the project list after the first layout,
+        and its lines are cut again), then one more frame shows it all; the whole store is
+        read after that frame."""
         if self._preview_drawn and self._first_frame and not self._preview_finishing:
             self._preview_finishing = True
-            self.refresh()
-            self.call_after_refresh(self._finish_start)
+            self.set_timer(PREVIEW_SETTLE, self._finish_after_frame)
+
+    def _finish_after_frame(self) -> None:
+        self.refresh()
+        self.call_after_refresh(self._finish_start)
 
     def _finish_start(self) -> None:
         """Everything the store holds, in a board of its own."""

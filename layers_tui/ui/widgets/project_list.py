@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
+from textual import events
+from textual.message import Message
 from textual.visual import VisualType
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -109,10 +111,17 @@ class ProjectList(HalfPageOptions, OptionList):
 
     BINDINGS = list_bindings()
 
+    class Resized(Message):
+        """The list's own width changed (a terminal width breakpoint moves it without the
+        screen's size changing): its lines are cut to fit again."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._prompts: dict[str, Text] = {}
         self._ids: list[str] = []
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.post_message(self.Resized())
 
     @property
     def selected_project(self) -> str | None:
