@@ -378,7 +378,7 @@ class Inventory:
             loaded={r.id for r in records if r.refreshed_at is not None or r.error is not None},
             failed={record.id for record in records if record.error is not None},
             snapshots=snapshots(self.store.worst_accounts(worst)),
-            samples=snapshots(self.store.account_samples(self.clock.now().timestamp())),
+            samples=snapshots(self.store.account_samples()),
             accounts=self.store.account_count(),
         )
 
