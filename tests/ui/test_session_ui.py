@@ -219,12 +219,11 @@ async def test_a_rejected_key_on_first_start_says_what_to_do_not_retrying():
         assert "All projects (empty)" not in text
 
 
-@pytest.mark.parametrize("size", [(80, 24), SIZE])
-async def test_a_large_store_is_drawn_first_from_its_worst_accounts_then_read_whole(
-    tmp_path, monkeypatch, size
-):
+async def fill_a_store(tmp_path, size=SIZE):
+    """30 projects x 11 accounts fetched into the store at `tmp_path`, and as the whole
+    table and the project list showed them then (a preview threshold under 330 makes the
+    next start draw a preview)."""
     from layers_tui.sandbox import SandboxClock, create_app
-    from layers_tui.ui.screens import dashboard, dashboard_start
     from layers_tui.ui.widgets.project_list import ProjectList
 
     first = build(state_dir=tmp_path)
@@ -239,16 +238,37 @@ async def test_a_large_store_is_drawn_first_from_its_worst_accounts_then_read_wh
     async with first.app.run_test(size=size) as pilot:
         await loaded(pilot)
         assert not first.app.dashboard.board.previewing  # a store below the threshold
-        everything = [(row.project_id, row.key) for row in first.app.dashboard.visible_rows]
+        rows = list(first.app.dashboard.visible_rows)
         listed = [option.id for option in first.app.dashboard.query_one(ProjectList).options]
-    assert len(everything) == 330  # 10 social accounts and an ad account per project
+    assert len(rows) == 330  # 10 social accounts and an ad account per project
+    return first, rows, listed
 
-    monkeypatch.setattr(dashboard_start, "PREVIEW_ABOVE_ACCOUNTS", 100)
-    monkeypatch.setattr(dashboard_start, "PREVIEW_WORST", 25)
+
+def preview_above(monkeypatch, accounts: int, worst: int) -> None:
+    from layers_tui.ui.screens import dashboard_start
+
+    monkeypatch.setattr(dashboard_start, "PREVIEW_ABOVE_ACCOUNTS", accounts)
+    monkeypatch.setattr(dashboard_start, "PREVIEW_WORST", worst)
+
+
+@pytest.mark.parametrize("size", [(80, 24), SIZE])
+async def test_a_large_store_is_drawn_first_from_its_worst_accounts_then_read_whole(
+    tmp_path, monkeypatch, size
+):
+    from layers_tui.ui.screens import dashboard
+    from layers_tui.ui.widgets.project_list import ProjectList
+
+    first, rows, listed = await fill_a_store(tmp_path, size)
+    everything = [(row.project_id, row.key) for row in rows]
+    sandbox = first.sandbox
+
+    preview_above(monkeypatch, 100, 25)
     seen: dict[str, object] = {}
     read_rest = dashboard.DashboardScreen._finish_start
 
     def when_the_preview_is_drawn(screen: dashboard.DashboardScreen) -> None:
+        if not screen.board.previewing:
+            return read_rest(screen)
         seen["rows"] = [(row.project_id, row.key) for row in screen.visible_rows]
         seen["projects"] = [option.id for option in screen.query_one(ProjectList).options]
         seen["previewing"] = screen.board.previewing
@@ -285,3 +305,57 @@ async def test_a_large_store_is_drawn_first_from_its_worst_accounts_then_read_wh
         # The same columns throughout: the preview knew every status label.
         header = next(line for line in screen_text(second.app).splitlines() if "Status" in line)
         assert header in seen["text"]
+
+
+async def test_a_pass_ending_during_the_preview_is_judged_against_the_whole_store(
+    tmp_path, monkeypatch
+):
+    """A restart within the refresh interval ends its pass at once (nothing is due): its
+    verdict on failed projects waits for the whole board, not the preview's few projects."""
+    from layers_tui.api import ApiError
+    from layers_tui.session.inventory import error_record
+
+    first, rows, _ = await fill_a_store(tmp_path)
+    worst = {row.project_id for row in rows[:5]}
+    failing = next(row.project_id for row in reversed(rows) if row.project_id not in worst)
+    store = Store.open(tmp_path / "state.sqlite3")
+    error = ApiError(500, "INTERNAL", "boom", "req_PREVIEW0000000000000000001")
+    store.save_project_error(failing, error_record(error), first.clock.now())
+    store.close()
+
+    preview_above(monkeypatch, 100, 5)
+    second = build(state_dir=tmp_path, clock=first.clock, sandbox=first.sandbox)
+    second.transport.offline = True
+    async with second.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        screen = second.app.dashboard
+        assert not screen.board.previewing
+        assert screen.last_error is not None and screen.last_error.code == "INTERNAL"
+        assert "INTERNAL" in screen_text(second.app)
+
+
+async def test_bulk_reauth_during_the_preview_lists_every_account_not_the_previews(
+    tmp_path, monkeypatch
+):
+    from layers_tui.ui.screens import dashboard, dashboard_start
+    from layers_tui.ui.screens.confirm import BulkReauthDialog
+
+    first, rows, _ = await fill_a_store(tmp_path)
+    broken = {row.key for row in rows if row.status == "reauth_required"}
+    assert len(broken) > 5
+    preview_above(monkeypatch, 100, 5)
+    # The preview stays until a key needs the whole store.
+    monkeypatch.setattr(dashboard.DashboardScreen, "_finish_after_preview", lambda screen: None)
+    monkeypatch.setattr(dashboard_start, "PREVIEW_LONGEST", 600)
+    second = build(state_dir=tmp_path, clock=first.clock, sandbox=first.sandbox)
+    second.transport.offline = True
+    async with second.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = second.app.dashboard
+        assert screen.board.previewing and len(screen.visible_rows) == 5
+        await pilot.press("R")
+        await pilot.pause()
+        dialog = second.app.screen
+        assert isinstance(dialog, BulkReauthDialog)
+        assert {row.key for row in dialog.rows} == broken
+        assert not screen.board.previewing

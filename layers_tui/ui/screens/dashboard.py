@@ -185,6 +185,9 @@ class DashboardScreen(
         self.render_status()
 
     def on_refresh_finished(self, message: RefreshFinished) -> None:
+        if self.board.previewing:  # judged against the whole board, once it is read
+            self._held_finish = message
+            return
         result = message.result
         if result.listing_error is not None:
             self.last_error = result.listing_error

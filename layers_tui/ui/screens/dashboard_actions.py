@@ -44,6 +44,10 @@ class DashboardActions:
     progress: Progress
     _focus_timer: Timer | None
 
+    if TYPE_CHECKING:
+
+        def whole_store(self) -> None: ...
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """In --read-only, c r R d are dimmed on the key bar and do nothing (`key_*` below
         says why when pressed)."""
@@ -157,6 +161,7 @@ class DashboardActions:
             self.app.copy_text(row.key, "account id")
 
     def action_export(self) -> None:
+        self.whole_store()
         stamp = self.app.clock.now().strftime("%Y%m%d-%H%M%S")
         base = Path.cwd() / f"layers-accounts-{stamp}"
         try:
@@ -208,6 +213,7 @@ class DashboardActions:
     def action_bulk_reauth(self) -> None:
         if self.app.refuse_if_read_only("Bulk reauth"):
             return
+        self.whole_store()
         selected = self.query_one(ProjectList).selected_project
         queue = [
             row

@@ -13,6 +13,8 @@ from ..board import Board
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from ..messages import RefreshFinished
+
 # A store with this many accounts starts from a preview (its PREVIEW_WORST worst accounts):
 # reading all of it takes about a second at 40,000.
 PREVIEW_ABOVE_ACCOUNTS = 5_000
@@ -30,6 +32,7 @@ class DashboardStart:
     _preview_drawn = False  # the preview's project list is drawn (`preview_drawn`)
     _first_frame = False  # Textual's first frame reached the terminal
     _preview_finishing = False
+    _held_finish: RefreshFinished | None = None  # a pass that ended during the preview
 
     thresholds: Thresholds
 
@@ -39,6 +42,7 @@ class DashboardStart:
         def refresh(self, *args: Any, **kwargs: Any) -> Any: ...
         def call_after_refresh(self, *args: Any, **kwargs: Any) -> Any: ...
         def set_timer(self, *args: Any, **kwargs: Any) -> Any: ...
+        def on_refresh_finished(self, message: RefreshFinished) -> None: ...
 
     def _load_preview(self) -> bool:
         """A large store is drawn first from a preview (`Board.load_preview`: its counts and
@@ -59,9 +63,9 @@ class DashboardStart:
         return True
 
     def _preview_overdue(self) -> None:
-        """Never left on a preview, whatever became of the frames waited for."""
-        self._preview_drawn = self._first_frame = True
-        self._finish_after_preview()
+        """Never left on a preview, whatever became of the frames waited for (or of the
+        callback queued on a screen closed since)."""
+        self._finish_start()
 
     def preview_drawn(self) -> None:
         self._preview_drawn = True
@@ -87,12 +91,26 @@ class DashboardStart:
         self.call_after_refresh(self._finish_start)
 
     def _finish_start(self) -> None:
-        """Everything the store holds, in a board of its own."""
+        """Everything the store holds, in a board of its own (once: later calls find no
+        preview). A pass that ended meanwhile is taken now, against the whole board."""
+        preview = self.board
+        if not preview.previewing:
+            return
         self.board = Board(self.thresholds)
-        self._load_from_store()
+        if not self._load_from_store():
+            self.board.set_projects(preview.projects)  # the API fills them in
         self.render_all()
+        held, self._held_finish = self._held_finish, None
+        if held is not None:
+            self.on_refresh_finished(held)
 
-    def _load_from_store(self) -> None:
+    def whole_store(self) -> None:
+        """Before acting on every row (bulk reauth, export): the whole store, read now if
+        only its preview is on screen."""
+        if self.board.previewing:
+            self._finish_start()
+
+    def _load_from_store(self) -> bool:
         """What the store knew at start: on screen at once, each project with its age."""
         try:
             self.board.load_from(self.app.session)
@@ -102,5 +120,8 @@ class DashboardStart:
                 severity="warning",
                 markup=False,
             )
-            return
-        self.last_ok_at = self.board.newest_data()
+            return False
+        newest = self.board.newest_data()
+        if newest is not None and (self.last_ok_at is None or newest > self.last_ok_at):
+            self.last_ok_at = newest
+        return True
