@@ -59,6 +59,8 @@ class LayersApp(RefreshDriver, FlowWiring, AppServices, App[int]):
     identity_error: var[ApiError | None] = var(None)
     pending_count: var[int] = var(0)
     refreshed_by: var[str | None] = var(None)  # another process holds the refresh lease
+    # Why the data on screen may be stale: the refresh's last failure (None while they work).
+    data_error: var[ApiError | None] = var(None)
 
     def __init__(
         self,

@@ -359,3 +359,27 @@ async def test_bulk_reauth_during_the_preview_lists_every_account_not_the_previe
         assert isinstance(dialog, BulkReauthDialog)
         assert {row.key for row in dialog.rows} == broken
         assert not screen.board.previewing
+
+
+async def test_the_details_bind_to_the_apps_staleness_and_say_when_refreshing_fails():
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await select_account(pilot, "acmecoffee")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(harness.app.screen, DetailScreen)
+        assert "refreshing fails" not in screen_text(harness.app)
+        harness.transport.offline = True
+        harness.clock.advance(600)
+        harness.app.refresh_pass(force=True)  # the dashboard's pass, under the details
+        await settle(pilot)
+        assert harness.app.data_error is not None
+        text = screen_text(harness.app)
+        assert "Last good data (fetched 10 min ago): refreshing fails" in text
+        assert "CONNECTION_FAILED" in text
+        harness.transport.offline = False
+        harness.app.refresh_pass(force=True)
+        await settle(pilot)
+        assert harness.app.data_error is None
+        assert "refreshing fails" not in screen_text(harness.app)

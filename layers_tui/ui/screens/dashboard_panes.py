@@ -297,6 +297,7 @@ class DashboardPanes:
         app = self.app
         board = self.board
         now = app.clock.now()
+        app.data_error = self.last_error or self.fetch_error  # for every screen's binding
         whoami = app.whoami
         self.query_one(StatusLine).show(
             StatusState(

@@ -81,6 +81,7 @@ class DetailScreen(ShowsHelp, ReportsWorkerErrors, Screen):
 
     def on_mount(self) -> None:
         self.query_one("#detail-body").border_title = "Account details (esc back)"
+        self.watch(self.app, "data_error", self._render_fields, init=False)
         self._render_fields()
         health = self.query_one("#detail-health", Static)
         if self.row.kind == "social" and self.row.status != "disconnected":
@@ -152,6 +153,12 @@ class DetailScreen(ShowsHelp, ReportsWorkerErrors, Screen):
             )
             head.append(f"{row.platform_label} · {safe(row.name, 60)}", style="bold")
         head.append(f"\nProject {safe(row.project_name, 60)} ({safe(row.project_id, 60)})")
+        stale = self.app.data_error
+        if stale is not None:
+            fetched = self.snapshot.fetched_at if self.snapshot is not None else None
+            when = f" (fetched {age(fetched, now)})" if fetched is not None else ""
+            head.append(f"\n⚠ Last good data{when}: refreshing fails, ", style=palette.warning)
+            head.append(format_error(stale), style=palette.warning)
         head.append("\nToken health: ", style="bold")
         if row.kind == "social":
             expiry = (
