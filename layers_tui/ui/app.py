@@ -116,13 +116,7 @@ class LayersApp(RefreshDriver, FlowWiring, AppServices, App[int]):
         else:
             self.notify(f"Unknown theme {self.settings.theme!r}; using {self.theme}.", markup=False)
         self.session = self._open_session()
-        if self.session.store_problem:
-            self.store_problem = self.session.store_problem
-            self.notify(
-                self.session.store_problem, title="Local store", severity="warning", markup=False
-            )
-        for note in self.session.notes:
-            self.notify(note, title="Local store", severity="warning", markup=False, timeout=15)
+        self.tell_store_problems()
         self.session.cached_tier()
         self.engine = FlowEngine(
             self.client,
@@ -169,13 +163,6 @@ class LayersApp(RefreshDriver, FlowWiring, AppServices, App[int]):
         session = getattr(self, "session", None)
         if session is not None:
             await session.aclose()
-
-    def action_journal(self) -> None:
-        """The operator journal (`J` on the dashboard, Journal in the command palette)."""
-        from .screens.journal import JournalScreen
-
-        if not isinstance(self.screen, JournalScreen):
-            self.push_screen(JournalScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -70,6 +70,24 @@ class AppServices:
             return
         self.identity_error = None
 
+    def tell_store_problems(self: LayersApp) -> None:
+        """What opening the local store ran into (moved aside, read-only, migrated)."""
+        session = self.session
+        if session.store_problem:
+            self.store_problem = session.store_problem
+            self.notify(
+                session.store_problem, title="Local store", severity="warning", markup=False
+            )
+        for note in session.notes:
+            self.notify(note, title="Local store", severity="warning", markup=False, timeout=15)
+
+    def action_journal(self: LayersApp) -> None:
+        """The operator journal (`J` on the dashboard, Journal in the command palette)."""
+        from .screens.journal import JournalScreen
+
+        if not isinstance(self.screen, JournalScreen):
+            self.push_screen(JournalScreen())
+
     def key_rejected_text(self: LayersApp) -> str:
         """What to say when the API answers 401: which key (where it came from, as the CLI
         knew it) and where to look next. Retrying cannot help, so it never says it will."""
