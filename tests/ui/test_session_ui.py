@@ -383,3 +383,15 @@ async def test_the_details_bind_to_the_apps_staleness_and_say_when_refreshing_fa
         await settle(pilot)
         assert harness.app.data_error is None
         assert "refreshing fails" not in screen_text(harness.app)
+
+
+async def test_a_corrupt_store_is_told_at_start_and_the_app_runs_on(tmp_path):
+    (tmp_path / "state.sqlite3").write_bytes(b"not a database, " * 512)
+    harness = build(state_dir=tmp_path)
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        problem = harness.app.store_problem
+        assert problem and "moved" in problem.lower()
+        titles = [n.title for n in harness.app._notifications]
+        assert "Local store" in titles
+        assert len(harness.app.dashboard.visible_rows) == 24  # the demo, from the API instead
