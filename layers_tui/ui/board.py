@@ -201,11 +201,25 @@ class Board:
             and not (snapshot.social or snapshot.ads)
         ):
             snapshot = replace(previous, error=snapshot.error)
-        self.snapshots[project_id] = snapshot
         if previous is not None and _same_data(previous, snapshot):
+            # The same accounts: the board keeps the models its rows were made from (and
+            # the new, equal ones go with the message), so a quiet pass frees no accounts;
+            # only when and how the project was read moves.
+            if (
+                snapshot.fetched_at != previous.fetched_at
+                or snapshot.error is not previous.error
+                or snapshot.invalid != previous.invalid
+            ):
+                self.snapshots[project_id] = replace(
+                    previous,
+                    fetched_at=snapshot.fetched_at,
+                    error=snapshot.error,
+                    invalid=snapshot.invalid,
+                )
             if snapshot.fetched_at != previous.fetched_at:
                 self._move_check_time(project_id, snapshot.fetched_at)
             return False
+        self.snapshots[project_id] = snapshot
         self._drop_rows(project_id)
         self._version += 1
         return True

@@ -230,10 +230,11 @@ async def test_after_a_full_rebuild_the_table_holds_the_boards_new_rows_not_equa
         assert table.selected_key == selected
 
 
-async def test_an_unchanged_refresh_keeps_no_replaced_snapshot_alive():
-    """Only the board holds a project's snapshot: the project list's lines keep what they
-    were drawn from, not the snapshot (a follower's RSS grew by a copy of every account
-    during each quiet pass while they did)."""
+async def test_an_unchanged_refresh_keeps_one_copy_of_every_account():
+    """An unchanged refresh leaves the board's snapshots (the models its rows were made from)
+    in place and nothing keeps the new, equal ones: one copy of every account, whatever
+    renders. (The project list's lines kept the snapshot they were drawn from: a follower's
+    RSS grew by a copy of every account during each quiet pass.)"""
     import gc
     import weakref
 
@@ -241,10 +242,14 @@ async def test_an_unchanged_refresh_keeps_no_replaced_snapshot_alive():
     async with harness.app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         app, screen = harness.app, harness.app.screen
-        before = [weakref.ref(snapshot) for snapshot in screen.board.snapshots.values()]
-        assert len(before) == 6
-        for snapshot in app.session.inventory.load_cached():
+        kept = dict(screen.board.snapshots)
+        assert len(kept) == 6
+        arrived = app.session.inventory.load_cached()
+        news = [weakref.ref(snapshot) for snapshot in arrived]
+        for snapshot in arrived:
             app.inventory_event(ProjectUpdated(snapshot))
+        del arrived, snapshot
         await pilot.pause()
         gc.collect()
-        assert all(ref() is None for ref in before)
+        assert all(screen.board.snapshots[pid] is kept[pid] for pid in kept)
+        assert all(ref() is None for ref in news)
