@@ -617,6 +617,8 @@ class Store:
                 "GROUP BY kind, status, severity, leased"
             )
         ]
+        if not picked:
+            return []
         rows = self._db.execute(
             f"SELECT project_id, kind, doc FROM accounts WHERE rowid IN "
             f"({','.join('?' * len(picked))}) ORDER BY rowid",

@@ -279,3 +279,14 @@ def test_one_projects_history_is_read_through_its_index(tmp_path):
         assert "history_project" in plan
     finally:
         store.close()
+
+
+def test_the_previews_queries_on_an_empty_store_return_nothing(tmp_path):
+    store = Store.open(tmp_path / "state.sqlite3")
+    try:
+        assert store.account_samples() == []
+        assert store.worst_accounts(200) == []
+        assert store.severity_counts_by_project() == {}
+        assert store.account_count() == 0
+    finally:
+        store.close()
