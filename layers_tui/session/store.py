@@ -123,6 +123,15 @@ MIGRATIONS: dict[int, str] = {
 }
 
 
+# The last save number ever given: project_state's highest, or (when a listing dropped the
+# projects that held it) the one kept in meta. Save numbers never go back, so a follower that
+# has seen up to N never misses a save numbered again from below N.
+_LAST_SEQ = (
+    "MAX(COALESCE((SELECT MAX(seq) FROM project_state), 0), "
+    "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq_floor'), 0))"
+)
+
+
 class StoreError(Exception):
     """A problem with the local store, told with its path (never with a secret)."""
 
@@ -345,6 +354,9 @@ class Store:
                 "INSERT OR IGNORE INTO temp.listed (id) VALUES (?)",
                 ((doc["id"],) for doc in projects),
             )
+            # The numbers of the saves about to go: kept, so later saves number above them.
+            (last,) = db.execute(f"SELECT {_LAST_SEQ}").fetchone()
+            self._set_meta_in(db, "seq_floor", str(int(last)))
             for table, column in (
                 ("projects", "id"),
                 ("project_state", "project_id"),
@@ -397,7 +409,7 @@ class Store:
         return [_project_record(row) for row in rows]
 
     def last_seq(self) -> int:
-        row = self._db.execute("SELECT MAX(seq) FROM project_state").fetchone()
+        row = self._db.execute(f"SELECT {_LAST_SEQ}").fetchone()
         return int(row[0] or 0)
 
     def accounts(self, project_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -527,7 +539,7 @@ class Store:
     ) -> None:
         db.execute(
             "INSERT INTO project_state (project_id, refreshed_at, attempted_at, error, invalid, "
-            "seq) VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM project_state)) "
+            f"seq) VALUES (?, ?, ?, ?, ?, (SELECT {_LAST_SEQ} + 1)) "
             "ON CONFLICT(project_id) DO UPDATE SET refreshed_at = excluded.refreshed_at, "
             "attempted_at = excluded.attempted_at, error = excluded.error, "
             "invalid = excluded.invalid, seq = excluded.seq",
@@ -853,7 +865,7 @@ class Store:
         entry is added or the tier changes (not when a lease is renewed)."""
         return tuple(
             self._db.execute(
-                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM project_state), "
+                f"SELECT {_LAST_SEQ}, "
                 "(SELECT COUNT(*) FROM projects), (SELECT COALESCE(MAX(id), 0) FROM journal), "
                 "(SELECT COUNT(*) FROM flows), (SELECT MAX(updated_at) FROM flows), "
                 "(SELECT value FROM meta WHERE key = 'tier')"

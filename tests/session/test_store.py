@@ -290,3 +290,23 @@ def test_the_previews_queries_on_an_empty_store_return_nothing(tmp_path):
         assert store.account_count() == 0
     finally:
         store.close()
+
+
+def test_save_numbers_never_go_back_when_a_listing_drops_projects(tmp_path):
+    """A follower reads the saves numbered above the last it saw: a relist that dropped
+    the projects holding the highest numbers (every id new, as after restarting an
+    in-memory sandbox) must not number the next saves from below them, or the follower
+    never sees them (a dashboard stayed on the old projects' errors)."""
+    store = Store.open(tmp_path / "s.sqlite3")
+    old = [{"id": f"old{n}", "name": f"Old {n}"} for n in range(3)]
+    store.replace_projects(old, NOW)
+    for doc in old:
+        store.save_project(doc["id"], [account(f"a_{doc['id']}")], [], NOW)
+    seen = store.last_seq()
+    marks = store.metrics_marks()
+    store.replace_projects([{"id": "new0", "name": "New 0"}], NOW)
+    assert store.last_seq() == seen  # nothing saved since: nothing new to read
+    store.save_project("new0", [account("a_new0")], [], NOW)
+    assert [record.id for record in store.changed_projects(seen)] == ["new0"]
+    assert store.last_seq() > seen and store.metrics_marks() != marks
+    store.close()

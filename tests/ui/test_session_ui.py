@@ -395,3 +395,27 @@ async def test_a_corrupt_store_is_told_at_start_and_the_app_runs_on(tmp_path):
         titles = [n.title for n in harness.app._notifications]
         assert "Local store" in titles
         assert len(harness.app.dashboard.visible_rows) == 24  # the demo, from the API instead
+
+
+async def test_following_another_process_its_data_replaces_an_error_our_own_pass_saw():
+    from layers_tui.api import ApiError
+    from layers_tui.session.inventory import ProjectUpdated
+
+    harness = build()
+    async with harness.app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        app, screen = harness.app, harness.app.dashboard
+        outage = ApiError(0, "CONNECTION_FAILED", "Cannot reach the API", None)
+
+        async def news() -> None:
+            for snapshot in app.session.inventory.load_cached():
+                app.inventory_event(ProjectUpdated(snapshot))
+            await pilot.pause()
+
+        screen.last_error = outage  # our own pass, while we held the lease
+        await news()
+        assert screen.last_error is outage  # still ours to tell: no other refresher
+        app.refreshed_by = "layers-tui pid 4242"  # the lease went to another process
+        await news()
+        assert screen.last_error is None
+        assert "CONNECTION_FAILED" not in screen_text(app)

@@ -157,9 +157,14 @@ class DashboardScreen(
                 newest = fetched
             fetch_error = snapshot.error  # the latest word: a success clears the warning
         self.last_ok_at = newest
-        if fetch_error is not self.fetch_error:
+        last_error = self.last_error
+        if last_error is not None and self.app.refreshed_by is not None:
+            # Following another process: what its data says replaces what a pass of ours
+            # found before it took over (an outage we saw, over long since).
+            last_error = self.board.first_error()
+        if fetch_error is not self.fetch_error or last_error is not self.last_error:
             # Said while a pass runs (minutes at a large organisation), not at its end only.
-            self.fetch_error = fetch_error
+            self.fetch_error, self.last_error = fetch_error, last_error
             self.render_status()
         if changed:
             for project_id in changed:
