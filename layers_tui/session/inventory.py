@@ -70,16 +70,18 @@ class Progress:
     note: str = ""  # why a pass is slower than it could be (the request budget)
     fresh: int = 0  # projects this pass leaves alone: their data is recent enough
 
-    def describe(self, verb: str = "refreshed") -> str:
-        """ "refreshed 120 of 500 projects (2 failed), about 4 min left; <note>"."""
-        line = f"{verb} {self.done} of {self.total} projects"
+    def describe(self, verb: str = "refreshed", short: bool = False) -> str:
+        """ "refreshed 120 of 500 projects (2 failed), about 4 min left; <note>". `short`:
+        in the status line's fewer words, "refreshing 120 of 500 (2 failed), ~4 min left",
+        without the note (the status line words it apart)."""
+        line = f"{verb} {self.done} of {self.total}" + ("" if short else " projects")
         if self.fresh:
-            line += f" due ({self.fresh} still fresh)"
+            line += f" due ({self.fresh} {'fresh' if short else 'still fresh'})"
         if self.failed:
             line += f" ({self.failed} failed)"
         if self.running and self.done < self.total and self.eta_seconds is not None:
-            line += f", about {span(self.eta_seconds)} left"
-        if self.note:
+            line += f", {'~' if short else 'about '}{span(self.eta_seconds)} left"
+        if self.note and not short:
             line += f"; {self.note}"
         return line
 

@@ -67,14 +67,7 @@ def _progress_text(progress: Progress | None) -> str:
     slow is `short_reason`'s)."""
     if progress is None or not progress.total:
         return "refreshing…"
-    line = f"refreshing {progress.done} of {progress.total}"
-    if progress.fresh:
-        line += f" due ({progress.fresh} fresh)"
-    if progress.failed:
-        line += f" ({progress.failed} failed)"
-    if progress.running and progress.done < progress.total and progress.eta_seconds is not None:
-        line += f", ~{span(progress.eta_seconds)} left"
-    return line
+    return progress.describe("refreshing", short=True)
 
 
 # The session's reasons for a slow refresh, in the status line's fewer words. Any other
